@@ -1,0 +1,13 @@
+//! SeaORM entities of the Risk Monitor tables, in the shape sea-orm-cli
+//! generates them from the schema of `migration/`.
+//!
+//! Nothing API-facing is derived here: GraphQL and REST types live in the
+//! service crate and convert from these models, so that a column change never
+//! silently changes a public contract.
+
+pub mod alerts;
+pub mod prelude;
+pub mod risk_scores;
+pub mod subscription_payments;
+pub mod user_subscriptions;
+pub mod users;

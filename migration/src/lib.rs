@@ -1,0 +1,32 @@
+//! Schema migrations of Risk Monitor (SPEC §2), written with sea-query so that
+//! the same files run on SQLite and on PostgreSQL.
+//!
+//! Table names follow the legacy database (`users`, `user_subscriptions`,
+//! `subscription_payments`) so that its data can be brought over. Money is
+//! integer cents plus an ISO currency code; timestamps are UTC.
+//!
+//! This crate owns the schema only: no queries, no data.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_users;
+mod m20261125_000002_create_user_subscriptions;
+mod m20261125_000003_create_subscription_payments;
+mod m20261125_000004_create_risk_scores;
+mod m20261125_000005_create_alerts;
+
+/// The ordered list of every migration of the service.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_users::Migration),
+            Box::new(m20261125_000002_create_user_subscriptions::Migration),
+            Box::new(m20261125_000003_create_subscription_payments::Migration),
+            Box::new(m20261125_000004_create_risk_scores::Migration),
+            Box::new(m20261125_000005_create_alerts::Migration),
+        ]
+    }
+}
