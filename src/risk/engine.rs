@@ -1,0 +1,1074 @@
+//! The computation (SPEC §3.1): from a user's facts, payments, configuration and
+//! an instant, the [`Assessment`]. Pure: the instant is a parameter, nothing is
+//! read or written.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::assessment::{Assessment, Factor, FactorName, RiskLevel, RiskPattern};
+use super::config::{MEDIUM_RISK_THRESHOLD, ScoringConfig, Thresholds};
+use super::facts::{Outcome, PaymentFact, UserFacts};
+use super::legacy;
+
+/// SPEC §3.1: the account-age brackets, in whole days: under 30 → 0.8, under 90 →
+/// 0.5, under 180 → 0.3, otherwise 0.1. Crossing one changes the score by itself.
+const AGE_BRACKETS: [(i64, f64); 3] = [(30, 0.8), (90, 0.5), (180, 0.3)];
+const AGE_FACTOR_OLD: f64 = 0.1;
+
+/// SPEC §3.1 (and the "New account" message): age under this many days.
+const NEW_ACCOUNT_DAYS: i64 = 30;
+
+/// SPEC §3.1: how many of the newest payments make up `recent`.
+const RECENT_COUNT: usize = 3;
+
+/// The legacy message and pattern: "high failure rate" needs a recent rate above this.
+const RECENT_FAILURE_RATE_ALERT: f64 = 0.4;
+
+/// Scores `payments` (in any order) for `user` at the instant `now` (SPEC §3.1).
+///
+/// Every payment given is counted, whatever its date, as the legacy counted every
+/// stored payment; use [`assess_as_of`] to leave out payments made after an instant.
+///
+/// Payments are ordered newest first. Payments made at the same instant are ordered
+/// by their content, so that the result never depends on the input order: a failed
+/// one counts as newer than a neutral one, which counts as newer than a success, and
+/// then the smaller amount counts as newer (the conservative reading: a tie never
+/// hides a failure or a downgrade). The legacy left such ties to the database
+/// (`ORDER BY payment_date DESC`); the golden histories contain none.
+#[must_use]
+pub fn assess(
+    user: &UserFacts,
+    payments: &[PaymentFact],
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Assessment {
+    let mut newest_first: Vec<&PaymentFact> = payments.iter().collect();
+    newest_first.sort_by(|a, b| newest_first_order(a, b));
+    let history = History::observe(user, &newest_first, now);
+
+    // SPEC §3.1: no payments, or fewer than 2 → score 0 (and no factors).
+    let (score, factors) = match history.terms() {
+        Some(terms) => (terms.score(config), terms.factors(config, &history)),
+        None => (0.0, Vec::new()),
+    };
+    let level = level_for(score, &config.thresholds);
+    let patterns = history.patterns();
+    let messages = legacy::messages(&history);
+
+    Assessment {
+        score,
+        level,
+        total_payments: history.total,
+        failed_payments: history.failed,
+        succeeded_payments: history.succeeded,
+        failure_rate: history.overall_failure_rate(),
+        factors,
+        patterns,
+        messages,
+        recommendations: legacy::recommendations(level),
+        next_change: history.next_change(user, now),
+    }
+}
+
+/// Scores the user as they stood at `as_of` (SPEC §3.4): only the payments made at or
+/// before `as_of` count, and the account's age is taken at `as_of`.
+///
+/// Everything but `next_change` equals [`assess`] on the payments kept. `next_change`
+/// also accounts for the payments left out: the as-of answer changes when the first
+/// of them comes into range (at its `paid_at`), if that is before the next age
+/// boundary.
+#[must_use]
+pub fn assess_as_of(
+    user: &UserFacts,
+    payments: &[PaymentFact],
+    config: &ScoringConfig,
+    as_of: DateTime<Utc>,
+) -> Assessment {
+    let known: Vec<PaymentFact> = payments
+        .iter()
+        .filter(|payment| payment.paid_at <= as_of)
+        .copied()
+        .collect();
+    let mut assessment = assess(user, &known, config, as_of);
+    let next_arrival = payments
+        .iter()
+        .map(|payment| payment.paid_at)
+        .filter(|paid_at| *paid_at > as_of)
+        .min();
+    assessment.next_change = match (assessment.next_change, next_arrival) {
+        (Some(age), Some(arrival)) => Some(age.min(arrival)),
+        (age, arrival) => age.or(arrival),
+    };
+    assessment
+}
+
+/// The level of `score` (SPEC §3.1): at or above `critical` → critical, at or above
+/// `high` → high, at or above 0.2 → medium, else low.
+#[must_use]
+pub fn level_for(score: f64, thresholds: &Thresholds) -> RiskLevel {
+    if score >= thresholds.critical() {
+        RiskLevel::Critical
+    } else if score >= thresholds.high() {
+        RiskLevel::High
+    } else if score >= MEDIUM_RISK_THRESHOLD {
+        RiskLevel::Medium
+    } else {
+        RiskLevel::Low
+    }
+}
+
+/// Newest first; ties broken by content (see [`assess`]) so the order is total up to
+/// payments that are identical in every field.
+fn newest_first_order(a: &PaymentFact, b: &PaymentFact) -> Ordering {
+    fn tie_rank(outcome: Outcome) -> u8 {
+        match outcome {
+            Outcome::Failed => 0,
+            Outcome::Neutral => 1,
+            Outcome::Success => 2,
+        }
+    }
+    b.paid_at
+        .cmp(&a.paid_at)
+        .then_with(|| tie_rank(a.outcome).cmp(&tie_rank(b.outcome)))
+        .then_with(|| a.amount.total_cmp(&b.amount))
+}
+
+/// The account's age at an instant, as the legacy measured it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct AccountAge {
+    /// Whole days, rounded down (negative for an account created after the instant),
+    /// like Python's `timedelta.days`.
+    pub(super) days: i64,
+    /// SPEC §3.1 `age_factor`.
+    pub(super) factor: f64,
+}
+
+impl AccountAge {
+    fn at(created_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        let age = now.signed_duration_since(created_at);
+        // `num_days` truncates toward zero; the legacy floors.
+        let truncated = age.num_days();
+        let days = if age < TimeDelta::days(truncated) {
+            truncated - 1
+        } else {
+            truncated
+        };
+        let factor = AGE_BRACKETS
+            .iter()
+            .find(|(limit, _)| days < *limit)
+            .map_or(AGE_FACTOR_OLD, |(_, factor)| *factor);
+        AccountAge { days, factor }
+    }
+}
+
+/// How the newest amount compares with the older ones (SPEC §3.1 change bonus).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum AmountChange {
+    /// `current < 0.7 × old`: bonus +0.9.
+    Downgrade {
+        /// The average of the 3rd to 5th newest amounts.
+        old_average: f64,
+    },
+    /// Not a downgrade and `current > 1.5 × old`: bonus −0.1.
+    Upgrade {
+        /// The average of the 3rd to 5th newest amounts.
+        old_average: f64,
+    },
+}
+
+/// The failure patterns of SPEC §3.1 `pattern_bonus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FailurePattern {
+    /// The oldest payment succeeded and at least 2 of the next 3 failed: 0.8.
+    PayOnceThenDecline,
+    /// 4+ payments, at least one of the 2 oldest succeeded and at least one of the 2
+    /// newest failed: 0.5.
+    EarlySuccessRecentFailures,
+}
+
+impl FailurePattern {
+    fn bonus(pattern: Option<FailurePattern>) -> f64 {
+        match pattern {
+            Some(FailurePattern::PayOnceThenDecline) => 0.8,
+            Some(FailurePattern::EarlySuccessRecentFailures) => 0.5,
+            None => 0.0,
+        }
+    }
+}
+
+/// Everything the model observes in one ordered history; the score, the patterns
+/// and the legacy messages are all read from here, so they cannot disagree.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct History {
+    pub(super) total: u32,
+    pub(super) failed: u32,
+    pub(super) succeeded: u32,
+    /// Size of `recent` (the newest 3 or fewer) and failures among them.
+    pub(super) recent_count: u32,
+    pub(super) recent_failed: u32,
+    /// The newest payment's amount (`current`), if any payment.
+    pub(super) current_amount: Option<f64>,
+    /// SPEC §3.1 base of `amount_factor` (from `current`).
+    pub(super) amount_base: f64,
+    pub(super) amount_change: Option<AmountChange>,
+    pub(super) failure_pattern: Option<FailurePattern>,
+    /// The two newest payments both failed.
+    pub(super) two_newest_failed: bool,
+    pub(super) age: AccountAge,
+}
+
+impl History {
+    fn observe(user: &UserFacts, newest_first: &[&PaymentFact], now: DateTime<Utc>) -> Self {
+        let is_failed = |payment: &PaymentFact| payment.outcome == Outcome::Failed;
+        let is_success = |payment: &PaymentFact| payment.outcome == Outcome::Success;
+        // Counts saturate instead of wrapping; no user has 4 billion payments.
+        let count = |payments: &[&PaymentFact], keep: &dyn Fn(&PaymentFact) -> bool| {
+            u32::try_from(payments.iter().filter(|payment| keep(payment)).count())
+                .unwrap_or(u32::MAX)
+        };
+        let recent = &newest_first[..newest_first.len().min(RECENT_COUNT)];
+        let current_amount = newest_first.first().map(|payment| payment.amount);
+
+        Self {
+            total: count(newest_first, &|_| true),
+            failed: count(newest_first, &is_failed),
+            succeeded: count(newest_first, &is_success),
+            recent_count: count(recent, &|_| true),
+            recent_failed: count(recent, &is_failed),
+            current_amount,
+            amount_base: current_amount.map_or(0.0, amount_base),
+            amount_change: amount_change(newest_first),
+            failure_pattern: failure_pattern(newest_first),
+            two_newest_failed: matches!(
+                newest_first,
+                [first, second, ..] if is_failed(first) && is_failed(second)
+            ),
+            age: AccountAge::at(user.created_at, now),
+        }
+    }
+
+    /// SPEC §3.1 `recent_failure_rate`: failed among the 3 newest / their count.
+    pub(super) fn recent_failure_rate(&self) -> f64 {
+        if self.recent_count == 0 {
+            0.0
+        } else {
+            f64::from(self.recent_failed) / f64::from(self.recent_count)
+        }
+    }
+
+    /// SPEC §3.1 `overall_failure_rate`: failed / all payments (0 without any).
+    pub(super) fn overall_failure_rate(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            f64::from(self.failed) / f64::from(self.total)
+        }
+    }
+
+    /// The legacy "High failure rate on recent payments" condition: 2+ payments and a
+    /// recent rate strictly above 0.4.
+    pub(super) fn has_recent_failures(&self) -> bool {
+        self.total >= 2 && self.recent_failure_rate() > RECENT_FAILURE_RATE_ALERT
+    }
+
+    /// The legacy low-cost condition: the newest amount is at most 3.
+    pub(super) fn is_low_cost(&self) -> bool {
+        self.current_amount.is_some_and(|amount| amount <= 3.0)
+    }
+
+    /// The legacy "New account" condition: payments, and an age under 30 whole days.
+    pub(super) fn is_new_account(&self) -> bool {
+        self.total > 0 && self.age.days < NEW_ACCOUNT_DAYS
+    }
+
+    /// The five terms, or `None` with fewer than 2 payments (SPEC §3.1: score 0).
+    fn terms(&self) -> Option<Terms> {
+        if self.total < 2 {
+            return None;
+        }
+        let bonus = match self.amount_change {
+            Some(AmountChange::Downgrade { .. }) => 0.9,
+            Some(AmountChange::Upgrade { .. }) => -0.1,
+            None => 0.0,
+        };
+        Some(Terms {
+            recent_failures: self.recent_failure_rate(),
+            amount: (self.amount_base + bonus).clamp(0.0, 1.0),
+            overall_failures: self.overall_failure_rate(),
+            account_age: self.age.factor,
+            pattern: FailurePattern::bonus(self.failure_pattern),
+        })
+    }
+
+    /// SPEC §3.2 named patterns, each under the condition of its legacy message.
+    fn patterns(&self) -> Vec<RiskPattern> {
+        let detected = [
+            (RiskPattern::RecentFailures, self.has_recent_failures()),
+            (
+                RiskPattern::PayOnceThenDecline,
+                self.failure_pattern == Some(FailurePattern::PayOnceThenDecline),
+            ),
+            (
+                RiskPattern::EarlySuccessRecentFailures,
+                self.failure_pattern == Some(FailurePattern::EarlySuccessRecentFailures),
+            ),
+            (
+                RiskPattern::Downgrade,
+                matches!(self.amount_change, Some(AmountChange::Downgrade { .. })),
+            ),
+            (
+                RiskPattern::Upgrade,
+                matches!(self.amount_change, Some(AmountChange::Upgrade { .. })),
+            ),
+            (RiskPattern::LowCostPlan, self.is_low_cost()),
+            (RiskPattern::NewAccount, self.is_new_account()),
+            (RiskPattern::ConsecutiveFailures, self.two_newest_failed),
+        ];
+        detected
+            .into_iter()
+            .filter_map(|(pattern, present)| present.then_some(pattern))
+            .collect()
+    }
+
+    /// SPEC §3.4: the first instant after `now` at which time alone changes the
+    /// assessment. Only the account's age depends on `now`: with 2+ payments the
+    /// age factor changes at 30, 90 and 180 days; with one payment only the "New
+    /// account" message does, at 30 days; without payments nothing does.
+    fn next_change(&self, user: &UserFacts, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let boundaries: &[(i64, f64)] = match self.total {
+            0 => &[],
+            1 => &AGE_BRACKETS[..1],
+            _ => &AGE_BRACKETS,
+        };
+        boundaries
+            .iter()
+            .filter_map(|(days, _)| user.created_at.checked_add_signed(TimeDelta::days(*days)))
+            .find(|instant| *instant > now)
+    }
+}
+
+/// SPEC §3.1 base of `amount_factor`, from the newest amount.
+fn amount_base(current: f64) -> f64 {
+    if current <= 1.20 {
+        1.0
+    } else if current <= 3.0 {
+        0.7
+    } else if current <= 6.0 {
+        0.4
+    } else if current <= 10.0 {
+        0.2
+    } else {
+        0.1
+    }
+}
+
+/// SPEC §3.1 change bonus, with 3+ payments: `old` = the average of the 3rd, 4th and
+/// 5th newest amounts (those that exist), summed newest first like the legacy.
+fn amount_change(newest_first: &[&PaymentFact]) -> Option<AmountChange> {
+    let (current, older) = match newest_first {
+        [current, _, older @ ..] if !older.is_empty() => (current.amount, older),
+        _ => return None,
+    };
+    let older = &older[..older.len().min(3)];
+    let sum = older.iter().fold(0.0, |sum, payment| sum + payment.amount);
+    let old_average = sum / older.len() as f64;
+    if current < 0.7 * old_average {
+        Some(AmountChange::Downgrade { old_average })
+    } else if current > 1.5 * old_average {
+        Some(AmountChange::Upgrade { old_average })
+    } else {
+        None
+    }
+}
+
+/// SPEC §3.1 `pattern_bonus`, with 3+ payments, looking oldest first.
+fn failure_pattern(newest_first: &[&PaymentFact]) -> Option<FailurePattern> {
+    let n = newest_first.len();
+    if n < 3 {
+        return None;
+    }
+    let oldest_first = || newest_first.iter().rev();
+    let failures = |payments: &mut dyn Iterator<Item = &&PaymentFact>| {
+        payments.filter(|p| p.outcome == Outcome::Failed).count()
+    };
+    let successes = |payments: &mut dyn Iterator<Item = &&PaymentFact>| {
+        payments.filter(|p| p.outcome == Outcome::Success).count()
+    };
+    let oldest_succeeded = newest_first[n - 1].outcome == Outcome::Success;
+    if oldest_succeeded && failures(&mut oldest_first().skip(1).take(3)) >= 2 {
+        return Some(FailurePattern::PayOnceThenDecline);
+    }
+    // "At least half of the 2 oldest succeeded and at least half of the 2 newest
+    // failed": at least one of each.
+    if n >= 4
+        && successes(&mut oldest_first().take(2)) >= 1
+        && failures(&mut newest_first.iter().take(2)) >= 1
+    {
+        return Some(FailurePattern::EarlySuccessRecentFailures);
+    }
+    None
+}
+
+/// The five terms of SPEC §3.1 before weighting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Terms {
+    recent_failures: f64,
+    amount: f64,
+    overall_failures: f64,
+    account_age: f64,
+    pattern: f64,
+}
+
+impl Terms {
+    /// SPEC §3.1: the weighted terms added in the order recent, amount, overall, age,
+    /// pattern (the legacy's order: the same floats), then capped at 1.
+    fn score(&self, config: &ScoringConfig) -> f64 {
+        let w = &config.weights;
+        let sum = w.recent_failures() * self.recent_failures
+            + w.amount() * self.amount
+            + w.overall_failures() * self.overall_failures
+            + w.account_age() * self.account_age
+            + w.pattern() * self.pattern;
+        sum.min(1.0)
+    }
+
+    /// SPEC §3.2 structured factors, in [`FactorName::ALL`] order.
+    fn factors(&self, config: &ScoringConfig, history: &History) -> Vec<Factor> {
+        FactorName::ALL
+            .into_iter()
+            .map(|name| {
+                let value = match name {
+                    FactorName::RecentFailures => self.recent_failures,
+                    FactorName::Amount => self.amount,
+                    FactorName::OverallFailures => self.overall_failures,
+                    FactorName::Pattern => self.pattern,
+                    FactorName::AccountAge => self.account_age,
+                };
+                let weight = config.weights.get(name.weight_name());
+                Factor {
+                    name,
+                    value,
+                    weight,
+                    contribution: weight * value,
+                    detail: legacy::factor_detail(name, history),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::risk::{Thresholds, Weights};
+
+    fn at(instant: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(instant)
+            .expect("a valid RFC 3339 instant")
+            .with_timezone(&Utc)
+    }
+
+    /// The golden file's frozen instant.
+    fn now() -> DateTime<Utc> {
+        at("2026-01-15T12:00:00Z")
+    }
+
+    fn user_aged(age: TimeDelta) -> UserFacts {
+        UserFacts {
+            created_at: now() - age,
+        }
+    }
+
+    /// Monthly payments at `amount`, the last one a day before `now`; `outcomes` are
+    /// given oldest first, as `s` (success), `f` (failed) or `n` (neutral).
+    fn monthly(amounts: &[f64], outcomes: &str) -> Vec<PaymentFact> {
+        let count = outcomes.len();
+        outcomes
+            .chars()
+            .zip(amounts.iter().cycle())
+            .enumerate()
+            .map(|(index, (outcome, amount))| PaymentFact {
+                paid_at: now() - TimeDelta::days(1 + 30 * (count - 1 - index) as i64),
+                amount: *amount,
+                outcome: match outcome {
+                    's' => Outcome::Success,
+                    'f' => Outcome::Failed,
+                    _ => Outcome::Neutral,
+                },
+            })
+            .collect()
+    }
+
+    fn legacy(user: &UserFacts, payments: &[PaymentFact]) -> Assessment {
+        assess(user, payments, &ScoringConfig::default(), now())
+    }
+
+    // SPEC §3.2 examples.
+
+    #[test]
+    fn two_failures_in_last_three_payments_is_high_risk() {
+        let user = user_aged(TimeDelta::days(400));
+        let assessment = legacy(&user, &monthly(&[9.99], "sff"));
+
+        assert!((assessment.score - 0.5583333333333333).abs() < 1e-12);
+        assert_eq!(assessment.level, RiskLevel::High);
+        assert_eq!(
+            assessment.messages,
+            [
+                "High failure rate on recent payments (66.7%)",
+                "Failed 2/3 of last payments",
+                "Classic pattern: paid initially, then declined subsequent payments",
+                "Overall failure rate: 66.7%",
+                "Multiple consecutive recent failures",
+            ]
+        );
+        assert_eq!(
+            assessment.patterns,
+            [
+                RiskPattern::RecentFailures,
+                RiskPattern::PayOnceThenDecline,
+                RiskPattern::ConsecutiveFailures
+            ]
+        );
+        assert_eq!(
+            assessment.recommendations,
+            legacy::recommendations(RiskLevel::High)
+        );
+    }
+
+    #[test]
+    fn the_legacy_api_example_user_is_reproduced() {
+        // golden/legacy_responses/user_risk_analysis.json: 5 payments of 1.00, the two
+        // newest failed, an account between 30 and 90 days old.
+        let user = user_aged(TimeDelta::days(60));
+        let assessment = legacy(&user, &monthly(&[1.0], "sssff"));
+
+        assert_eq!(assessment.score, 0.6683333333333333);
+        assert_eq!(assessment.level, RiskLevel::High);
+        assert_eq!(
+            (
+                assessment.failure_rate,
+                assessment.total_payments,
+                assessment.failed_payments,
+                assessment.legacy_successful_payments()
+            ),
+            (0.4, 5, 2, 3)
+        );
+        assert_eq!(
+            assessment.messages,
+            [
+                "High failure rate on recent payments (66.7%)",
+                "Failed 2/3 of last payments",
+                "Early success followed by recent payment failures",
+                "\u{1F4B0} Low cost subscription (1.00\u{20AC}) - High departure risk",
+                "Overall failure rate: 40.0%",
+                "Multiple consecutive recent failures",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_downgrade_is_reported_with_euro_amounts() {
+        let user = user_aged(TimeDelta::days(400));
+        let assessment = legacy(&user, &monthly(&[12.99, 12.99, 2.99, 2.99, 2.99], "sssss"));
+
+        assert_eq!(
+            assessment.messages,
+            [
+                "\u{26A0}\u{FE0F} DOWNGRADE DETECTED: 9.66\u{20AC} \u{2192} 2.99\u{20AC} (Departure signal)",
+                "\u{1F4B0} Low cost subscription (2.99\u{20AC}) - High departure risk",
+            ]
+        );
+        assert_eq!(
+            assessment.patterns,
+            [RiskPattern::Downgrade, RiskPattern::LowCostPlan]
+        );
+        let amount = assessment.factor(FactorName::Amount).expect("has factors");
+        assert_eq!(amount.value, 1.0);
+        assert_eq!(
+            amount.detail,
+            "newest payment 2.99 (base 0.7), down from an average of 9.66 (+0.9)"
+        );
+    }
+
+    #[test]
+    fn an_upgrade_is_reported_and_lowers_the_amount_term() {
+        let user = user_aged(TimeDelta::days(400));
+        let assessment = legacy(&user, &monthly(&[4.0, 4.0, 4.0, 4.0, 6.01], "sssss"));
+
+        assert_eq!(
+            assessment.messages,
+            ["\u{2705} Recent upgrade: 4.00\u{20AC} \u{2192} 6.01\u{20AC} (Positive engagement)"]
+        );
+        assert_eq!(assessment.patterns, [RiskPattern::Upgrade]);
+        let amount = assessment.factor(FactorName::Amount).expect("has factors");
+        assert!(
+            (amount.value - 0.1).abs() < 1e-12,
+            "base 0.2 (6.01), bonus -0.1"
+        );
+    }
+
+    #[test]
+    fn overall_failure_rate_is_reported_only_above_thirty_percent() {
+        let user = user_aged(TimeDelta::days(400));
+        let three_of_ten = legacy(&user, &monthly(&[9.99], "fsfsfsssss"));
+        let four_of_ten = legacy(&user, &monthly(&[9.99], "fsfsfsfsss"));
+
+        assert!(
+            !three_of_ten
+                .messages
+                .iter()
+                .any(|m| m.starts_with("Overall"))
+        );
+        assert!(
+            four_of_ten
+                .messages
+                .contains(&"Overall failure rate: 40.0%".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_new_account_is_flagged_until_thirty_whole_days() {
+        let payments = monthly(&[9.99], "ss");
+        let almost = legacy(
+            &user_aged(TimeDelta::days(30) - TimeDelta::seconds(1)),
+            &payments,
+        );
+        let exactly = legacy(&user_aged(TimeDelta::days(30)), &payments);
+
+        assert_eq!(almost.messages, ["New account (less than 30 days)"]);
+        assert_eq!(almost.patterns, [RiskPattern::NewAccount]);
+        assert_eq!(exactly.messages, ["Low risk profile"]);
+        assert_eq!(
+            almost.factor(FactorName::AccountAge).map(|f| f.value),
+            Some(0.8)
+        );
+        assert_eq!(
+            exactly.factor(FactorName::AccountAge).map(|f| f.value),
+            Some(0.5)
+        );
+    }
+
+    #[test]
+    fn multiple_consecutive_failures_need_the_two_newest_failed() {
+        let user = user_aged(TimeDelta::days(400));
+        let newest_two = legacy(&user, &monthly(&[9.99], "sssff"));
+        let split_by_pending = legacy(&user, &monthly(&[9.99], "ssfnf"));
+
+        assert!(
+            newest_two
+                .patterns
+                .contains(&RiskPattern::ConsecutiveFailures)
+        );
+        assert!(
+            !split_by_pending
+                .patterns
+                .contains(&RiskPattern::ConsecutiveFailures)
+        );
+    }
+
+    #[test]
+    fn no_payment_history_scores_zero_and_says_so() {
+        let new_user = user_aged(TimeDelta::days(3));
+        let assessment = legacy(&new_user, &[]);
+
+        assert_eq!(assessment.score, 0.0);
+        assert_eq!(assessment.level, RiskLevel::Low);
+        assert_eq!(assessment.messages, ["No payment history"]);
+        assert!(assessment.factors.is_empty());
+        assert!(assessment.patterns.is_empty());
+        assert_eq!(assessment.next_change, None);
+    }
+
+    #[test]
+    fn a_single_failed_payment_scores_zero_but_keeps_its_messages() {
+        let user = user_aged(TimeDelta::days(10));
+        let assessment = legacy(&user, &monthly(&[1.99], "f"));
+
+        assert_eq!(assessment.score, 0.0);
+        assert_eq!(assessment.level, RiskLevel::Low);
+        assert!(assessment.factors.is_empty());
+        assert_eq!(
+            assessment.messages,
+            [
+                "\u{1F4B0} Low cost subscription (1.99\u{20AC}) - High departure risk",
+                "Overall failure rate: 100.0%",
+                "New account (less than 30 days)",
+            ]
+        );
+        // Only the "New account" message depends on time with one payment.
+        assert_eq!(
+            assessment.next_change,
+            Some(user.created_at + TimeDelta::days(30))
+        );
+    }
+
+    #[test]
+    fn a_clean_history_has_a_low_risk_profile() {
+        let user = user_aged(TimeDelta::days(400));
+        let assessment = legacy(&user, &monthly(&[15.99], "ssssss"));
+
+        assert_eq!(assessment.level, RiskLevel::Low);
+        assert_eq!(assessment.messages, ["Low risk profile"]);
+        assert_eq!(
+            assessment.recommendations,
+            [
+                "Continue standard monitoring",
+                "Maintain regular communication"
+            ]
+        );
+        assert_eq!(assessment.next_change, None);
+    }
+
+    #[test]
+    fn factors_carry_weight_contribution_and_a_sentence() {
+        let user = user_aged(TimeDelta::days(45));
+        let assessment = legacy(&user, &monthly(&[9.99], "sssff"));
+        let details: Vec<(&str, f64, f64, &str)> = assessment
+            .factors
+            .iter()
+            .map(|f| (f.name.as_str(), f.value, f.weight, f.detail.as_str()))
+            .collect();
+
+        assert_eq!(
+            details,
+            [
+                (
+                    "recent_failures",
+                    2.0 / 3.0,
+                    0.5,
+                    "2 of the last 3 payments failed"
+                ),
+                ("amount", 0.2, 0.2, "newest payment 9.99 (base 0.2)"),
+                ("overall_failures", 0.4, 0.15, "2 of 5 payments failed"),
+                ("pattern", 0.5, 0.1, "early success, then recent failures"),
+                ("account_age", 0.5, 0.05, "account 30 to 89 days old"),
+            ]
+        );
+        for factor in &assessment.factors {
+            assert_eq!(factor.contribution, factor.weight * factor.value);
+        }
+        let sum: f64 = assessment.factors.iter().map(|f| f.contribution).sum();
+        assert!((sum - assessment.score).abs() < 1e-12);
+    }
+
+    #[test]
+    fn configured_weights_and_thresholds_are_used() {
+        let only_recent = ScoringConfig {
+            weights: Weights::new(1.0, 0.0, 0.0, 0.0, 0.0).expect("valid weights"),
+            thresholds: Thresholds::new(0.5, 0.9).expect("valid thresholds"),
+        };
+        let user = user_aged(TimeDelta::days(400));
+        let assessment = assess(&user, &monthly(&[1.0], "sssff"), &only_recent, now());
+
+        assert_eq!(assessment.score, 2.0 / 3.0);
+        assert_eq!(assessment.level, RiskLevel::High);
+        let defaults = legacy(&user, &monthly(&[1.0], "sssff"));
+        assert_eq!(
+            defaults.messages, assessment.messages,
+            "messages do not depend on the configuration"
+        );
+    }
+
+    #[test]
+    fn levels_follow_the_legacy_boundaries() {
+        let thresholds = Thresholds::default();
+        assert_eq!(level_for(0.0, &thresholds), RiskLevel::Low);
+        assert_eq!(level_for(0.19999999, &thresholds), RiskLevel::Low);
+        assert_eq!(level_for(0.2, &thresholds), RiskLevel::Medium);
+        assert_eq!(level_for(0.4, &thresholds), RiskLevel::High);
+        assert_eq!(level_for(0.7, &thresholds), RiskLevel::Critical);
+        assert_eq!(level_for(1.0, &thresholds), RiskLevel::Critical);
+    }
+
+    #[test]
+    fn payments_at_the_same_instant_count_a_failure_as_the_newer() {
+        let user = user_aged(TimeDelta::days(400));
+        let instant = now() - TimeDelta::days(1);
+        let success = PaymentFact {
+            paid_at: instant,
+            amount: 9.99,
+            outcome: Outcome::Success,
+        };
+        let failure = PaymentFact {
+            outcome: Outcome::Failed,
+            ..success
+        };
+        let older = PaymentFact {
+            paid_at: instant - TimeDelta::days(30),
+            outcome: Outcome::Failed,
+            ..success
+        };
+
+        let one_way = legacy(&user, &[success, failure, older]);
+        let other_way = legacy(&user, &[older, failure, success]);
+
+        assert_eq!(one_way, other_way);
+        // Newest first: failure, success, failure → the two newest did not both fail.
+        assert!(!one_way.patterns.contains(&RiskPattern::ConsecutiveFailures));
+        assert!(one_way.patterns.contains(&RiskPattern::RecentFailures));
+    }
+
+    #[test]
+    fn next_change_is_the_next_age_bracket_with_two_payments_or_more() {
+        let payments = monthly(&[9.99], "ss");
+        let young = user_aged(TimeDelta::days(10));
+        let middle = user_aged(TimeDelta::days(100));
+        let old = user_aged(TimeDelta::days(180));
+
+        assert_eq!(
+            legacy(&young, &payments).next_change,
+            Some(young.created_at + TimeDelta::days(30))
+        );
+        assert_eq!(
+            legacy(&middle, &payments).next_change,
+            Some(middle.created_at + TimeDelta::days(180))
+        );
+        assert_eq!(legacy(&old, &payments).next_change, None);
+    }
+
+    #[test]
+    fn as_of_leaves_out_later_payments_and_ages_the_account_then() {
+        let user = user_aged(TimeDelta::days(400));
+        let payments = monthly(&[9.99], "sssff");
+        let as_of = payments[2].paid_at;
+
+        let then = assess_as_of(&user, &payments, &ScoringConfig::default(), as_of);
+
+        assert_eq!(then.total_payments, 3);
+        assert_eq!(then.failed_payments, 0);
+        assert_eq!(then.messages, ["Low risk profile"]);
+        assert_eq!(then.next_change, Some(payments[3].paid_at));
+    }
+
+    // Properties.
+
+    /// Mostly a few plan prices (so equal payments meet), sometimes any amount.
+    fn amount() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            3 => prop::sample::select(vec![1.99, 2.99, 9.99, 12.99]),
+            2 => prop::sample::select(vec![
+                0.99, 1.2, 1.99, 2.99, 3.0, 4.99, 6.0, 6.99, 9.99, 10.0, 12.99, 15.99
+            ]),
+            1 => (1u32..3000).prop_map(|cents| f64::from(cents) / 100.0),
+        ]
+    }
+
+    fn outcome() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            4 => Just(Outcome::Success),
+            3 => Just(Outcome::Failed),
+            1 => Just(Outcome::Neutral),
+        ]
+    }
+
+    prop_compose! {
+        /// Dates on a coarse grid (day and hour) so that ties happen often.
+        fn payment()(
+            days in prop_oneof![0i64..400, 0i64..4],
+            hours in 0i64..3,
+            amount in amount(),
+            outcome in outcome(),
+        ) -> PaymentFact {
+            PaymentFact {
+                paid_at: now() - TimeDelta::days(days) - TimeDelta::hours(hours),
+                amount,
+                outcome,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn neutral_payment()(payment in payment()) -> PaymentFact {
+            PaymentFact { outcome: Outcome::Neutral, ..payment }
+        }
+    }
+
+    prop_compose! {
+        /// Accounts from 5 days in the future to 400 days old, to the second.
+        fn user()(age in -5 * 86_400i64..400 * 86_400) -> UserFacts {
+            UserFacts { created_at: now() - TimeDelta::seconds(age) }
+        }
+    }
+
+    fn payments() -> impl Strategy<Value = Vec<PaymentFact>> {
+        prop::collection::vec(payment(), 0..14)
+    }
+
+    fn config() -> impl Strategy<Value = ScoringConfig> {
+        let custom_weights = prop::array::uniform5(0u32..100).prop_filter_map(
+            "weights must not all be zero",
+            |raw| {
+                let total = f64::from(raw.iter().sum::<u32>());
+                let [a, b, c, d, e] = raw.map(|w| f64::from(w) / total);
+                Weights::new(a, b, c, d, e).ok()
+            },
+        );
+        let custom_thresholds = (1u32..99)
+            .prop_flat_map(|high| (Just(high), high + 1..=100))
+            .prop_filter_map("valid thresholds", |(high, critical)| {
+                Thresholds::new(f64::from(high) / 100.0, f64::from(critical) / 100.0).ok()
+            });
+        prop_oneof![
+            Just(ScoringConfig::default()),
+            (custom_weights, custom_thresholds).prop_map(|(weights, thresholds)| ScoringConfig {
+                weights,
+                thresholds
+            }),
+        ]
+    }
+
+    /// An instant in `[from, to)`, `fraction` of the way (`from < to`).
+    fn between(from: DateTime<Utc>, to: DateTime<Utc>, fraction: f64) -> DateTime<Utc> {
+        let span = (to - from)
+            .num_nanoseconds()
+            .expect("spans in these tests fit in i64 nanoseconds");
+        let offset = (span as f64 * fraction) as i64;
+        from + TimeDelta::nanoseconds(offset.clamp(0, span - 1))
+    }
+
+    proptest! {
+        #[test]
+        fn score_stays_within_zero_and_one_and_its_level_follows_the_thresholds(
+            user in user(), payments in payments(), config in config()
+        ) {
+            let assessment = assess(&user, &payments, &config, now());
+            let thresholds = &config.thresholds;
+            prop_assert!((0.0..=1.0).contains(&assessment.score));
+            prop_assert_eq!(assessment.level, level_for(assessment.score, thresholds));
+            prop_assert_eq!(
+                assessment.level == RiskLevel::Critical,
+                assessment.score >= thresholds.critical()
+            );
+            prop_assert_eq!(
+                assessment.level >= RiskLevel::High,
+                assessment.score >= thresholds.high()
+            );
+            prop_assert_eq!(assessment.recommendations, legacy::recommendations(assessment.level));
+        }
+
+        #[test]
+        fn payment_order_does_not_matter(
+            (user, payments, shuffled) in (user(), payments()).prop_flat_map(|(user, payments)| {
+                let copy = payments.clone();
+                (Just(user), Just(payments), Just(copy).prop_shuffle())
+            }),
+            config in config(),
+        ) {
+            prop_assert_eq!(
+                assess(&user, &payments, &config, now()),
+                assess(&user, &shuffled, &config, now())
+            );
+        }
+
+        #[test]
+        fn neutral_payments_change_neither_failed_nor_succeeded_counts(
+            user in user(),
+            payments in payments(),
+            extra in prop::collection::vec(neutral_payment(), 1..5),
+        ) {
+            let before = assess(&user, &payments, &ScoringConfig::default(), now());
+            let with_extra: Vec<PaymentFact> = payments.iter().chain(&extra).copied().collect();
+            let after = assess(&user, &with_extra, &ScoringConfig::default(), now());
+            prop_assert_eq!(after.failed_payments, before.failed_payments);
+            prop_assert_eq!(after.succeeded_payments, before.succeeded_payments);
+            prop_assert_eq!(after.total_payments, before.total_payments + extra.len() as u32);
+        }
+
+        #[test]
+        fn fewer_than_two_payments_score_zero(
+            user in user(),
+            payments in prop::collection::vec(payment(), 0..2),
+            config in config(),
+        ) {
+            let assessment = assess(&user, &payments, &config, now());
+            prop_assert_eq!(assessment.score, 0.0);
+            prop_assert!(assessment.factors.is_empty());
+        }
+
+        #[test]
+        fn as_of_ignores_payments_made_after_the_instant(
+            user in user(),
+            payments in payments(),
+            config in config(),
+            back in -86_400i64..400 * 86_400,
+        ) {
+            let as_of = now() - TimeDelta::seconds(back);
+            let known: Vec<PaymentFact> =
+                payments.iter().filter(|p| p.paid_at <= as_of).copied().collect();
+            let then = assess_as_of(&user, &payments, &config, as_of);
+            let filtered = assess(&user, &known, &config, as_of);
+            let next_arrival = payments.iter().map(|p| p.paid_at).filter(|t| *t > as_of).min();
+            let expected_next = match (filtered.next_change, next_arrival) {
+                (Some(age), Some(arrival)) => Some(age.min(arrival)),
+                (age, arrival) => age.or(arrival),
+            };
+            prop_assert_eq!(then.next_change, expected_next);
+            prop_assert_eq!(Assessment { next_change: None, ..then },
+                            Assessment { next_change: None, ..filtered });
+        }
+
+        #[test]
+        fn nothing_changes_before_next_change_and_the_age_inputs_change_at_it(
+            user in user(),
+            payments in payments(),
+            config in config(),
+            fraction in 0.0f64..1.0,
+            far in 0i64..20_000,
+        ) {
+            let base = assess(&user, &payments, &config, now());
+            match base.next_change {
+                Some(next) => {
+                    prop_assert!(next > now());
+                    let last_unchanged = next - TimeDelta::nanoseconds(1);
+                    for instant in [between(now(), next, fraction), last_unchanged] {
+                        let later = assess(&user, &payments, &config, instant);
+                        prop_assert_eq!(&later, &base, "at {}", instant);
+                    }
+                    let changed = assess(&user, &payments, &config, next);
+                    let age_inputs = |a: &Assessment| (
+                        a.factor(FactorName::AccountAge).map(|f| f.value),
+                        a.patterns.contains(&RiskPattern::NewAccount),
+                    );
+                    prop_assert_ne!(age_inputs(&changed), age_inputs(&base));
+                    prop_assert_ne!(&changed, &base);
+                }
+                None => {
+                    let much_later = now() + TimeDelta::days(far);
+                    let later = assess(&user, &payments, &config, much_later);
+                    prop_assert_eq!(&later, &base);
+                }
+            }
+        }
+
+        #[test]
+        fn as_of_assessments_hold_until_their_next_change(
+            user in user(),
+            payments in payments(),
+            back in 0i64..300 * 86_400,
+            fraction in 0.0f64..1.0,
+        ) {
+            let config = ScoringConfig::default();
+            let as_of = now() - TimeDelta::seconds(back);
+            let base = assess_as_of(&user, &payments, &config, as_of);
+            if let Some(next) = base.next_change {
+                prop_assert!(next > as_of);
+                let instant = between(as_of, next, fraction);
+                let later = assess_as_of(&user, &payments, &config, instant);
+                prop_assert_eq!(&later, &base, "at {}", instant);
+                prop_assert_ne!(&assess_as_of(&user, &payments, &config, next), &base);
+            }
+        }
+
+        #[test]
+        fn pattern_masks_round_trip(
+            patterns in prop::sample::subsequence(RiskPattern::all().to_vec(), 0..=8)
+        ) {
+            prop_assert_eq!(RiskPattern::from_mask(RiskPattern::to_mask(&patterns)), patterns);
+        }
+    }
+}
