@@ -1,0 +1,149 @@
+//! The HTTP application: shared state, the route table, binding, serving and
+//! graceful shutdown (STYLE principle 5: the app is a function of its
+//! settings, and tests start the real one).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::db;
+
+/// What every handler can reach.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// The settings the service started with.
+    pub settings: Arc<Settings>,
+}
+
+/// The route table of the whole service.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .with_state(state)
+}
+
+/// SPEC §5: the legacy health JSON, word for word.
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({
+        "status": "healthy",
+        "message": "Risk Monitor API is running",
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// Liveness: the process answers. Touches nothing else.
+async fn live() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers a trivial query.
+async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
+    match db.execute_unprepared("SELECT 1").await {
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "database": "ok" })),
+        ),
+        Err(error) => {
+            tracing::warn!(error = %error, "readiness check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+        }
+    }
+}
+
+/// A bound, ready-to-serve application.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database and binds the listener (port 0 takes any free
+    /// port; [`Application::address`] tells which). Does not migrate.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.database).await?;
+        Self::with_db(settings, db).await
+    }
+
+    /// Like [`Application::build`] with an existing pool.
+    pub async fn with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let address = SocketAddr::new(settings.http.host, settings.http.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                db,
+                settings: Arc::new(settings),
+            },
+        })
+    }
+
+    /// The address actually bound.
+    pub fn address(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| {
+            SocketAddr::new(self.state.settings.http.host, self.state.settings.http.port)
+        })
+    }
+
+    /// The shared state (tests reach the database through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets
+    /// in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received: draining in-flight requests"),
+        () = terminate => tracing::info!("SIGTERM received: draining in-flight requests"),
+    }
+}

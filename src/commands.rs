@@ -1,0 +1,105 @@
+//! What each subcommand does (SPEC §7); `main` picks one.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::Utc;
+use migration::{Migrator, MigratorTrait};
+
+use crate::app::{self, Application};
+use crate::cli::MigrateAction;
+use crate::config::Settings;
+use crate::progress::Progress;
+use crate::{db, seed};
+
+/// How many demo users `serve` loads into an empty database.
+pub const DEMO_USERS: u64 = 300;
+
+/// `serve`: migrate, load demo data into an empty database, serve until a
+/// signal, drain, exit.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let db = db::connect(&settings.database)
+        .await
+        .context("cannot connect to the database")?;
+    db::migrate_up(&db)
+        .await
+        .context("cannot migrate the database")?;
+    if settings.demo_data && db::is_empty(&db).await? {
+        let options = seed::SeedOptions {
+            users: DEMO_USERS,
+            seed: 42,
+            now: Utc::now(),
+        };
+        let report = seed::run(
+            &db,
+            &settings.scoring,
+            options,
+            Progress::hidden("demo data", DEMO_USERS),
+        )
+        .await?;
+        tracing::info!(
+            users = report.users,
+            payments = report.payments,
+            "loaded demo data into the empty database"
+        );
+    }
+    let app = Application::with_db(settings, db).await?;
+    let address = app.address();
+    tracing::info!(%address, "Risk Monitor listening on http://{address}/ (GraphiQL explorer: http://{address}/graphiql)");
+    app.run_until(app::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `migrate up|down|status|fresh`.
+pub async fn migrate(settings: &Settings, action: MigrateAction, steps: u32) -> anyhow::Result<()> {
+    let db = db::connect(&settings.database)
+        .await
+        .context("cannot connect to the database")?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Down => Migrator::down(&db, Some(steps)).await?,
+        MigrateAction::Fresh => Migrator::fresh(&db).await?,
+        MigrateAction::Status => {
+            for migration in Migrator::get_migration_with_status(&db).await? {
+                println!("{:<8} {}", migration.status().to_string(), migration.name());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `seed --users N --seed S`.
+pub async fn seed(settings: &Settings, users: u64, seed_value: u64) -> anyhow::Result<()> {
+    let db = db::connect(&settings.database)
+        .await
+        .context("cannot connect to the database")?;
+    db::migrate_up(&db)
+        .await
+        .context("cannot migrate the database")?;
+    let started = Instant::now();
+    let options = seed::SeedOptions {
+        users,
+        seed: seed_value,
+        now: Utc::now(),
+    };
+    let report = seed::run(
+        &db,
+        &settings.scoring,
+        options,
+        Progress::new("seed", users),
+    )
+    .await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "seeded {} users, {} subscriptions, {} payments in {elapsed:.1}s",
+        report.users, report.subscriptions, report.payments
+    );
+    Ok(())
+}
+
+/// `rescore`: recompute every stored score.
+pub async fn rescore(settings: &Settings) -> anyhow::Result<()> {
+    let _ = settings;
+    anyhow::bail!("rescore is not available yet")
+}

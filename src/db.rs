@@ -1,0 +1,74 @@
+//! Connecting to the database (SQLite or PostgreSQL) and running migrations.
+//!
+//! SQLite is the embedded default: WAL journal so readers never wait for the
+//! writer, a busy timeout so writers queue instead of failing, foreign keys on.
+//! Write transactions begin IMMEDIATE on SQLite (see [`begin_write`]) so that
+//! two writers never deadlock upgrading read locks.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+
+use crate::config::DatabaseSettings;
+
+/// Opens the connection pool described by `settings`, creating the SQLite
+/// file on first use.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(settings.url.clone());
+    options
+        .sqlx_logging(false)
+        .max_connections(if settings.url.starts_with("sqlite:") {
+            4
+        } else {
+            10
+        })
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    Database::connect(options).await
+}
+
+/// Begins a transaction that will write: IMMEDIATE on SQLite (the write lock
+/// is taken up front, so concurrent writers queue on the busy timeout rather
+/// than fail), the default elsewhere.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Whether `db` is PostgreSQL (some bulk paths differ).
+pub fn is_postgres(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DatabaseBackend::Postgres
+}
+
+/// Applies every pending migration.
+pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Whether the users table holds no row (demo data goes only into an empty database).
+pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    let one = entity::users::Entity::find()
+        .select_only()
+        .column(entity::users::Column::Id)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(one.is_none())
+}

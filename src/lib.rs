@@ -1,0 +1,22 @@
+//! Risk Monitor: scores subscribers' payment-failure risk, explains each
+//! score, and serves it over GraphQL and the legacy REST routes.
+//!
+//! Map of the crate (dependencies point downwards only):
+//! - [`cli`], [`config`], [`telemetry`]: process start-up.
+//! - [`app`]: the HTTP application: state, routes, serving and shutdown.
+//! - [`db`]: connecting to SQLite or PostgreSQL and migrating.
+//! - [`seed`]: deterministic demo data, bulk-loaded.
+//! - [`risk`]: the pure scoring model (SPEC §3): no I/O, no clock.
+//! - [`progress`]: progress reporting for long commands.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod progress;
+pub mod risk;
+pub mod seed;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,36 @@
+//! `risk-monitor`: parse the command line, load settings, start logging,
+//! dispatch. Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use risk_monitor::cli::{Cli, Command};
+use risk_monitor::config::Settings;
+use risk_monitor::{commands, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("risk-monitor: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log_level);
+
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => commands::serve(settings).await,
+        Command::Migrate { action, steps } => commands::migrate(&settings, action, steps).await,
+        Command::Seed { users, seed } => commands::seed(&settings, users, seed).await,
+        Command::Rescore => commands::rescore(&settings).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("risk-monitor: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

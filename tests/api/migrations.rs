@@ -1,0 +1,135 @@
+//! Migrations: up, down, up again, on every backend; and the `migrate` command.
+
+use migration::{Migrator, MigratorTrait, SchemaManager};
+use std::process::Command;
+
+use crate::helpers::{TestDb, backends};
+
+const TABLES: [&str; 5] = [
+    "users",
+    "user_subscriptions",
+    "subscription_payments",
+    "risk_scores",
+    "alerts",
+];
+
+const HOT_INDEXES: [(&str, &str); 3] = [
+    (
+        "subscription_payments",
+        "idx_subscription_payments_user_date",
+    ),
+    ("risk_scores", "idx_risk_scores_score_user"),
+    ("risk_scores", "idx_risk_scores_next_change"),
+];
+
+async fn tables_present(test_db: &TestDb) -> Vec<&'static str> {
+    let manager = SchemaManager::new(&test_db.db);
+    let mut present = Vec::new();
+    for table in TABLES {
+        if manager.has_table(table).await.expect("inspect the schema") {
+            present.push(table);
+        }
+    }
+    present
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again() {
+    for backend in backends() {
+        // Arrange
+        let test_db = TestDb::empty(backend).await;
+        assert!(
+            tables_present(&test_db).await.is_empty(),
+            "{backend:?}: a new database has no tables"
+        );
+
+        // Act + Assert: up
+        Migrator::up(&test_db.db, None).await.expect("up");
+        assert_eq!(
+            tables_present(&test_db).await,
+            TABLES,
+            "{backend:?}: every table after up"
+        );
+        let manager = SchemaManager::new(&test_db.db);
+        for (table, index) in HOT_INDEXES {
+            assert!(
+                manager.has_index(table, index).await.expect("inspect"),
+                "{backend:?}: index {index}"
+            );
+        }
+        assert!(
+            Migrator::get_pending_migrations(&test_db.db)
+                .await
+                .expect("status")
+                .is_empty()
+        );
+
+        // down, all the way
+        Migrator::down(&test_db.db, None).await.expect("down");
+        assert!(
+            tables_present(&test_db).await.is_empty(),
+            "{backend:?}: no table after down"
+        );
+
+        // up again
+        Migrator::up(&test_db.db, None).await.expect("up again");
+        assert_eq!(
+            tables_present(&test_db).await,
+            TABLES,
+            "{backend:?}: every table after up again"
+        );
+    }
+}
+
+fn risk_monitor(test_db: &TestDb, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
+        .args(["--config", "/nonexistent/config.env"])
+        .args(args)
+        .env("DATABASE_URL", &test_db.url)
+        .env("DEMO_DATA", "false")
+        .output()
+        .expect("run risk-monitor")
+}
+
+#[tokio::test]
+async fn the_migrate_command_applies_lists_reverts_and_refreshes() {
+    for backend in backends() {
+        let test_db = TestDb::empty(backend).await;
+
+        let up = risk_monitor(&test_db, &["migrate", "up"]);
+        assert!(
+            up.status.success(),
+            "{backend:?}: {}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        assert_eq!(tables_present(&test_db).await, TABLES);
+
+        let status = risk_monitor(&test_db, &["migrate", "status"]);
+        let listing = String::from_utf8_lossy(&status.stdout);
+        assert!(status.status.success());
+        assert_eq!(
+            listing.lines().filter(|l| l.starts_with("Applied")).count(),
+            TABLES.len(),
+            "{listing}"
+        );
+
+        let down = risk_monitor(&test_db, &["migrate", "down"]);
+        assert!(down.status.success());
+        assert!(
+            !tables_present(&test_db).await.contains(&"alerts"),
+            "{backend:?}: down reverts the newest"
+        );
+        assert!(
+            tables_present(&test_db).await.contains(&"users"),
+            "{backend:?}: and only that one"
+        );
+
+        let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
+        assert!(
+            fresh.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fresh.stderr)
+        );
+        assert_eq!(tables_present(&test_db).await, TABLES);
+    }
+}

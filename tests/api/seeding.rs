@@ -1,0 +1,313 @@
+//! Demo data: deterministic, the legacy mix, the right counts, and scored.
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::Command;
+
+use chrono::{DateTime, TimeZone, Utc};
+use entity::{risk_scores, subscription_payments, user_subscriptions, users};
+use risk_monitor::domain::PaymentStatus;
+use risk_monitor::progress::Progress;
+use risk_monitor::risk::{self, Outcome, PaymentFact, RiskPattern, ScoringConfig, UserFacts};
+use risk_monitor::seed::{self, SeedOptions};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+
+use crate::helpers::{TestDb, backends};
+
+fn fixed_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 15, 30, 0)
+        .single()
+        .expect("valid date")
+}
+
+async fn seed(test_db: &TestDb, users: u64, seed_value: u64) -> seed::SeedReport {
+    let options = SeedOptions {
+        users,
+        seed: seed_value,
+        now: fixed_now(),
+    };
+    seed::run(
+        &test_db.db,
+        &ScoringConfig::default(),
+        options,
+        Progress::hidden("seed", users),
+    )
+    .await
+    .expect("seed")
+}
+
+/// Everything a user would compare between two seeded databases.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    users: Vec<users::Model>,
+    subscriptions: Vec<user_subscriptions::Model>,
+    payments: Vec<subscription_payments::Model>,
+}
+
+async fn snapshot(test_db: &TestDb) -> Snapshot {
+    Snapshot {
+        users: users::Entity::find()
+            .order_by_asc(users::Column::Id)
+            .all(&test_db.db)
+            .await
+            .expect("users"),
+        subscriptions: user_subscriptions::Entity::find()
+            .order_by_asc(user_subscriptions::Column::Id)
+            .all(&test_db.db)
+            .await
+            .expect("subscriptions"),
+        payments: subscription_payments::Entity::find()
+            .order_by_asc(subscription_payments::Column::Id)
+            .all(&test_db.db)
+            .await
+            .expect("payments"),
+    }
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_rows_and_another_seed_does_not() {
+    for backend in backends() {
+        let (a, b, c) = (
+            TestDb::migrated(backend).await,
+            TestDb::migrated(backend).await,
+            TestDb::migrated(backend).await,
+        );
+        seed(&a, 120, 7).await;
+        seed(&b, 120, 7).await;
+        seed(&c, 120, 8).await;
+        let (sa, sb, sc) = (snapshot(&a).await, snapshot(&b).await, snapshot(&c).await);
+        assert_eq!(sa.users.len(), 120);
+        assert_eq!(sa, sb, "{backend:?}: same seed, same rows");
+        assert_ne!(sa.users, sc.users, "{backend:?}: another seed, other users");
+    }
+}
+
+/// What kind of history a user has, read back from the stored rows.
+fn classify(
+    subs: &[&user_subscriptions::Model],
+    payments: &[&subscription_payments::Model],
+) -> &'static str {
+    let statuses: Vec<PaymentStatus> = payments
+        .iter()
+        .map(|p| PaymentStatus::parse(&p.status).expect("stored status"))
+        .collect();
+    let failed = |s: &PaymentStatus| s.outcome() == Outcome::Failed;
+    let n = statuses.len();
+    if subs.len() == 2 {
+        let (old, new) = (subs[0], subs[1]);
+        let premium_to_basic = old.subscription_type == "premium"
+            && (899..=1599).contains(&old.monthly_amount_cents)
+            && new.subscription_type == "basic"
+            && (121..=299).contains(&new.monthly_amount_cents)
+            && old.effective_until == Some(new.effective_from);
+        let paid_on_both = payments.iter().any(|p| p.subscription_id == Some(old.id))
+            && payments.iter().any(|p| p.subscription_id == Some(new.id));
+        if premium_to_basic && paid_on_both {
+            return "downgrade";
+        }
+    } else if subs.len() == 1 {
+        // S F F fits both shapes; recent-failure users have 4 to 8 payments.
+        if (3..=6).contains(&n)
+            && statuses[0] == PaymentStatus::Success
+            && statuses[1..].iter().all(failed)
+        {
+            return "pays_once";
+        }
+        if n >= 4
+            && statuses[n - 2..].iter().all(failed)
+            && statuses[..n - 2]
+                .iter()
+                .all(|s| *s == PaymentStatus::Success)
+        {
+            return "recent_failures";
+        }
+        let failures = statuses.iter().filter(|s| failed(s)).count();
+        if (8..=15).contains(&n)
+            && subs[0].monthly_amount_cents >= 999
+            && failures <= 2
+            && !failed(&statuses[n - 1])
+        {
+            return "healthy";
+        }
+    }
+    "unexpected"
+}
+
+#[tokio::test]
+async fn demo_data_has_the_legacy_mix_of_patterns_and_consistent_rows() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        let report = seed(&test_db, 500, 42).await;
+        let snap = snapshot(&test_db).await;
+
+        assert_eq!(report.users, 500);
+        assert_eq!(snap.users.len(), 500);
+        assert_eq!(report.subscriptions as usize, snap.subscriptions.len());
+        assert_eq!(report.payments as usize, snap.payments.len());
+        let emails: HashSet<&str> = snap.users.iter().map(|u| u.email.as_str()).collect();
+        assert_eq!(emails.len(), 500, "{backend:?}: emails are unique");
+        assert!(
+            snap.users
+                .iter()
+                .all(|u| u.name.contains(' ') && u.email.contains('@'))
+        );
+
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for user in &snap.users {
+            let subs: Vec<_> = snap
+                .subscriptions
+                .iter()
+                .filter(|s| s.user_id == user.id)
+                .collect();
+            let mut payments: Vec<_> = snap
+                .payments
+                .iter()
+                .filter(|p| p.user_id == user.id)
+                .collect();
+            payments.sort_by_key(|p| (p.payment_date, p.id));
+            assert!(
+                payments
+                    .first()
+                    .is_some_and(|p| p.payment_date >= user.created_at),
+                "{backend:?}: paid after opening"
+            );
+            assert!(
+                payments
+                    .last()
+                    .is_some_and(|p| p.payment_date <= fixed_now()),
+                "{backend:?}: no future payment"
+            );
+            for pair in payments.windows(2) {
+                let gap = (pair[1].payment_date - pair[0].payment_date).num_days();
+                assert_eq!(gap, 30, "{backend:?}: monthly spacing");
+            }
+            *kinds.entry(classify(&subs, &payments)).or_default() += 1;
+        }
+        // Per 25 users: 5 pay once then decline, 7 downgrade, 3 recent failures, 10 healthy.
+        let expected = BTreeMap::from([
+            ("downgrade", 140),
+            ("healthy", 200),
+            ("pays_once", 100),
+            ("recent_failures", 60),
+        ]);
+        assert_eq!(kinds, expected, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_seeded_score_equals_the_scoring_of_the_stored_rows() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        seed(&test_db, 250, 3).await;
+        let snap = snapshot(&test_db).await;
+        let scores = risk_scores::Entity::find()
+            .all(&test_db.db)
+            .await
+            .expect("scores");
+        assert_eq!(scores.len(), 250, "{backend:?}: one score per user");
+
+        let config = ScoringConfig::default();
+        let mut levels = HashSet::new();
+        for row in scores {
+            let user = snap
+                .users
+                .iter()
+                .find(|u| u.id == row.user_id)
+                .expect("scored user exists");
+            let facts: Vec<PaymentFact> = snap
+                .payments
+                .iter()
+                .filter(|p| p.user_id == user.id)
+                .map(|p| PaymentFact {
+                    paid_at: p.payment_date,
+                    amount: p.amount_cents as f64 / 100.0,
+                    outcome: PaymentStatus::parse(&p.status).expect("status").outcome(),
+                })
+                .collect();
+            let expected = risk::assess(
+                &UserFacts {
+                    created_at: user.created_at,
+                },
+                &facts,
+                &config,
+                fixed_now(),
+            );
+            assert_eq!(row.score, expected.score, "{backend:?}: user {}", user.id);
+            assert_eq!(row.level, expected.level.as_str());
+            assert_eq!(RiskPattern::from_mask(row.patterns), expected.patterns);
+            assert_eq!(row.total_payments as u32, expected.total_payments);
+            assert_eq!(row.failed_payments as u32, expected.failed_payments);
+            assert_eq!(row.next_change_at, expected.next_change);
+            assert_eq!(row.is_active, user.is_active);
+            levels.insert(row.level.clone());
+        }
+        assert!(
+            levels.len() >= 3,
+            "{backend:?}: demo data spans levels: {levels:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn seeding_twice_appends_and_later_inserts_get_fresh_ids() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        seed(&test_db, 30, 1).await;
+        seed(&test_db, 30, 1).await;
+        let snap = snapshot(&test_db).await;
+        assert_eq!(snap.users.len(), 60, "{backend:?}");
+        let ids: Vec<i64> = snap.users.iter().map(|u| u.id).collect();
+        assert_eq!(ids, (1..=60).collect::<Vec<_>>());
+
+        // The sequences moved past the bulk-loaded ids.
+        let inserted = users::ActiveModel {
+            name: Set("Late Comer".into()),
+            email: Set("late.comer@example.com".into()),
+            created_at: Set(fixed_now()),
+            is_active: Set(true),
+            external_id: Set(None),
+            ..Default::default()
+        }
+        .insert(&test_db.db)
+        .await
+        .expect("insert after seeding");
+        assert_eq!(inserted.id, 61, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_seed_command_reports_progress_in_plain_lines_off_a_terminal() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        let output = Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
+            .args([
+                "--config",
+                "/nonexistent/config.env",
+                "seed",
+                "--users",
+                "50",
+                "--seed",
+                "9",
+            ])
+            .env("DATABASE_URL", &test_db.url)
+            .output()
+            .expect("run risk-monitor seed");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        );
+        assert!(output.status.success(), "{backend:?}: {stderr}");
+        assert!(stdout.contains("seeded 50 users"), "{stdout}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with("seed: 50/50")),
+            "{stderr}"
+        );
+        assert_eq!(
+            users::Entity::find()
+                .all(&test_db.db)
+                .await
+                .expect("users")
+                .len(),
+            50
+        );
+    }
+}
