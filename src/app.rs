@@ -15,8 +15,13 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use axum::extract::DefaultBodyLimit;
+use tower_http::trace::TraceLayer;
+
 use crate::config::Settings;
-use crate::db;
+use crate::graphql::{self, AppSchema, handler};
+use crate::risk::ScoringConfig;
+use crate::{db, rest};
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -25,24 +30,43 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
+    /// The scoring model in force.
+    pub scoring: ScoringConfig,
+    /// The GraphQL schema, with its data and limits.
+    pub schema: AppSchema,
 }
 
-/// The route table of the whole service.
+impl AppState {
+    /// The state for `settings` on `db`.
+    pub fn new(settings: Settings, db: DatabaseConnection) -> Self {
+        let scoring = settings.scoring;
+        let schema = graphql::build_schema(db.clone(), scoring);
+        Self {
+            db,
+            settings: Arc::new(settings),
+            scoring,
+            schema,
+        }
+    }
+}
+
+/// The route table of the whole service: GraphQL and its explorer, the
+/// legacy REST routes, and the health probes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(health))
+        .route(
+            "/graphql",
+            get(handler::graphql_get)
+                .post(handler::graphql_post)
+                .layer(DefaultBodyLimit::max(graphql::MAX_BODY_BYTES)),
+        )
+        .route("/graphiql", get(handler::explorer_page))
+        .route("/graphiql/assets/{name}", get(handler::explorer_asset))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .merge(rest::routes())
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// SPEC §5: the legacy health JSON, word for word.
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({
-        "status": "healthy",
-        "message": "Risk Monitor API is running",
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
 }
 
 /// Liveness: the process answers. Touches nothing else.
@@ -89,10 +113,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         Ok(Self {
             listener,
-            state: AppState {
-                db,
-                settings: Arc::new(settings),
-            },
+            state: AppState::new(settings, db),
         })
     }
 

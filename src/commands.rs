@@ -10,20 +10,27 @@ use crate::app::{self, Application};
 use crate::cli::MigrateAction;
 use crate::config::Settings;
 use crate::progress::Progress;
-use crate::{db, seed};
+use crate::service::scoring;
+use crate::{db, jobs, seed};
 
 /// How many demo users `serve` loads into an empty database.
 pub const DEMO_USERS: u64 = 300;
 
-/// `serve`: migrate, load demo data into an empty database, serve until a
-/// signal, drain, exit.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// Connects to the configured database and applies pending migrations.
+async fn open_migrated(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let db = db::connect(&settings.database)
         .await
         .context("cannot connect to the database")?;
     db::migrate_up(&db)
         .await
         .context("cannot migrate the database")?;
+    Ok(db)
+}
+
+/// `serve`: migrate, load demo data into an empty database, serve until a
+/// signal, drain, exit.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let db = open_migrated(&settings).await?;
     if settings.demo_data && db::is_empty(&db).await? {
         let options = seed::SeedOptions {
             users: DEMO_USERS,
@@ -43,10 +50,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             "loaded demo data into the empty database"
         );
     }
+    let refresher = jobs::refresher(db.clone(), settings.scoring, settings.rescore_interval);
     let app = Application::with_db(settings, db).await?;
     let address = app.address();
     tracing::info!(%address, "Risk Monitor listening on http://{address}/ (GraphiQL explorer: http://{address}/graphiql)");
-    app.run_until(app::shutdown_signal()).await?;
+    tokio::select! {
+        served = app.run_until(app::shutdown_signal()) => served?,
+        () = refresher => tracing::error!("the score refresher stopped"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -71,12 +82,7 @@ pub async fn migrate(settings: &Settings, action: MigrateAction, steps: u32) -> 
 
 /// `seed --users N --seed S`.
 pub async fn seed(settings: &Settings, users: u64, seed_value: u64) -> anyhow::Result<()> {
-    let db = db::connect(&settings.database)
-        .await
-        .context("cannot connect to the database")?;
-    db::migrate_up(&db)
-        .await
-        .context("cannot migrate the database")?;
+    let db = open_migrated(settings).await?;
     let started = Instant::now();
     let options = seed::SeedOptions {
         users,
@@ -100,6 +106,12 @@ pub async fn seed(settings: &Settings, users: u64, seed_value: u64) -> anyhow::R
 
 /// `rescore`: recompute every stored score.
 pub async fn rescore(settings: &Settings) -> anyhow::Result<()> {
-    let _ = settings;
-    anyhow::bail!("rescore is not available yet")
+    let db = open_migrated(settings).await?;
+    let started = Instant::now();
+    let users = scoring::rescore_all_with_progress(&db, &settings.scoring, Utc::now()).await?;
+    println!(
+        "rescored {users} users in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

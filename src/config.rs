@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::risk::{ScoringConfig, Thresholds, Weights};
 
@@ -70,6 +71,9 @@ pub struct Settings {
     pub demo_data: bool,
     /// Weights and thresholds of the risk model (SPEC §3.3).
     pub scoring: ScoringConfig,
+    /// How often the background refresher looks for scores whose
+    /// next-change instant has passed (SPEC §3.4).
+    pub rescore_interval: Duration,
 }
 
 impl Settings {
@@ -143,6 +147,19 @@ impl Settings {
             parse(&get, "RISK_WEIGHT_ACCOUNT_AGE", "0.05", UNIT)?,
         )?;
         let thresholds = Thresholds::new(high, critical)?;
+        let interval: u64 = parse(
+            &get,
+            "RESCORE_INTERVAL_SECONDS",
+            "60",
+            "a whole number of seconds from 1 to 86400",
+        )?;
+        if !(1..=86_400).contains(&interval) {
+            return Err(ConfigError::Invalid {
+                var: "RESCORE_INTERVAL_SECONDS",
+                value: interval.to_string(),
+                expected: "a whole number of seconds from 1 to 86400",
+            });
+        }
 
         Ok(Self {
             database: DatabaseSettings { url },
@@ -153,6 +170,7 @@ impl Settings {
                 weights,
                 thresholds,
             },
+            rescore_interval: Duration::from_secs(interval),
         })
     }
 }
@@ -260,6 +278,7 @@ mod tests {
         assert!(error(&[("DEMO_DATA", "perhaps")]).contains("DEMO_DATA"));
         assert!(error(&[("DATABASE_URL", "mysql://x")]).contains("DATABASE_URL"));
         assert!(error(&[("LOG_LEVEL", "info,[")]).contains("LOG_LEVEL"));
+        assert!(error(&[("RESCORE_INTERVAL_SECONDS", "0")]).contains("RESCORE_INTERVAL_SECONDS"));
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! Map of the crate (dependencies point downwards only):
 //! - [`cli`], [`config`], [`telemetry`]: process start-up.
 //! - [`app`]: the HTTP application: state, routes, serving and shutdown.
+//! - [`graphql`], [`rest`]: the two front ends (SPEC §4, §5); thin adapters
+//!   over [`service`].
+//! - [`service`]: one function per use case; owns transactions.
+//! - [`store`]: every query. [`domain`]: validated values. [`error`]: codes.
+//! - [`jobs`]: the background score refresher.
 //! - [`db`]: connecting to SQLite or PostgreSQL and migrating.
 //! - [`seed`]: deterministic demo data, bulk-loaded.
 //! - [`risk`]: the pure scoring model (SPEC §3): no I/O, no clock.
@@ -15,8 +20,13 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod jobs;
 pub mod progress;
+pub mod rest;
 pub mod risk;
 pub mod seed;
+pub mod service;
 pub mod store;
 pub mod telemetry;

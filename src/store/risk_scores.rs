@@ -1,9 +1,12 @@
 //! `risk_scores`: the materialized score of every user (SPEC §3.4).
 
 use chrono::{DateTime, Utc};
-use entity::risk_scores::{ActiveModel, Column, Entity};
+use entity::risk_scores::{ActiveModel, Column, Entity, Model, Relation};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::risk::{Assessment, RiskPattern};
 
@@ -100,11 +103,21 @@ fn saturate(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Inserts or replaces the rows, in one statement per call (callers batch).
+/// Rows per INSERT: 13 parameters a row stays under SQLite's 32766 and
+/// PostgreSQL's 65535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 2_000;
+
+/// Inserts or replaces the rows.
 pub async fn upsert_many<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> Result<(), DbErr> {
-    if rows.is_empty() {
-        return Ok(());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<ScoreRow> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+        upsert_statement(conn, chunk).await?;
     }
+    Ok(())
+}
+
+async fn upsert_statement<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> Result<(), DbErr> {
     let models = rows.into_iter().map(ScoreRow::into_active_model);
     Entity::insert_many(models)
         .on_conflict(
@@ -128,4 +141,152 @@ pub async fn upsert_many<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> R
         .exec_without_returning(conn)
         .await?;
     Ok(())
+}
+
+/// Up to `limit` users whose score changes by time alone at or before `now`
+/// (SPEC §3.4), the most overdue first.
+pub async fn due<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<i64>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::UserId)
+        .filter(Column::NextChangeAt.lte(now))
+        .order_by_asc(Column::NextChangeAt)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+/// Which stored scores a list shows (SPEC §4 `riskyUsers`, §5 `/api/risky-users`).
+#[derive(Clone, Debug, Default)]
+pub struct RiskyFilter {
+    /// Lowest score shown.
+    pub min_score: f64,
+    /// Only this level (stored spelling).
+    pub level: Option<&'static str>,
+    /// Only users with this pattern bit.
+    pub pattern_bit: Option<i32>,
+    /// Case-insensitive substring of the name or email.
+    pub search: Option<String>,
+    /// Only this plan type (case-insensitive).
+    pub subscription_type: Option<String>,
+    /// Only users with a plan (the legacy list's join).
+    pub require_plan: bool,
+}
+
+/// A position in the list: after this score and user id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ListCursor {
+    /// The score of the last row seen.
+    pub score: f64,
+    /// The user id of the last row seen.
+    pub user_id: i64,
+}
+
+fn escape_like(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len() + 2);
+    escaped.push('%');
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    escaped
+}
+
+fn apply_filter<Q: QueryFilter>(mut query: Q, filter: &RiskyFilter) -> Q {
+    use entity::users;
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+    query = query
+        .filter(Column::IsActive.eq(true))
+        .filter(Column::Score.gte(filter.min_score));
+    if let Some(level) = filter.level {
+        query = query.filter(Column::Level.eq(level));
+    }
+    if let Some(bit) = filter.pattern_bit {
+        query = query.filter(Expr::col((Entity, Column::Patterns)).bit_and(bit).ne(0));
+    }
+    if let Some(plan) = &filter.subscription_type {
+        query = query.filter(Column::SubscriptionType.eq(plan.to_lowercase()));
+    }
+    if filter.require_plan {
+        query = query.filter(Column::SubscriptionType.is_not_null());
+    }
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let pattern = escape_like(&search.to_lowercase());
+        let like = |column: users::Column| {
+            Expr::expr(Func::lower(Expr::col((users::Entity, column))))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(like(users::Column::Name))
+                .add(like(users::Column::Email)),
+        );
+    }
+    query
+}
+
+/// One page of the list, highest score first, ties by user id: up to
+/// `limit` rows strictly after `after`, each with its user (keyset
+/// pagination on the `(score DESC, user_id)` index: pages never skip or
+/// repeat a row while data is unchanged).
+pub async fn risky_page<C: ConnectionTrait>(
+    conn: &C,
+    filter: &RiskyFilter,
+    after: Option<ListCursor>,
+    limit: u64,
+) -> Result<Vec<(Model, entity::users::Model)>, DbErr> {
+    let mut query = apply_filter(
+        Entity::find().find_also_related(entity::users::Entity),
+        filter,
+    );
+    if let Some(cursor) = after {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(Column::Score.lt(cursor.score))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(Column::Score.eq(cursor.score))
+                        .add(Column::UserId.gt(cursor.user_id)),
+                ),
+        );
+    }
+    let rows = query
+        .order_by_desc(Column::Score)
+        .order_by_asc(Column::UserId)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(score, user)| user.map(|u| (score, u)))
+        .collect())
+}
+
+/// How many rows the whole list has.
+pub async fn risky_count<C: ConnectionTrait>(conn: &C, filter: &RiskyFilter) -> Result<u64, DbErr> {
+    use sea_orm::{JoinType, PaginatorTrait, RelationTrait};
+    apply_filter(
+        Entity::find().join(JoinType::InnerJoin, Relation::Users.def()),
+        filter,
+    )
+    .count(conn)
+    .await
+}
+
+/// The stored score of `user_id`.
+pub async fn find<C: ConnectionTrait>(conn: &C, user_id: i64) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(user_id).one(conn).await
 }

@@ -157,7 +157,7 @@ pub struct TestApp {
     /// An HTTP client.
     pub client: reqwest::Client,
     /// The database behind it, dropped with the app.
-    _test_db: TestDb,
+    test_db: TestDb,
 }
 
 impl TestApp {
@@ -172,8 +172,44 @@ impl TestApp {
         Self {
             address,
             client: reqwest::Client::new(),
-            _test_db: test_db,
+            test_db,
         }
+    }
+
+    /// The database behind the app.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.test_db.db
+    }
+
+    /// Seeds `users` demo users (seed 42), scored now.
+    pub async fn seed(&self, users: u64) {
+        let options = risk_monitor::seed::SeedOptions {
+            users,
+            seed: 42,
+            now: chrono::Utc::now(),
+        };
+        let progress = risk_monitor::progress::Progress::hidden("seed", users);
+        risk_monitor::seed::run(
+            self.db(),
+            &risk_monitor::risk::ScoringConfig::default(),
+            options,
+            progress,
+        )
+        .await
+        .expect("seed");
+    }
+
+    /// POSTs a GraphQL operation; returns the whole JSON response.
+    pub async fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&serde_json::json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("POST /graphql");
+        assert_eq!(response.status(), 200, "GraphQL answers 200");
+        response.json().await.expect("GraphQL JSON")
     }
 
     /// `GET path`.

@@ -5,7 +5,14 @@
 //! a failure, never a skip). Each test gets a database of its own, dropped
 //! afterwards.
 
+mod explorer;
+mod graphql_limits;
+mod graphql_mutations;
+mod graphql_queries;
 mod helpers;
 mod migrations;
+mod readme;
+mod rest;
+mod scoring;
 mod seeding;
 mod serve;

@@ -1,0 +1,272 @@
+//! The query roots: the risky list, one user's analysis, the statistics.
+//! Resolvers are thin: they convert arguments, call one `service` function
+//! and convert the result.
+
+use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::{Context, ID, MergedObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
+use super::GqlResultExt;
+use super::types::{
+    Alert, GqlRiskLevel, GqlRiskPattern, Payment, RiskFactor, RiskyUser, Subscription, SystemStats,
+    User, parse_id, patterns_of,
+};
+use crate::error::AppError;
+use crate::risk::{RiskLevel, RiskPattern, ScoringConfig};
+use crate::service::queries::{self, MAX_PAGE, UserAnalysis};
+use crate::store::risk_scores::{ListCursor, RiskyFilter};
+
+/// An opaque position in the risky list: the exact score bits and user id of
+/// the last row seen (keyset pagination).
+pub struct RiskCursor(pub ListCursor);
+
+impl CursorType for RiskCursor {
+    type Error = String;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        let invalid = || format!("{s:?} is not a cursor of this list");
+        let (bits, id) = s.split_once(':').ok_or_else(invalid)?;
+        let bits = u64::from_str_radix(bits, 16).map_err(|_| invalid())?;
+        let user_id = id.parse::<i64>().map_err(|_| invalid())?;
+        let score = f64::from_bits(bits);
+        if !score.is_finite() {
+            return Err(invalid());
+        }
+        Ok(Self(ListCursor { score, user_id }))
+    }
+
+    fn encode_cursor(&self) -> String {
+        format!("{:016x}:{}", self.0.score.to_bits(), self.0.user_id)
+    }
+}
+
+/// Fields of the list besides its edges.
+#[derive(SimpleObject)]
+pub struct RiskyUsersTotal {
+    /// Users in the whole filtered list, across every page.
+    pub total_count: i64,
+}
+
+/// The risky list connection.
+pub type RiskyUserConnection = Connection<RiskCursor, RiskyUser, RiskyUsersTotal>;
+
+/// Everything support needs about one user.
+pub struct UserRiskAnalysis(pub UserAnalysis);
+
+#[Object]
+impl UserRiskAnalysis {
+    /// The user.
+    async fn user(&self) -> User {
+        self.0.user.clone().into()
+    }
+    /// Score in [0, 1], computed now (or as of `asOf`).
+    async fn risk_score(&self) -> f64 {
+        self.0.assessment.score
+    }
+    /// Level by the configured thresholds.
+    async fn risk_level(&self) -> GqlRiskLevel {
+        self.0.assessment.level.into()
+    }
+    /// Failed / all payments.
+    async fn failure_rate(&self) -> f64 {
+        self.0.assessment.failure_rate
+    }
+    /// Every payment (up to `asOf`).
+    async fn total_payments(&self) -> u32 {
+        self.0.assessment.total_payments
+    }
+    /// Failed or declined payments.
+    async fn failed_payments(&self) -> u32 {
+        self.0.assessment.failed_payments
+    }
+    /// Payments with status SUCCESS (pending and refunded are neither).
+    async fn successful_payments(&self) -> u32 {
+        self.0.assessment.succeeded_payments
+    }
+    /// Each input of the score: raw value, weight, contribution (empty with
+    /// fewer than 2 payments, when the score is 0).
+    async fn factors(&self) -> Vec<RiskFactor> {
+        self.0.assessment.factors.iter().map(Into::into).collect()
+    }
+    /// Patterns detected.
+    async fn patterns(&self) -> Vec<GqlRiskPattern> {
+        patterns_of(&self.0.assessment.patterns)
+    }
+    /// The explanation in the legacy wording, as on the REST route.
+    async fn messages(&self) -> &[String] {
+        &self.0.assessment.messages
+    }
+    /// What support should do at this level.
+    async fn recommendations(&self) -> Vec<&'static str> {
+        self.0.assessment.recommendations.to_vec()
+    }
+    /// The instant this analysis describes (now, or `asOf`).
+    async fn as_of(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// When this score next changes by time alone (the account's age), if ever.
+    async fn next_change_at(&self) -> Option<DateTime<Utc>> {
+        self.0.assessment.next_change
+    }
+    /// Plan history, oldest first.
+    async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<Subscription>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(queries::analysis_subscriptions(db, &self.0)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+    /// The newest payments, newest first (`first`: 1 to 100).
+    async fn recent_payments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] first: Option<i32>,
+    ) -> Result<Vec<Payment>> {
+        let first = page_size(first.unwrap_or(10)).gql()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(queries::analysis_payments(db, &self.0, first)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+    /// Alerts raised on the user, newest first.
+    async fn alerts(&self, ctx: &Context<'_>) -> Result<Vec<Alert>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(queries::analysis_alerts(db, &self.0)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+}
+
+/// `first` within the page cap.
+fn page_size(first: i32) -> Result<u64, AppError> {
+    u64::try_from(first)
+        .ok()
+        .filter(|n| *n <= MAX_PAGE)
+        .ok_or_else(|| {
+            AppError::bad_input(
+                "first",
+                format!("must be between 0 and {MAX_PAGE} (the page cap)"),
+            )
+        })
+}
+
+/// Queries about risk.
+#[derive(Default)]
+pub struct RiskQuery;
+
+#[Object]
+impl RiskQuery {
+    /// Active users at or above `minScore`, highest score first (ties by user
+    /// id), as a cursor connection. Filters combine: `level`, a detected
+    /// `pattern`, the current plan's `subscriptionType`, and `search`, a
+    /// case-insensitive substring of the name or email. Pages hold at most
+    /// 100 users; pass `pageInfo.endCursor` as `after` for the next page.
+    /// Pages never skip or repeat a user while the data is unchanged.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per filter of the SPEC §4 contract"
+    )]
+    async fn risky_users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0.4)] min_score: Option<f64>,
+        level: Option<GqlRiskLevel>,
+        pattern: Option<GqlRiskPattern>,
+        search: Option<String>,
+        subscription_type: Option<String>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<RiskyUserConnection> {
+        let first = page_size(first.unwrap_or(20)).gql()?;
+        let after = after
+            .map(|a| {
+                RiskCursor::decode_cursor(&a)
+                    .map(|c| c.0)
+                    .map_err(|reason| AppError::bad_input("after", reason))
+            })
+            .transpose()
+            .gql()?;
+        let filter = RiskyFilter {
+            min_score: min_score.unwrap_or(0.4),
+            level: level.map(|l| RiskLevel::from(l).as_str()),
+            pattern_bit: pattern.map(|p| RiskPattern::from(p).bit() as i32),
+            search,
+            subscription_type,
+            require_plan: false,
+        };
+        let with_total = ctx.look_ahead().field("totalCount").exists();
+        let db = ctx.data::<DatabaseConnection>()?;
+        let page = queries::risky_users(db, &filter, first, after, with_total)
+            .await
+            .gql()?;
+        let total_count = page
+            .total_count
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            page.has_next_page,
+            RiskyUsersTotal { total_count },
+        );
+        connection.edges.extend(
+            page.rows
+                .into_iter()
+                .map(|row| Edge::new(RiskCursor(row.cursor()), row.into())),
+        );
+        Ok(connection)
+    }
+
+    /// Everything about one user: score, factors, patterns, the legacy
+    /// messages, recommendations, plans, payments and alerts. With `asOf`,
+    /// the user as they stood then (only the payments up to then, the
+    /// account's age then). Null for an unknown user.
+    async fn user_risk_analysis(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Option<UserRiskAnalysis>> {
+        let user_id = parse_id(&user_id, "userId").gql()?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let config = ctx.data::<ScoringConfig>()?;
+        let analysis = queries::user_analysis(db, config, user_id, as_of, Utc::now())
+            .await
+            .gql()?;
+        Ok(analysis.map(UserRiskAnalysis))
+    }
+}
+
+/// Queries about the whole system.
+#[derive(Default)]
+pub struct StatsQuery;
+
+#[Object]
+impl StatsQuery {
+    /// Users, levels, payments, failure rates, a score histogram, and the
+    /// daily failure rate over the last `trendDays` days (1 to 366, UTC).
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 30)] trend_days: Option<i32>,
+    ) -> Result<SystemStats> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(
+            queries::stats(db, i64::from(trend_days.unwrap_or(30)), Utc::now())
+                .await
+                .gql()?
+                .into(),
+        )
+    }
+}
+
+/// The query root.
+#[derive(MergedObject, Default)]
+pub struct Query(RiskQuery, StatsQuery);

@@ -1,0 +1,49 @@
+//! Background work of `serve`: the refresher that rescores users whose score
+//! changes by time alone (SPEC §3.4: the account's age crosses 30, 90 or 180
+//! days). Each stored score carries that instant; this task wakes at an
+//! interval, rescores the users whose instant has passed, a batch at a time,
+//! each batch in a short transaction of its own, so requests never wait long.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+
+use crate::risk::ScoringConfig;
+use crate::service::scoring;
+
+/// Users rescored per refresher transaction.
+pub const REFRESH_BATCH: u64 = 1_000;
+
+/// Runs forever: every `interval`, rescores every user that is due.
+/// Database errors are logged and retried at the next tick.
+pub async fn refresher(db: DatabaseConnection, config: ScoringConfig, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match refresh_now(&db, &config).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                users = n,
+                "refreshed scores whose next-change instant had passed"
+            ),
+            Err(error) => tracing::warn!(%error, "score refresh failed; retrying at the next tick"),
+        }
+    }
+}
+
+/// Rescores every user due at this instant, batch after batch; returns how many.
+pub async fn refresh_now(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+) -> Result<u64, sea_orm::DbErr> {
+    let mut total = 0;
+    loop {
+        let done = scoring::rescore_due(db, config, Utc::now(), REFRESH_BATCH).await?;
+        total += done;
+        if done < REFRESH_BATCH {
+            return Ok(total);
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! One async function per user-visible operation. This layer owns the
+//! transactions: it opens one, calls [`crate::store`] and [`crate::risk`],
+//! and commits, so that a write and the rescoring it causes land together or
+//! not at all. GraphQL resolvers and REST handlers call only this layer.
+
+pub mod alerts;
+pub mod ingest;
+pub mod queries;
+pub mod scoring;

@@ -1,0 +1,275 @@
+//! Read use cases: the risky list, one user's analysis, the statistics
+//! (SPEC §4 queries and §5 routes). Lists and statistics read the
+//! materialized scores (SPEC §3.4); an analysis scores the user on demand.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use entity::{alerts, risk_scores, subscription_payments, user_subscriptions, users};
+use sea_orm::DatabaseConnection;
+
+use crate::error::{AppError, AppResult};
+use crate::risk::{self, Assessment, RiskLevel, RiskPattern, ScoringConfig, UserFacts};
+use crate::store::risk_scores::{ListCursor, RiskyFilter};
+use crate::store::{self, payments};
+
+/// The largest page a list returns (SPEC §4 page cap).
+pub const MAX_PAGE: u64 = 100;
+
+/// A row of the risky list: the user and their stored score.
+#[derive(Clone, Debug)]
+pub struct RiskyUser {
+    /// The user.
+    pub user: users::Model,
+    /// Their materialized score.
+    pub score: risk_scores::Model,
+}
+
+impl RiskyUser {
+    /// The stored level.
+    pub fn level(&self) -> RiskLevel {
+        RiskLevel::from_name(&self.score.level).unwrap_or(RiskLevel::Low)
+    }
+
+    /// The stored patterns.
+    pub fn patterns(&self) -> Vec<RiskPattern> {
+        RiskPattern::from_mask(self.score.patterns)
+    }
+
+    /// Where the next page starts.
+    pub fn cursor(&self) -> ListCursor {
+        ListCursor {
+            score: self.score.score,
+            user_id: self.user.id,
+        }
+    }
+}
+
+/// One page of the risky list.
+#[derive(Clone, Debug)]
+pub struct RiskyPage {
+    /// The rows, highest score first.
+    pub rows: Vec<RiskyUser>,
+    /// More rows follow.
+    pub has_next_page: bool,
+    /// Rows in the whole list (when asked for).
+    pub total_count: Option<u64>,
+}
+
+/// Active users at or above `filter.min_score`, highest first (ties by id),
+/// `first` at most, after `after`.
+pub async fn risky_users(
+    db: &DatabaseConnection,
+    filter: &RiskyFilter,
+    first: u64,
+    after: Option<ListCursor>,
+    with_total: bool,
+) -> AppResult<RiskyPage> {
+    if !filter.min_score.is_finite() {
+        return Err(AppError::bad_input("minScore", "must be a number"));
+    }
+    let mut rows = store::risk_scores::risky_page(db, filter, after, first + 1).await?;
+    let has_next_page = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    let total_count = if with_total {
+        Some(store::risk_scores::risky_count(db, filter).await?)
+    } else {
+        None
+    };
+    Ok(RiskyPage {
+        rows: rows
+            .into_iter()
+            .map(|(score, user)| RiskyUser { user, score })
+            .collect(),
+        has_next_page,
+        total_count,
+    })
+}
+
+/// Everything support needs about one user, scored at `at`.
+#[derive(Clone, Debug)]
+pub struct UserAnalysis {
+    /// The user.
+    pub user: users::Model,
+    /// Score, level, factors, patterns, messages, recommendations.
+    pub assessment: Assessment,
+    /// The instant of the analysis: now, or the `asOf` asked for.
+    pub at: DateTime<Utc>,
+    /// Whether this is a past instant (only the data up to then counts).
+    pub as_of: bool,
+}
+
+/// The analysis of `user_id` now, or as of a past instant; `None` for an
+/// unknown user.
+pub async fn user_analysis(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+    user_id: i64,
+    as_of: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<UserAnalysis>> {
+    let Some(user) = store::users::find(db, user_id).await? else {
+        return Ok(None);
+    };
+    let facts = payments::facts(db, user_id).await?;
+    let user_facts = UserFacts {
+        created_at: user.created_at,
+    };
+    let (assessment, at) = match as_of {
+        Some(at) => (risk::assess_as_of(&user_facts, &facts, config, at), at),
+        None => (risk::assess(&user_facts, &facts, config, now), now),
+    };
+    Ok(Some(UserAnalysis {
+        user,
+        assessment,
+        at,
+        as_of: as_of.is_some(),
+    }))
+}
+
+/// The analysis's plan history (versions started by its instant), oldest first.
+pub async fn analysis_subscriptions(
+    db: &DatabaseConnection,
+    analysis: &UserAnalysis,
+) -> AppResult<Vec<user_subscriptions::Model>> {
+    let until = analysis.as_of.then_some(analysis.at);
+    Ok(store::subscriptions::history(db, analysis.user.id, until).await?)
+}
+
+/// The analysis's `first` newest payments (up to its instant), newest first.
+pub async fn analysis_payments(
+    db: &DatabaseConnection,
+    analysis: &UserAnalysis,
+    first: u64,
+) -> AppResult<Vec<subscription_payments::Model>> {
+    let until = analysis.as_of.then_some(analysis.at);
+    Ok(payments::newest(db, analysis.user.id, until, first).await?)
+}
+
+/// The alerts raised on the analysis's user (up to its instant), newest first.
+pub async fn analysis_alerts(
+    db: &DatabaseConnection,
+    analysis: &UserAnalysis,
+) -> AppResult<Vec<alerts::Model>> {
+    let mut alerts = store::alerts::of_user(db, analysis.user.id).await?;
+    if analysis.as_of {
+        alerts.retain(|a| a.created_at <= analysis.at);
+    }
+    Ok(alerts)
+}
+
+/// One day of the failure trend.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DayFailures {
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// Payments that day.
+    pub payments: u64,
+    /// Failed or declined that day.
+    pub failed: u64,
+}
+
+impl DayFailures {
+    /// failed / payments, 0 on a day without payments.
+    pub fn failure_rate(&self) -> f64 {
+        if self.payments == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.payments as f64
+        }
+    }
+}
+
+/// The system's statistics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SystemStats {
+    /// Every user.
+    pub total_users: u64,
+    /// Active users; the level counts, histogram, average and high-risk
+    /// count are over them.
+    pub active_users: u64,
+    /// Active users at or above the high threshold (critical included).
+    pub high_risk_users: u64,
+    /// Every payment.
+    pub total_payments: u64,
+    /// Failed or declined payments.
+    pub failed_payments: u64,
+    /// failed / total payments.
+    pub overall_failure_rate: f64,
+    /// Average score of active users.
+    pub avg_risk_score: f64,
+    /// Active users per level.
+    pub levels: [(RiskLevel, u64); 4],
+    /// Active users per tenth of score.
+    pub histogram: [u64; 10],
+    /// One entry per UTC day of the trend, oldest first, empty days included.
+    pub failure_trend: Vec<DayFailures>,
+}
+
+/// The longest trend `stats` computes.
+pub const MAX_TREND_DAYS: i64 = 366;
+
+/// The statistics, with a daily failure trend over the `trend_days` days
+/// ending today (UTC).
+pub async fn stats(
+    db: &DatabaseConnection,
+    trend_days: i64,
+    now: DateTime<Utc>,
+) -> AppResult<SystemStats> {
+    if !(1..=MAX_TREND_DAYS).contains(&trend_days) {
+        return Err(AppError::bad_input(
+            "trendDays",
+            format!("must be between 1 and {MAX_TREND_DAYS}"),
+        ));
+    }
+    let scores = store::stats::scores(db).await?;
+    let payments = store::stats::payments(db).await?;
+    let today = now.date_naive();
+    let first_day = today - Duration::days(trend_days - 1);
+    let since = first_day.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc());
+    let recorded = store::stats::daily_failures(db, since).await?;
+    let failure_trend = first_day
+        .iter_days()
+        .take(trend_days as usize)
+        .map(|day| {
+            let found = recorded
+                .iter()
+                .find(|(d, _)| *d == day)
+                .map(|(_, a)| *a)
+                .unwrap_or_default();
+            DayFailures {
+                day,
+                payments: found.total,
+                failed: found.failed,
+            }
+        })
+        .collect();
+    let [low, medium, high, critical] = scores.levels;
+    Ok(SystemStats {
+        total_users: scores.total_users,
+        active_users: scores.active_users,
+        high_risk_users: high + critical,
+        total_payments: payments.total,
+        failed_payments: payments.failed,
+        overall_failure_rate: ratio(payments.failed, payments.total),
+        avg_risk_score: if scores.active_users == 0 {
+            0.0
+        } else {
+            scores.score_sum / scores.active_users as f64
+        },
+        levels: [
+            (RiskLevel::Low, low),
+            (RiskLevel::Medium, medium),
+            (RiskLevel::High, high),
+            (RiskLevel::Critical, critical),
+        ],
+        histogram: scores.histogram,
+        failure_trend,
+    })
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}

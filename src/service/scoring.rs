@@ -1,0 +1,219 @@
+//! Keeping the materialized scores fresh (SPEC §3.4), and scoring on demand.
+//!
+//! - [`rescore_user`]: inside a caller's write transaction, after the caller
+//!   recorded a user, plan or payment (the user's row is locked first).
+//! - [`rescore_due`]: the background refresher's step: users whose score
+//!   changes by time alone.
+//! - [`rescore_all`]: every user, in batches of id ranges, a few at once,
+//!   never the whole table in memory.
+//! - [`assess_as_of`]: a user's score as it stood at a past instant.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+
+use crate::db;
+use crate::progress::Progress;
+use crate::risk::{self, Assessment, PaymentFact, ScoringConfig, UserFacts};
+use crate::store::risk_scores::{CurrentPlan, ScoreRow};
+use crate::store::users::ScoringUser;
+use crate::store::{payments, risk_scores, subscriptions, users};
+
+/// Users per batch of a full rescore.
+pub const BATCH_USERS: i64 = 5_000;
+
+/// Batches of a full rescore in flight at once: one computes while another
+/// waits on the database.
+const PARALLEL_BATCHES: usize = 3;
+
+/// Rescores `user_id` inside the caller's transaction `conn` and writes the
+/// row; `None` when there is no such user. The caller must hold the user's
+/// lock ([`users::lock`]) so that concurrent writes for one user serialize.
+pub async fn rescore_user<C: ConnectionTrait>(
+    conn: &C,
+    config: &ScoringConfig,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Assessment>, DbErr> {
+    let Some(user) = users::find(conn, user_id).await? else {
+        return Ok(None);
+    };
+    let facts = payments::facts(conn, user_id).await?;
+    let plan = subscriptions::current_plan(conn, user_id).await?;
+    let assessment = risk::assess(
+        &UserFacts {
+            created_at: user.created_at,
+        },
+        &facts,
+        config,
+        now,
+    );
+    let row = ScoreRow::new(user_id, user.is_active, plan, &assessment, now);
+    risk_scores::upsert_many(conn, vec![row]).await?;
+    Ok(Some(assessment))
+}
+
+/// Scores the locked `users` from their grouped payments and plans.
+fn score_rows(
+    users: &[ScoringUser],
+    mut facts: HashMap<i64, Vec<PaymentFact>>,
+    mut plans: HashMap<i64, CurrentPlan>,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Vec<ScoreRow> {
+    users
+        .iter()
+        .map(|user| {
+            let history = facts.remove(&user.id).unwrap_or_default();
+            let assessment = risk::assess(
+                &UserFacts {
+                    created_at: user.created_at,
+                },
+                &history,
+                config,
+                now,
+            );
+            ScoreRow::new(
+                user.id,
+                user.is_active,
+                plans.remove(&user.id),
+                &assessment,
+                now,
+            )
+        })
+        .collect()
+}
+
+/// Rescores the users with ids in `from..=to` in one transaction; returns how
+/// many there were.
+async fn rescore_range(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+    from: i64,
+    to: i64,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let txn = db::begin_write(db).await?;
+    let locked = users::lock_range(&txn, from, to).await?;
+    if locked.is_empty() {
+        txn.commit().await?;
+        return Ok(0);
+    }
+    let facts = payments::facts_in_range(&txn, from, to).await?;
+    let plans = subscriptions::current_plans_in_range(&txn, from, to).await?;
+    let rows = score_rows(&locked, facts, plans, config, now);
+    risk_scores::upsert_many(&txn, rows).await?;
+    txn.commit().await?;
+    Ok(locked.len() as u64)
+}
+
+/// Recomputes every stored score at `now` (after a change of weights or
+/// thresholds), in batches of `batch_users` ids, each batch in a transaction
+/// of its own holding its users' locks; returns the users scored.
+pub async fn rescore_all(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+    batch_users: i64,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, DbErr> {
+    let batch_users = batch_users.max(1);
+    let Some((min, max)) = users::id_bounds(db).await? else {
+        return Ok(0);
+    };
+    let ranges = (0..)
+        .map(move |i| min + i * batch_users)
+        .take_while(move |from| *from <= max)
+        .map(move |from| (from, (from + batch_users - 1).min(max)));
+    futures::stream::iter(ranges)
+        .map(|(from, to)| rescore_range(db, config, from, to, now))
+        .buffer_unordered(PARALLEL_BATCHES)
+        .try_fold(0u64, |total, done| {
+            progress(done);
+            futures::future::ready(Ok(total + done))
+        })
+        .await
+}
+
+/// [`rescore_all`] with a progress bar or lines, sized by the users present.
+pub async fn rescore_all_with_progress(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let total = entity::users::Entity::find().count(db).await?;
+    let mut progress = Progress::new("rescore", total);
+    let done = rescore_all(db, config, now, BATCH_USERS, |n| progress.inc(n)).await?;
+    progress.finish();
+    Ok(done)
+}
+
+/// One step of the background refresher: rescores up to `limit` users whose
+/// stored score changes by time alone at or before `now`; returns how many.
+pub async fn rescore_due(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let ids = risk_scores::due(db, now, limit).await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let txn = db::begin_write(db).await?;
+    let locked = users::lock_many(&txn, &ids).await?;
+    let facts = payments::facts_of(&txn, &ids).await?;
+    let plans = subscriptions::current_plans_of(&txn, &ids).await?;
+    let rows = score_rows(&locked, facts, plans, config, now);
+    let count = rows.len() as u64;
+    risk_scores::upsert_many(&txn, rows).await?;
+    txn.commit().await?;
+    Ok(count)
+}
+
+/// The score of `user_id` at `now` from the stored rows, without writing;
+/// `None` for no such user.
+pub async fn assess_now<C: ConnectionTrait>(
+    conn: &C,
+    config: &ScoringConfig,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Assessment>, DbErr> {
+    let Some(user) = users::find(conn, user_id).await? else {
+        return Ok(None);
+    };
+    let facts = payments::facts(conn, user_id).await?;
+    Ok(Some(risk::assess(
+        &UserFacts {
+            created_at: user.created_at,
+        },
+        &facts,
+        config,
+        now,
+    )))
+}
+
+/// The score of `user_id` as it stood at `as_of` (only the payments up to
+/// then, the account's age then), computed on demand; `None` for no such user.
+pub async fn assess_as_of<C: ConnectionTrait>(
+    conn: &C,
+    config: &ScoringConfig,
+    user_id: i64,
+    as_of: DateTime<Utc>,
+) -> Result<Option<Assessment>, DbErr> {
+    let Some(user) = users::find(conn, user_id).await? else {
+        return Ok(None);
+    };
+    let facts = payments::facts(conn, user_id).await?;
+    Ok(Some(risk::assess_as_of(
+        &UserFacts {
+            created_at: user.created_at,
+        },
+        &facts,
+        config,
+        as_of,
+    )))
+}

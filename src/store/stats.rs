@@ -1,0 +1,143 @@
+//! Aggregates for the statistics (SPEC §4 `stats`, §5 `/api/stats`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+
+/// Counts over users and their stored scores.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScoreAggregates {
+    /// Every user.
+    pub total_users: u64,
+    /// Active users.
+    pub active_users: u64,
+    /// Active users per stored level: low, medium, high, critical.
+    pub levels: [u64; 4],
+    /// Sum of the active users' scores.
+    pub score_sum: f64,
+    /// Active users per tenth of score: [0, 0.1), …, [0.9, 1].
+    pub histogram: [u64; 10],
+}
+
+/// Counts over payments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PaymentAggregates {
+    /// Every payment.
+    pub total: u64,
+    /// Failed or declined.
+    pub failed: u64,
+}
+
+fn get_u64(row: &sea_orm::QueryResult, index: usize) -> Result<u64, DbErr> {
+    let value: Option<i64> = row.try_get_by_index(index)?;
+    Ok(value.unwrap_or(0).max(0) as u64)
+}
+
+/// Users, levels, average and histogram, in two scans.
+pub async fn scores<C: ConnectionTrait>(conn: &C) -> Result<ScoreAggregates, DbErr> {
+    let backend = conn.get_database_backend();
+    let users = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN is_active THEN 1 ELSE 0 END), 0) FROM users",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("user counts".into()))?;
+    let mut histogram_columns = String::new();
+    for i in 0..10 {
+        let upper = if i == 9 {
+            "score <= 1.0".to_owned()
+        } else {
+            format!("score < {:.1}", (i + 1) as f64 / 10.0)
+        };
+        let lower = format!("score >= {:.1}", i as f64 / 10.0);
+        histogram_columns.push_str(&format!(
+            ", COALESCE(SUM(CASE WHEN {lower} AND {upper} THEN 1 ELSE 0 END), 0)"
+        ));
+    }
+    let sql = format!(
+        "SELECT COALESCE(SUM(CASE WHEN level = 'low' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN level = 'medium' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN level = 'high' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN level = 'critical' THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(score), 0.0){histogram_columns} \
+         FROM risk_scores WHERE is_active"
+    );
+    let row = conn
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("score aggregates".into()))?;
+    let mut histogram = [0; 10];
+    for (i, slot) in histogram.iter_mut().enumerate() {
+        *slot = get_u64(&row, 5 + i)?;
+    }
+    let score_sum: Option<f64> = row.try_get_by_index(4)?;
+    Ok(ScoreAggregates {
+        total_users: get_u64(&users, 0)?,
+        active_users: get_u64(&users, 1)?,
+        levels: [
+            get_u64(&row, 0)?,
+            get_u64(&row, 1)?,
+            get_u64(&row, 2)?,
+            get_u64(&row, 3)?,
+        ],
+        score_sum: score_sum.unwrap_or(0.0),
+        histogram,
+    })
+}
+
+/// Every payment and the failed ones.
+pub async fn payments<C: ConnectionTrait>(conn: &C) -> Result<PaymentAggregates, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status IN ('failed', 'declined') THEN 1 ELSE 0 END), 0) \
+             FROM subscription_payments",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("payment counts".into()))?;
+    Ok(PaymentAggregates {
+        total: get_u64(&row, 0)?,
+        failed: get_u64(&row, 1)?,
+    })
+}
+
+/// Payments and failures per UTC day from `since` on, days without payments
+/// left out.
+pub async fn daily_failures<C: ConnectionTrait>(
+    conn: &C,
+    since: DateTime<Utc>,
+) -> Result<Vec<(NaiveDate, PaymentAggregates)>, DbErr> {
+    let backend = conn.get_database_backend();
+    // The day of a timestamp differs by backend: timestamptz on PostgreSQL,
+    // RFC 3339 text in UTC on SQLite.
+    let day = match backend {
+        DatabaseBackend::Postgres => "to_char(payment_date AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        _ => "substr(payment_date, 1, 10)",
+    };
+    let placeholder = match backend {
+        DatabaseBackend::Postgres => "$1",
+        _ => "?",
+    };
+    let sql = format!(
+        "SELECT {day} AS day, COUNT(*), \
+         COALESCE(SUM(CASE WHEN status IN ('failed', 'declined') THEN 1 ELSE 0 END), 0) \
+         FROM subscription_payments WHERE payment_date >= {placeholder} GROUP BY day ORDER BY day"
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [since.into()]))
+        .await?;
+    let mut days = Vec::with_capacity(rows.len());
+    for row in rows {
+        let day: String = row.try_get_by_index(0)?;
+        let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            .map_err(|e| DbErr::Type(format!("day {day:?}: {e}")))?;
+        days.push((
+            date,
+            PaymentAggregates {
+                total: get_u64(&row, 1)?,
+                failed: get_u64(&row, 2)?,
+            },
+        ));
+    }
+    Ok(days)
+}

@@ -1,0 +1,111 @@
+//! The GraphQL endpoint protects itself: body size, depth, complexity,
+//! batches. Each refusal has its own code, and the service stays healthy.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, backends};
+
+fn code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no code>")
+}
+
+#[tokio::test]
+async fn oversized_deep_complex_and_batched_requests_are_refused_with_their_codes() {
+    let backend = backends()[0];
+    let app = TestApp::spawn(backend).await;
+    let url = format!("{}/graphql", app.address);
+
+    // A body over the limit: 413, before anything runs.
+    let huge = format!(
+        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"pad\": \"{}\"}}}}",
+        "x".repeat(600 * 1024)
+    );
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        code(&response.json().await.expect("json")),
+        "PAYLOAD_TOO_LARGE"
+    );
+
+    // Too deep.
+    let mut nested = String::from("__typename");
+    for _ in 0..15 {
+        nested =
+            format!("__schema {{ types {{ fields {{ type {{ ofType {{ {nested} }} }} }} }} }}");
+    }
+    let response = app.graphql(&format!("{{ {nested} }}"), json!({})).await;
+    assert_eq!(code(&response), "QUERY_TOO_DEEP", "{response}");
+
+    // Too complex: many aliased fields.
+    let wide: String = (0..250)
+        .map(|i| format!("a{i}: stats {{ totalUsers }} "))
+        .collect();
+    let response = app.graphql(&format!("{{ {wide} }}"), json!({})).await;
+    assert_eq!(code(&response), "QUERY_TOO_COMPLEX", "{response}");
+
+    // Batches: up to 10 run, 11 are refused.
+    let op = json!({ "query": "{ stats { totalUsers } }" });
+    let ten = app
+        .client
+        .post(&url)
+        .json(&vec![op.clone(); 10])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ten.status(), 200);
+    let answers: Vec<Value> = ten.json().await.expect("json");
+    assert_eq!(answers.len(), 10);
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["data"]["stats"]["totalUsers"] == 0)
+    );
+    let eleven = app
+        .client
+        .post(&url)
+        .json(&vec![op; 11])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(eleven.status(), 400);
+    assert_eq!(code(&eleven.json().await.expect("json")), "BATCH_TOO_LARGE");
+
+    // Syntax errors and unknown fields get codes too.
+    assert_eq!(
+        code(&app.graphql("{ stats {", json!({})).await),
+        "GRAPHQL_PARSE_FAILED"
+    );
+    assert_eq!(
+        code(&app.graphql("{ nope }", json!({})).await),
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+
+    // Mutations are not accepted over GET.
+    let get = app.client.get(format!("{url}?query=mutation%20%7B%20sendAlert(userId%3A%20%221%22)%20%7B%20deduplicated%20%7D%20%7D")).send().await.expect("get");
+    assert_eq!(get.status(), 405);
+
+    // The explorer's introspection query stays within the limits.
+    let introspection = app
+        .graphql(include_str!("../data/introspection.graphql"), json!({}))
+        .await;
+    assert!(introspection["errors"].is_null(), "{introspection}");
+    assert!(
+        introspection["data"]["__schema"]["types"]
+            .as_array()
+            .is_some_and(|t| t.len() > 20)
+    );
+
+    // And the service is still healthy.
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    let ok = app.graphql("{ stats { totalUsers } }", json!({})).await;
+    assert_eq!(ok["data"]["stats"]["totalUsers"], 0);
+}

@@ -1,0 +1,421 @@
+//! GraphQL queries over real HTTP: the risky list walked to its end, its
+//! filters, one user's analysis, the statistics, and their errors.
+
+use std::collections::HashSet;
+
+use entity::{risk_scores, users};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, backends};
+
+const PAGE: &str = r#"
+query Page($first: Int, $after: String, $level: RiskLevel, $pattern: RiskPattern,
+           $search: String, $plan: String, $min: Float) {
+  riskyUsers(first: $first, after: $after, level: $level, pattern: $pattern,
+             search: $search, subscriptionType: $plan, minScore: $min) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage endCursor }
+    edges { cursor node { user { id name email isActive } riskScore riskLevel patterns
+                           subscriptionType monthlyAmount totalPayments failedPayments failureRate } }
+  }
+}"#;
+
+fn code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no code>")
+}
+
+/// Walks the list to its end; returns every node and the reported total.
+async fn walk(app: &TestApp, first: i64, filters: Value) -> (Vec<Value>, i64) {
+    let mut nodes = Vec::new();
+    let mut after: Option<String> = None;
+    let mut total = None;
+    for _ in 0..1000 {
+        let mut vars = filters.clone();
+        vars["first"] = json!(first);
+        vars["after"] = json!(after);
+        let response = app.graphql(PAGE, vars).await;
+        assert!(response["errors"].is_null(), "{response}");
+        let list = &response["data"]["riskyUsers"];
+        let this_total = list["totalCount"].as_i64().expect("totalCount");
+        assert_eq!(
+            *total.get_or_insert(this_total),
+            this_total,
+            "totalCount is stable across pages"
+        );
+        let edges = list["edges"].as_array().expect("edges");
+        assert!(edges.len() as i64 <= first);
+        nodes.extend(edges.iter().map(|e| e["node"].clone()));
+        if !list["pageInfo"]["hasNextPage"]
+            .as_bool()
+            .expect("hasNextPage")
+        {
+            return (nodes, this_total);
+        }
+        after = list["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    panic!("the list never ended");
+}
+
+#[tokio::test]
+async fn the_risky_list_walked_to_its_end_has_no_gap_no_repeat_and_the_right_total() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed(150).await;
+
+        let (nodes, total) = walk(&app, 7, json!({})).await;
+
+        // The database's own answer: active users at or above 0.4.
+        let expected: Vec<i64> = {
+            let mut rows: Vec<(f64, i64)> = risk_scores::Entity::find()
+                .filter(risk_scores::Column::IsActive.eq(true))
+                .filter(risk_scores::Column::Score.gte(0.4))
+                .all(app.db())
+                .await
+                .expect("scores")
+                .into_iter()
+                .map(|r| (r.score, r.user_id))
+                .collect();
+            rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            rows.into_iter().map(|(_, id)| id).collect()
+        };
+        let ids: Vec<i64> = nodes
+            .iter()
+            .map(|n| {
+                n["user"]["id"]
+                    .as_str()
+                    .expect("id")
+                    .parse()
+                    .expect("numeric")
+            })
+            .collect();
+        assert!(
+            expected.len() > 20,
+            "{backend:?}: enough risky users to span pages"
+        );
+        assert_eq!(
+            ids, expected,
+            "{backend:?}: every risky user once, highest first, ties by id"
+        );
+        assert_eq!(total as usize, expected.len(), "{backend:?}: totalCount");
+        assert_eq!(
+            ids.iter().collect::<HashSet<_>>().len(),
+            ids.len(),
+            "no repeats"
+        );
+        assert!(nodes.iter().all(|n| n["user"]["isActive"] == json!(true)));
+    }
+}
+
+#[tokio::test]
+async fn the_risky_list_filters_by_level_pattern_plan_and_search() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed(100).await;
+
+        let (critical, _) = walk(&app, 50, json!({ "level": "CRITICAL" })).await;
+        assert!(!critical.is_empty(), "{backend:?}");
+        assert!(
+            critical
+                .iter()
+                .all(|n| n["riskLevel"] == "CRITICAL" && n["riskScore"].as_f64() >= Some(0.7))
+        );
+
+        let (downgrades, _) = walk(&app, 50, json!({ "pattern": "DOWNGRADE", "min": 0.0 })).await;
+        assert!(!downgrades.is_empty());
+        assert!(downgrades.iter().all(|n| {
+            n["patterns"]
+                .as_array()
+                .expect("patterns")
+                .contains(&json!("DOWNGRADE"))
+        }));
+
+        let (basic, _) = walk(&app, 50, json!({ "plan": "BASIC", "min": 0.0 })).await;
+        assert!(!basic.is_empty());
+        assert!(
+            basic.iter().all(|n| n["subscriptionType"] == "basic"),
+            "plan filter ignores case"
+        );
+
+        // Search: part of one user's name, in another case, finds them.
+        let someone = users::Entity::find_by_id(3)
+            .one(app.db())
+            .await
+            .expect("query")
+            .expect("user 3");
+        let surname = someone
+            .name
+            .split_whitespace()
+            .last()
+            .expect("a surname")
+            .to_uppercase();
+        let (found, total) = walk(&app, 50, json!({ "search": surname, "min": 0.0 })).await;
+        assert!(
+            found.iter().any(|n| n["user"]["id"] == "3"),
+            "{backend:?}: search by name finds user 3"
+        );
+        assert_eq!(found.len() as i64, total);
+        let local = someone
+            .email
+            .split('@')
+            .next()
+            .expect("local part")
+            .to_uppercase();
+        let (by_email, _) = walk(&app, 50, json!({ "search": local, "min": 0.0 })).await;
+        assert!(
+            by_email.iter().any(|n| n["user"]["id"] == "3"),
+            "search by email"
+        );
+
+        // A search with LIKE wildcards matches them literally.
+        let (nothing, total) = walk(&app, 50, json!({ "search": "%_%", "min": 0.0 })).await;
+        assert!(
+            nothing.is_empty() && total == 0,
+            "{backend:?}: % and _ are not wildcards"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_page_cap_and_bad_cursors_are_refused_with_bad_user_input() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let too_big = app.graphql(PAGE, json!({ "first": 101 })).await;
+        assert_eq!(code(&too_big), "BAD_USER_INPUT", "{too_big}");
+        assert!(
+            too_big["errors"][0]["message"]
+                .as_str()
+                .expect("message")
+                .contains("100")
+        );
+        assert_eq!(
+            code(&app.graphql(PAGE, json!({ "first": -1 })).await),
+            "BAD_USER_INPUT"
+        );
+        assert_eq!(
+            code(&app.graphql(PAGE, json!({ "after": "not-a-cursor" })).await),
+            "BAD_USER_INPUT"
+        );
+        let ok = app.graphql(PAGE, json!({ "first": 100 })).await;
+        assert!(ok["errors"].is_null(), "{ok}");
+    }
+}
+
+const ANALYSIS: &str = r#"
+query Analysis($id: ID!, $asOf: DateTime) {
+  userRiskAnalysis(userId: $id, asOf: $asOf) {
+    user { id name email } riskScore riskLevel failureRate totalPayments failedPayments successfulPayments
+    factors { name value weight contribution detail } patterns messages recommendations asOf
+    subscriptions { id subscriptionType status monthlyAmount currency effectiveFrom effectiveUntil }
+    recentPayments(first: 3) { id amount currency status paymentDate paymentMethod failureReason }
+    alerts { id riskScore riskLevel note }
+  }
+}"#;
+
+#[tokio::test]
+async fn a_users_analysis_explains_the_score_and_matches_the_legacy_route() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed(30).await;
+
+        let response = app.graphql(ANALYSIS, json!({ "id": "1" })).await;
+        let a = &response["data"]["userRiskAnalysis"];
+        assert!(response["errors"].is_null(), "{response}");
+        assert_eq!(a["user"]["id"], "1");
+
+        // Contributions are weight × value and add up to the score.
+        let factors = a["factors"].as_array().expect("factors");
+        assert_eq!(factors.len(), 5, "{backend:?}: five inputs");
+        let sum: f64 = factors
+            .iter()
+            .map(|f| f["contribution"].as_f64().expect("contribution"))
+            .sum();
+        assert!((sum - a["riskScore"].as_f64().expect("score")).abs() < 1e-9);
+        for f in factors {
+            let (w, v, c) = (
+                f["weight"].as_f64(),
+                f["value"].as_f64(),
+                f["contribution"].as_f64(),
+            );
+            assert!((w.expect("w") * v.expect("v") - c.expect("c")).abs() < 1e-12);
+        }
+        assert_eq!(a["recentPayments"].as_array().expect("payments").len(), 3);
+        let dates: Vec<&str> = a["recentPayments"]
+            .as_array()
+            .expect("p")
+            .iter()
+            .map(|p| p["paymentDate"].as_str().expect("date"))
+            .collect();
+        assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+        // The same explanation as the REST route.
+        let legacy: Value = app
+            .get("/api/user/1/risk-analysis")
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(a["messages"], legacy["risk_factors"], "{backend:?}");
+        assert_eq!(a["recommendations"], legacy["recommendations"]);
+        assert_eq!(a["riskScore"], legacy["risk_score"]);
+
+        // The stored score agrees with the analysis.
+        let stored = risk_scores::Entity::find_by_id(1)
+            .one(app.db())
+            .await
+            .expect("q")
+            .expect("row");
+        assert_eq!(a["riskScore"].as_f64(), Some(stored.score));
+
+        // Unknown user: null, no error. Malformed id: BAD_USER_INPUT.
+        let none = app.graphql(ANALYSIS, json!({ "id": "999999" })).await;
+        assert!(
+            none["data"]["userRiskAnalysis"].is_null() && none["errors"].is_null(),
+            "{none}"
+        );
+        assert_eq!(
+            code(&app.graphql(ANALYSIS, json!({ "id": "abc" })).await),
+            "BAD_USER_INPUT"
+        );
+        assert_eq!(
+            code(
+                &app.graphql(ANALYSIS, json!({ "id": "1", "asOf": "yesterday" }))
+                    .await
+            ),
+            "BAD_USER_INPUT"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_analysis_as_of_a_past_instant_counts_only_what_existed_then() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed(25).await;
+        let now = app.graphql(ANALYSIS, json!({ "id": "20" })).await;
+        let total_now = now["data"]["userRiskAnalysis"]["totalPayments"]
+            .as_i64()
+            .expect("total");
+        let dates: Vec<String> = {
+            let r = app.graphql("query($id: ID!) { userRiskAnalysis(userId: $id) { recentPayments(first: 100) { paymentDate } } }", json!({ "id": "20" })).await;
+            r["data"]["userRiskAnalysis"]["recentPayments"]
+                .as_array()
+                .expect("p")
+                .iter()
+                .map(|p| p["paymentDate"].as_str().expect("d").to_owned())
+                .collect()
+        };
+        assert!(
+            dates.len() >= 4,
+            "{backend:?}: a healthy user has 8+ payments"
+        );
+        // Just after the 3rd newest payment: the two newest did not exist yet.
+        let as_of = &dates[2];
+        let then = app
+            .graphql(ANALYSIS, json!({ "id": "20", "asOf": as_of }))
+            .await;
+        let t = &then["data"]["userRiskAnalysis"];
+        assert_eq!(
+            t["totalPayments"].as_i64(),
+            Some(total_now - 2),
+            "{backend:?}: {then}"
+        );
+        assert_eq!(
+            t["asOf"].as_str().map(|s| s[..19].to_owned()),
+            Some(as_of[..19].to_owned())
+        );
+        assert!(
+            t["recentPayments"]
+                .as_array()
+                .expect("p")
+                .iter()
+                .all(|p| p["paymentDate"].as_str() <= Some(as_of.as_str()))
+        );
+    }
+}
+
+const STATS: &str = r#"
+query Stats($days: Int) {
+  stats(trendDays: $days) {
+    totalUsers activeUsers highRiskUsers totalPayments failedPayments overallFailureRate avgRiskScore
+    levels { level count } histogram { from to count } failureTrend { day payments failed failureRate }
+  }
+}"#;
+
+#[tokio::test]
+async fn stats_count_every_high_risk_user_and_add_up() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed(300).await;
+
+        let response = app.graphql(STATS, json!({ "days": 14 })).await;
+        let s = &response["data"]["stats"];
+        assert!(response["errors"].is_null(), "{response}");
+        let users = users::Entity::find().count(app.db()).await.expect("count");
+        assert_eq!(s["totalUsers"].as_u64(), Some(users));
+        let active = s["activeUsers"].as_i64().expect("active");
+        let high = s["highRiskUsers"].as_i64().expect("high");
+        assert!(
+            high > 100,
+            "{backend:?}: not capped at 100 like the legacy ({high})"
+        );
+
+        // The same number as the risky list at the high threshold.
+        let list = app.graphql(PAGE, json!({ "first": 1, "min": 0.4 })).await;
+        assert_eq!(
+            list["data"]["riskyUsers"]["totalCount"].as_i64(),
+            Some(high)
+        );
+
+        let levels: i64 = s["levels"]
+            .as_array()
+            .expect("levels")
+            .iter()
+            .map(|l| l["count"].as_i64().expect("n"))
+            .sum();
+        let buckets: i64 = s["histogram"]
+            .as_array()
+            .expect("histogram")
+            .iter()
+            .map(|b| b["count"].as_i64().expect("n"))
+            .sum();
+        assert_eq!((levels, buckets), (active, active), "{backend:?}");
+        let high_levels: i64 = s["levels"]
+            .as_array()
+            .expect("l")
+            .iter()
+            .filter(|l| l["level"] == "HIGH" || l["level"] == "CRITICAL")
+            .map(|l| l["count"].as_i64().expect("n"))
+            .sum();
+        assert_eq!(high_levels, high);
+
+        let trend = s["failureTrend"].as_array().expect("trend");
+        assert_eq!(trend.len(), 14, "one entry per day");
+        assert_eq!(
+            trend.last().expect("today")["day"],
+            json!(chrono::Utc::now().format("%Y-%m-%d").to_string())
+        );
+        for day in trend {
+            let (p, f) = (
+                day["payments"].as_i64().expect("p"),
+                day["failed"].as_i64().expect("f"),
+            );
+            let expected = if p == 0 { 0.0 } else { f as f64 / p as f64 };
+            assert_eq!(day["failureRate"].as_f64(), Some(expected));
+        }
+        let (total, failed) = (
+            s["totalPayments"].as_f64().expect("t"),
+            s["failedPayments"].as_f64().expect("f"),
+        );
+        assert_eq!(s["overallFailureRate"].as_f64(), Some(failed / total));
+
+        for bad in [0, 367] {
+            assert_eq!(
+                code(&app.graphql(STATS, json!({ "days": bad })).await),
+                "BAD_USER_INPUT"
+            );
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Scores kept fresh (SPEC §3.4): rescored on every write, refreshed when time
+//! alone changes them, fully recomputed on demand, and computed as of a past
+//! instant; always equal to the pure core's computation from the stored rows.
+
+use std::process::Command;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use entity::risk_scores;
+use risk_monitor::domain::{Cents, PaymentStatus};
+use risk_monitor::progress::Progress;
+use risk_monitor::risk::{self, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights};
+use risk_monitor::seed::{self, SeedOptions};
+use risk_monitor::service::ingest::{self, NewPayment, UserUpsert};
+use risk_monitor::service::scoring;
+use risk_monitor::store::payments;
+use sea_orm::{DatabaseConnection, EntityTrait};
+
+use crate::helpers::{TestDb, backends};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+async fn user(db: &DatabaseConnection, email: &str, created_at: DateTime<Utc>) -> i64 {
+    let input = UserUpsert {
+        external_id: None,
+        name: "Test User".into(),
+        email: email.into(),
+        created_at: Some(created_at),
+        is_active: Some(true),
+    };
+    ingest::upsert_user(db, &ScoringConfig::default(), input, t0())
+        .await
+        .expect("upsert user")
+        .id
+}
+
+fn payment(user_id: i64, status: PaymentStatus, day: i64, euros: f64) -> NewPayment {
+    NewPayment {
+        user_id,
+        subscription_id: None,
+        external_id: None,
+        amount: Cents::from_units(euros).expect("amount"),
+        currency: None,
+        status,
+        payment_date: t0() - Duration::days(day),
+        payment_method: "card".into(),
+        failure_reason: None,
+    }
+}
+
+async fn pay(db: &DatabaseConnection, p: NewPayment, now: DateTime<Utc>) {
+    ingest::record_payment(db, &ScoringConfig::default(), p, now)
+        .await
+        .expect("record payment");
+}
+
+async fn stored(db: &DatabaseConnection, user_id: i64) -> risk_scores::Model {
+    risk_scores::Entity::find_by_id(user_id)
+        .one(db)
+        .await
+        .expect("query")
+        .expect("a stored score")
+}
+
+/// The pure core's answer from the rows stored now.
+async fn fresh(
+    db: &DatabaseConnection,
+    user_id: i64,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> risk::Assessment {
+    let user = risk_monitor::store::users::find(db, user_id)
+        .await
+        .expect("query")
+        .expect("user");
+    let facts = payments::facts(db, user_id).await.expect("payments");
+    risk::assess(
+        &UserFacts {
+            created_at: user.created_at,
+        },
+        &facts,
+        config,
+        now,
+    )
+}
+
+fn assert_matches(row: &risk_scores::Model, expected: &risk::Assessment, context: &str) {
+    assert_eq!(row.score, expected.score, "{context}: score");
+    assert_eq!(row.level, expected.level.as_str(), "{context}: level");
+    assert_eq!(
+        RiskPattern::from_mask(row.patterns),
+        expected.patterns,
+        "{context}: patterns"
+    );
+    assert_eq!(
+        row.total_payments as u32, expected.total_payments,
+        "{context}: total"
+    );
+    assert_eq!(
+        row.failed_payments as u32, expected.failed_payments,
+        "{context}: failed"
+    );
+    assert_eq!(
+        row.next_change_at, expected.next_change,
+        "{context}: next change"
+    );
+}
+
+#[tokio::test]
+async fn recording_a_payment_rescores_its_user_in_the_same_write() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        let db = &test_db.db;
+        let id = user(db, "ann@example.com", t0() - Duration::days(200)).await;
+        assert_eq!(
+            stored(db, id).await.score,
+            0.0,
+            "{backend:?}: a new user is stored at 0"
+        );
+
+        pay(db, payment(id, PaymentStatus::Success, 90, 9.99), t0()).await;
+        pay(db, payment(id, PaymentStatus::Failed, 60, 9.99), t0()).await;
+        pay(db, payment(id, PaymentStatus::Declined, 30, 9.99), t0()).await;
+
+        let row = stored(db, id).await;
+        assert_matches(
+            &row,
+            &fresh(db, id, &ScoringConfig::default(), t0()).await,
+            &format!("{backend:?}"),
+        );
+        assert!(
+            row.score >= 0.4,
+            "{backend:?}: two failures of the last three is high risk"
+        );
+        assert!(RiskPattern::from_mask(row.patterns).contains(&RiskPattern::PayOnceThenDecline));
+    }
+}
+
+#[tokio::test]
+async fn concurrent_payments_for_one_user_never_leave_a_stale_score() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        let db = test_db.db.clone();
+        let id = user(&db, "busy@example.com", t0() - Duration::days(400)).await;
+
+        // 40 payments for the same user at once, in random-looking order.
+        let writes = (0..40).map(|i| {
+            let db = db.clone();
+            let status = if (i * 7) % 5 < 2 {
+                PaymentStatus::Failed
+            } else {
+                PaymentStatus::Success
+            };
+            let amount = if i % 3 == 0 { 1.99 } else { 12.99 };
+            tokio::spawn(async move { pay(&db, payment(id, status, 40 - i, amount), t0()).await })
+        });
+        for write in futures::future::join_all(writes).await {
+            write.expect("no write panicked");
+        }
+
+        let row = stored(&db, id).await;
+        assert_eq!(
+            row.total_payments, 40,
+            "{backend:?}: the stored score saw every payment"
+        );
+        assert_matches(
+            &row,
+            &fresh(&db, id, &ScoringConfig::default(), t0()).await,
+            &format!("{backend:?}"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        let db = &test_db.db;
+        let config = ScoringConfig::default();
+        // New (29 days): changes at 30 days. Mid (100 days): changes at 180. Old: never.
+        let new = user(db, "new@example.com", t0() - Duration::days(29)).await;
+        let mid = user(db, "mid@example.com", t0() - Duration::days(100)).await;
+        let old = user(db, "old@example.com", t0() - Duration::days(400)).await;
+        for id in [new, mid, old] {
+            pay(db, payment(id, PaymentStatus::Success, 20, 9.99), t0()).await;
+            pay(db, payment(id, PaymentStatus::Failed, 1, 9.99), t0()).await;
+        }
+        assert_eq!(
+            stored(db, new).await.next_change_at,
+            Some(t0() + Duration::days(1))
+        );
+        assert_eq!(
+            stored(db, mid).await.next_change_at,
+            Some(t0() + Duration::days(80))
+        );
+        assert_eq!(stored(db, old).await.next_change_at, None);
+        let before_new = stored(db, new).await;
+
+        // Nothing is due yet.
+        assert_eq!(
+            scoring::rescore_due(db, &config, t0() + Duration::hours(23), 100)
+                .await
+                .expect("refresh"),
+            0
+        );
+
+        // Two days later: only the new account crossed a boundary.
+        let later = t0() + Duration::days(2);
+        assert_eq!(
+            scoring::rescore_due(db, &config, later, 100)
+                .await
+                .expect("refresh"),
+            1,
+            "{backend:?}"
+        );
+        let after_new = stored(db, new).await;
+        assert_eq!(after_new.computed_at, later);
+        assert!(
+            after_new.score < before_new.score,
+            "{backend:?}: the age factor dropped"
+        );
+        assert_matches(
+            &after_new,
+            &fresh(db, new, &config, later).await,
+            &format!("{backend:?} new"),
+        );
+        assert_eq!(
+            stored(db, mid).await.computed_at,
+            t0(),
+            "{backend:?}: mid untouched"
+        );
+        assert_eq!(
+            stored(db, old).await.computed_at,
+            t0(),
+            "{backend:?}: old untouched"
+        );
+
+        // 81 days later: the mid account, and the new one again (it reached 90 days).
+        let much_later = t0() + Duration::days(81);
+        assert_eq!(
+            scoring::rescore_due(db, &config, much_later, 100)
+                .await
+                .expect("refresh"),
+            2
+        );
+        assert_eq!(stored(db, mid).await.computed_at, much_later);
+        assert_eq!(
+            stored(db, old).await.computed_at,
+            t0(),
+            "{backend:?}: old still untouched"
+        );
+        assert_matches(
+            &stored(db, mid).await,
+            &fresh(db, mid, &config, much_later).await,
+            "mid",
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_full_rescore_in_many_batches_scores_every_user_with_new_weights() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        let db = &test_db.db;
+        let options = SeedOptions {
+            users: 60,
+            seed: 5,
+            now: t0(),
+        };
+        seed::run(
+            db,
+            &ScoringConfig::default(),
+            options,
+            Progress::hidden("seed", 60),
+        )
+        .await
+        .expect("seed");
+
+        let weights = Weights::new(0.6, 0.1, 0.15, 0.1, 0.05).expect("valid weights");
+        let config = ScoringConfig {
+            weights,
+            ..ScoringConfig::default()
+        };
+        let later = t0() + Duration::days(3);
+        let mut reported = 0;
+        let scored = scoring::rescore_all(db, &config, later, 7, |n| reported += n)
+            .await
+            .expect("rescore");
+        assert_eq!((scored, reported), (60, 60), "{backend:?}");
+
+        let rows = risk_scores::Entity::find().all(db).await.expect("scores");
+        assert_eq!(rows.len(), 60);
+        for row in rows {
+            assert_eq!(row.computed_at, later);
+            assert_matches(
+                &row,
+                &fresh(db, row.user_id, &config, later).await,
+                &format!("{backend:?} user {}", row.user_id),
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_rescore_command_applies_the_configured_weights() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        let db = &test_db.db;
+        let options = SeedOptions {
+            users: 40,
+            seed: 6,
+            now: Utc::now(),
+        };
+        seed::run(
+            db,
+            &ScoringConfig::default(),
+            options,
+            Progress::hidden("seed", 40),
+        )
+        .await
+        .expect("seed");
+
+        let output = Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
+            .args(["--config", "/nonexistent/config.env", "rescore"])
+            .env("DATABASE_URL", &test_db.url)
+            .env("RISK_WEIGHT_RECENT_FAILURES", "0.30")
+            .env("RISK_WEIGHT_AMOUNT", "0.40")
+            .env("HIGH_RISK_THRESHOLD", "0.3")
+            .output()
+            .expect("run risk-monitor rescore");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{backend:?}: {stderr}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("rescored 40 users"));
+        assert!(stderr.contains("rescore: 40/40"), "{stderr}");
+
+        let weights = Weights::new(0.30, 0.40, 0.15, 0.10, 0.05).expect("weights");
+        let thresholds = risk::Thresholds::new(0.3, 0.7).expect("thresholds");
+        let config = ScoringConfig {
+            weights,
+            thresholds,
+        };
+        for row in risk_scores::Entity::find().all(db).await.expect("scores") {
+            assert_matches(
+                &row,
+                &fresh(db, row.user_id, &config, row.computed_at).await,
+                &format!("{backend:?}"),
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_score_as_of_a_past_instant_sees_only_the_payments_up_to_then() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        let db = &test_db.db;
+        let config = ScoringConfig::default();
+        let id = user(db, "history@example.com", t0() - Duration::days(300)).await;
+        for (status, day) in [
+            (PaymentStatus::Success, 120),
+            (PaymentStatus::Success, 90),
+            (PaymentStatus::Failed, 60),
+            (PaymentStatus::Failed, 30),
+        ] {
+            pay(db, payment(id, status, day, 9.99), t0()).await;
+        }
+        // Before the failures: low risk then; high now.
+        let then = t0() - Duration::days(75);
+        let as_of = scoring::assess_as_of(db, &config, id, then)
+            .await
+            .expect("query")
+            .expect("user");
+        assert_eq!(as_of.total_payments, 2, "{backend:?}");
+        assert_eq!(as_of.failed_payments, 0);
+        assert_eq!(as_of.level, RiskLevel::Low);
+        let facts = payments::facts(db, id).await.expect("payments");
+        let expected = risk::assess_as_of(
+            &UserFacts {
+                created_at: t0() - Duration::days(300),
+            },
+            &facts,
+            &config,
+            then,
+        );
+        assert_eq!(as_of, expected);
+        assert!(
+            stored(db, id).await.score > as_of.score,
+            "{backend:?}: the score rose since"
+        );
+        assert!(
+            scoring::assess_as_of(db, &config, 999_999, then)
+                .await
+                .expect("query")
+                .is_none()
+        );
+    }
+}
