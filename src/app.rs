@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Settings;
 use crate::graphql::{self, AppSchema, handler};
 use crate::risk::ScoringConfig;
+use crate::service::stats_cache::StatsCache;
 use crate::{db, rest};
 
 /// What every handler can reach.
@@ -34,18 +35,22 @@ pub struct AppState {
     pub scoring: ScoringConfig,
     /// The GraphQL schema, with its data and limits.
     pub schema: AppSchema,
+    /// Snapshots of the statistics, shared by GraphQL and REST.
+    pub stats: Arc<StatsCache>,
 }
 
 impl AppState {
     /// The state for `settings` on `db`.
     pub fn new(settings: Settings, db: DatabaseConnection) -> Self {
         let scoring = settings.scoring;
-        let schema = graphql::build_schema(db.clone(), scoring);
+        let stats = Arc::new(StatsCache::default());
+        let schema = graphql::build_schema(db.clone(), scoring, stats.clone());
         Self {
             db,
             settings: Arc::new(settings),
             scoring,
             schema,
+            stats,
         }
     }
 }

@@ -16,6 +16,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::error::AppError;
 use crate::risk::ScoringConfig;
+use crate::service::stats_cache::StatsCache;
+use std::sync::Arc;
 
 /// The service's schema type.
 pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
@@ -40,10 +42,15 @@ pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscrip
 }
 
 /// The schema as the server runs it.
-pub fn build_schema(db: DatabaseConnection, config: ScoringConfig) -> AppSchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    config: ScoringConfig,
+    stats: Arc<StatsCache>,
+) -> AppSchema {
     schema()
         .data(db)
         .data(config)
+        .data(stats)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)

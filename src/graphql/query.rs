@@ -15,7 +15,9 @@ use super::types::{
 use crate::error::AppError;
 use crate::risk::{RiskLevel, RiskPattern, ScoringConfig};
 use crate::service::queries::{self, MAX_PAGE, UserAnalysis};
+use crate::service::stats_cache::StatsCache;
 use crate::store::risk_scores::{ListCursor, RiskyFilter};
+use std::sync::Arc;
 
 /// An opaque position in the risky list: the exact score bits and user id of
 /// the last row seen (keyset pagination).
@@ -252,18 +254,19 @@ pub struct StatsQuery;
 impl StatsQuery {
     /// Users, levels, payments, failure rates, a score histogram, and the
     /// daily failure rate over the last `trendDays` days (1 to 366, UTC).
+    /// Served from a snapshot at most a few seconds old (see `computedAt`).
     async fn stats(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 30)] trend_days: Option<i32>,
     ) -> Result<SystemStats> {
         let db = ctx.data::<DatabaseConnection>()?;
-        Ok(
-            queries::stats(db, i64::from(trend_days.unwrap_or(30)), Utc::now())
-                .await
-                .gql()?
-                .into(),
-        )
+        let cache = ctx.data::<Arc<StatsCache>>()?;
+        let stats = cache
+            .get(db, i64::from(trend_days.unwrap_or(30)))
+            .await
+            .gql()?;
+        Ok(stats.as_ref().into())
     }
 }
 

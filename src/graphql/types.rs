@@ -468,14 +468,17 @@ pub struct SystemStats {
     pub histogram: Vec<ScoreBucket>,
     /// One entry per day of the trend window, oldest first.
     pub failure_trend: Vec<DailyFailures>,
+    /// When these figures were computed: they are served from a snapshot at
+    /// most a few seconds old.
+    pub computed_at: DateTime<Utc>,
 }
 
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl From<crate::service::queries::SystemStats> for SystemStats {
-    fn from(s: crate::service::queries::SystemStats) -> Self {
+impl From<&crate::service::queries::SystemStats> for SystemStats {
+    fn from(s: &crate::service::queries::SystemStats) -> Self {
         Self {
             total_users: count(s.total_users),
             active_users: count(s.active_users),
@@ -512,6 +515,7 @@ impl From<crate::service::queries::SystemStats> for SystemStats {
                     failure_rate: d.failure_rate(),
                 })
                 .collect(),
+            computed_at: s.computed_at,
         }
     }
 }

@@ -228,8 +228,8 @@ pub struct Stats {
     pub avg_risk_score: f64,
 }
 
-impl From<SystemStats> for Stats {
-    fn from(s: SystemStats) -> Self {
+impl From<&SystemStats> for Stats {
+    fn from(s: &SystemStats) -> Self {
         Self {
             total_users: s.total_users,
             high_risk_users: s.high_risk_users,

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod params;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -25,6 +26,7 @@ use sea_orm::DatabaseConnection;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::risk::ScoringConfig;
+use crate::service::stats_cache::StatsCache;
 use crate::service::{alerts, queries};
 use crate::store::risk_scores::RiskyFilter;
 use legacy::{AlertSent, Detail, Health, RiskAnalysis, RiskyUserSummary, Stats, ValidationError};
@@ -151,8 +153,11 @@ pub async fn user_risk_analysis(
 /// Global statistics.
 #[utoipa::path(get, path = "/api/stats", tag = "legacy",
     responses((status = 200, description = "The statistics", body = Stats)))]
-pub async fn stats(State(db): State<DatabaseConnection>) -> Result<Json<Stats>, AppError> {
-    Ok(Json(queries::stats(&db, 1, Utc::now()).await?.into()))
+pub async fn stats(
+    State(db): State<DatabaseConnection>,
+    State(cache): State<Arc<StatsCache>>,
+) -> Result<Json<Stats>, AppError> {
+    Ok(Json(cache.get(&db, 1).await?.as_ref().into()))
 }
 
 /// Raises an alert on the user (recorded in the audit trail); 404 for an

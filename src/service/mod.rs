@@ -7,3 +7,4 @@ pub mod alerts;
 pub mod ingest;
 pub mod queries;
 pub mod scoring;
+pub mod stats_cache;

@@ -202,6 +202,8 @@ pub struct SystemStats {
     pub histogram: [u64; 10],
     /// One entry per UTC day of the trend, oldest first, empty days included.
     pub failure_trend: Vec<DayFailures>,
+    /// When these figures were computed.
+    pub computed_at: DateTime<Utc>,
 }
 
 /// The longest trend `stats` computes.
@@ -263,6 +265,7 @@ pub async fn stats(
         ],
         histogram: scores.histogram,
         failure_trend,
+        computed_at: now,
     })
 }
 

@@ -419,3 +419,43 @@ async fn stats_count_every_high_risk_user_and_add_up() {
         }
     }
 }
+
+#[tokio::test]
+async fn stats_are_a_snapshot_refreshed_within_seconds_of_a_change() {
+    let app = TestApp::spawn(backends()[0]).await;
+    app.seed(10).await;
+    let query = "{ stats { totalUsers computedAt } }";
+    let first = app.graphql(query, json!({})).await;
+    assert_eq!(first["data"]["stats"]["totalUsers"], 10, "{first}");
+
+    let input = json!({ "input": { "name": "New Comer", "email": "new.comer@example.com" } });
+    let added = app
+        .graphql(
+            "mutation($input: UserInput!) { upsertUser(input: $input) { id } }",
+            input,
+        )
+        .await;
+    assert!(added["errors"].is_null(), "{added}");
+    let cached = app.graphql(query, json!({})).await;
+    assert_eq!(
+        cached, first,
+        "served from the snapshot, computedAt unchanged"
+    );
+
+    // Past the snapshot's age, a refresh starts and the new user shows.
+    tokio::time::sleep(risk_monitor::service::stats_cache::MAX_AGE).await;
+    let mut seen = 10;
+    for _ in 0..100 {
+        let now = app.graphql(query, json!({})).await;
+        seen = now["data"]["stats"]["totalUsers"].as_i64().expect("count");
+        if seen == 11 {
+            assert!(
+                now["data"]["stats"]["computedAt"].as_str()
+                    > first["data"]["stats"]["computedAt"].as_str()
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, 11, "the snapshot was refreshed");
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The scale benchmark of issue #5, in one command:
+#
+#   benches/http.sh                 # PostgreSQL 1,000,000 users, SQLite 100,000
+#   USERS=100000 SQLITE_USERS=0 benches/http.sh   # smaller/faster variants
+#
+# For each backend: seeds a fresh database (timed, peak RSS), runs a full
+# rescore (timed, peak RSS), starts the release server, and drives it over
+# HTTP from a second process (wrk, installed from Debian's packages) at
+# concurrency 4 (latency: p50/p99) and 32 (throughput), each run REPEAT times
+# (default 3) for DURATION seconds (default 10); medians are reported. Every
+# figure is also given as a ratio of the trivial liveness route measured in
+# the same run (the machine's HTTP ceiling). Ends with the server's peak RSS,
+# and a check that scores are exact after the payment load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+USERS=${USERS:-1000000}
+SQLITE_USERS=${SQLITE_USERS:-100000}
+REPEAT=${REPEAT:-3}
+DURATION=${DURATION:-10}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+PORT=${PORT:-18765}
+BIN=target/release/risk-monitor
+WORK=$(mktemp -d)
+trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+cargo build --release --locked --bin risk-monitor >&2
+
+timed() { # LABEL CMD... → prints "seconds peak_MB"
+    local out; out=$(mktemp)
+    /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$WORK/timed.err" || { cat "$WORK/timed.err" >&2; exit 1; }
+    awk '{ printf "%s %d\n", $1, $2 / 1024 }' "$out"; rm -f "$out"
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+to_ms() { # wrk latency "1.23ms" / "456.00us" / "1.02s" → ms
+    awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'
+}
+
+# load NAME CONNECTIONS [wrk args...] → "p50_ms p99_ms rps" (medians of REPEAT runs)
+load() {
+    local name=$1 conns=$2; shift 2
+    local p50s=() p99s=() rpss=()
+    for _ in $(seq "$REPEAT"); do
+        wrk -t2 -c"$conns" -d"${DURATION}s" --latency "$@" > "$WORK/wrk.out" 2>&1
+        if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "$name: non-2xx answers" >&2; cat "$WORK/wrk.out" >&2; exit 1; fi
+        p50s+=("$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.out" | to_ms)")
+        p99s+=("$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.out" | to_ms)")
+        rpss+=("$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.out")")
+    done
+    echo "$(printf '%s\n' "${p50s[@]}" | median) $(printf '%s\n' "${p99s[@]}" | median) $(printf '%s\n' "${rpss[@]}" | median)"
+}
+
+gql_body() { # NAME QUERY → a body file for graphql.lua
+    python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$2" > "$WORK/$1.json"
+    echo "$WORK/$1.json"
+}
+
+bench_backend() { # BACKEND URL USERS
+    local backend=$1 url=$2 users=$3
+    export DATABASE_URL=$url DEMO_DATA=false LOG_LEVEL=warn API_PORT=$PORT
+    "$BIN" --config /nonexistent migrate fresh >/dev/null 2>&1
+    read -r seed_s seed_mb < <(timed seed "$BIN" --config /nonexistent seed --users "$users" --seed 42)
+    read -r rescore_s rescore_mb < <(timed rescore "$BIN" --config /nonexistent rescore)
+
+    "$BIN" --config /nonexistent serve > "$WORK/server.log" 2>&1 &
+    SERVER=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health/live" >/dev/null && break; sleep 0.1; done
+    local base="http://127.0.0.1:$PORT"
+
+    # A cursor deep in the list: after the 50,000th risky user (or the middle).
+    local deep
+    deep=$(curl -s "$base/graphql" -H 'content-type: application/json' \
+        -d '{"query":"{ riskyUsers(first: 1) { totalCount } }"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["riskyUsers"]["totalCount"])')
+    local offset=$(( deep > 100000 ? 50000 : deep / 2 ))
+    local after
+    after=$(python3 - "$base" "$offset" <<'PY'
+import json, sys, urllib.request
+base, offset = sys.argv[1], int(sys.argv[2])
+after, seen = None, 0
+while seen < offset:
+    q = {"query": "query($a: String) { riskyUsers(first: 100, after: $a) { pageInfo { endCursor } } }", "variables": {"a": after}}
+    req = urllib.request.Request(base + "/graphql", json.dumps(q).encode(), {"content-type": "application/json"})
+    after = json.load(urllib.request.urlopen(req))["data"]["riskyUsers"]["pageInfo"]["endCursor"]
+    seen += 100
+print(after)
+PY
+)
+    local list='edges { node { user { id name email } riskScore riskLevel patterns subscriptionType monthlyAmount } } pageInfo { hasNextPage endCursor }'
+    local b_live="$base/health/live"
+    local f_first; f_first=$(gql_body first "{ riskyUsers(first: 20) { totalCount $list } }")
+    local f_search; f_search=$(gql_body search "{ riskyUsers(first: 20, search: \"smith\") { $list } }")
+    local f_deep; f_deep=$(gql_body deep "{ riskyUsers(first: 20, after: \"$after\") { $list } }")
+    local f_stats; f_stats=$(gql_body stats '{ stats { totalUsers activeUsers highRiskUsers totalPayments failedPayments overallFailureRate avgRiskScore levels { level count } histogram { from to count } failureTrend { day payments failed failureRate } computedAt } }')
+
+    declare -A lat thr
+    run() { # NAME wrk-args...
+        local name=$1; shift
+        lat[$name]=$(load "$name" 4 "$@")
+        thr[$name]=$(load "$name" 32 "$@")
+    }
+    run live "$b_live"
+    BODY_FILE=$f_first run riskyUsers_first20 -s benches/wrk/graphql.lua "$base/graphql"
+    BODY_FILE=$f_search run riskyUsers_search -s benches/wrk/graphql.lua "$base/graphql"
+    BODY_FILE=$f_deep run riskyUsers_deep -s benches/wrk/graphql.lua "$base/graphql"
+    USERS=$users run userRiskAnalysis -s benches/wrk/analysis.lua "$base/graphql"
+    BODY_FILE=$f_stats run stats -s benches/wrk/graphql.lua "$base/graphql"
+    run rest_risky_users "$base/api/risky-users"
+    run rest_stats "$base/api/stats"
+    USERS=$users run recordPayment_spread -s benches/wrk/payment.lua "$base/graphql"
+    HOT_USER=1 run recordPayment_hot_user -s benches/wrk/payment.lua "$base/graphql"
+
+    local peak_kb; peak_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER/status")
+    kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
+
+    # Scores exact after the payment load: a full rescore changes none of them.
+    local drift
+    if [[ $url == postgres* ]]; then
+        psql "$url" -qc "DROP TABLE IF EXISTS bench_before; CREATE TABLE bench_before AS SELECT user_id, score FROM risk_scores"
+        "$BIN" --config /nonexistent rescore >/dev/null 2>&1
+        drift=$(psql "$url" -Atc "SELECT count(*) FROM risk_scores r JOIN bench_before b USING (user_id) WHERE r.score <> b.score")
+        psql "$url" -qc "DROP TABLE bench_before"
+    else
+        drift="n/a"
+    fi
+
+    local live_p50 live_rps; read -r live_p50 _ _ <<<"${lat[live]}"; read -r _ _ live_rps <<<"${thr[live]}"
+    echo
+    echo "### $backend, $users users"
+    echo
+    echo "seed: ${seed_s} s (peak ${seed_mb} MB) · full rescore: ${rescore_s} s (peak ${rescore_mb} MB) · server peak RSS under load: $((peak_kb / 1024)) MB · scores changed by a rescore after the payment load: $drift"
+    echo
+    echo "| operation | p50 ms (c=4) | p99 ms (c=4) | p50 ÷ liveness | req/s (c=32) | req/s ÷ liveness |"
+    echo "|---|---|---|---|---|---|"
+    for name in live riskyUsers_first20 riskyUsers_search riskyUsers_deep userRiskAnalysis stats rest_risky_users rest_stats recordPayment_spread recordPayment_hot_user; do
+        read -r p50 p99 _ <<<"${lat[$name]}"; read -r _ _ rps <<<"${thr[$name]}"
+        printf '| %s | %.2f | %.2f | %.1f× | %.0f | %.3f |\n' "$name" "$p50" "$p99" "$(echo "$p50 / $live_p50" | bc -l)" "$rps" "$(echo "$rps / $live_rps" | bc -l)"
+    done
+}
+
+echo "## Results ($(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(psql "$PG_URL/postgres" -Atc 'SHOW server_version' | cut -d' ' -f1) PostgreSQL; medians of $REPEAT runs of ${DURATION}s)"
+psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS bench_http" -c "CREATE DATABASE bench_http" >/dev/null
+bench_backend PostgreSQL "$PG_URL/bench_http" "$USERS"
+if (( SQLITE_USERS > 0 )); then
+    bench_backend SQLite "sqlite://$WORK/bench.db?mode=rwc" "$SQLITE_USERS"
+fi

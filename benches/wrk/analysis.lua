@@ -1,0 +1,10 @@
+-- userRiskAnalysis of a random user among USERS (ids 1..USERS).
+local users = tonumber(os.getenv("USERS") or "1000")
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local id = math.random(1, users)
+  local body = string.format(
+    '{"query":"{ userRiskAnalysis(userId: \\"%d\\") { riskScore riskLevel patterns messages factors { name contribution } recentPayments(first: 10) { amount status paymentDate } subscriptions { subscriptionType monthlyAmount } } }"}', id)
+  return wrk.format(nil, nil, nil, body)
+end

@@ -1,0 +1,106 @@
+//! Statistics served from a short-lived cache (issue #5: `stats` under 50 ms
+//! at a million users). Computing them scans every score and payment, so a
+//! snapshot per `trendDays` is kept for [`MAX_AGE`]; past that, the next
+//! request still gets the snapshot at once and starts one refresh in the
+//! background (stale-while-revalidate). A snapshot is therefore at most
+//! `MAX_AGE` plus one computation old; `computedAt` tells clients when.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+
+use crate::error::{AppError, AppResult};
+use crate::service::queries::{self, MAX_TREND_DAYS, SystemStats};
+
+/// How long a snapshot is served before a refresh starts.
+pub const MAX_AGE: Duration = Duration::from_secs(5);
+
+struct Entry {
+    stats: Arc<SystemStats>,
+    at: Instant,
+    refreshing: bool,
+}
+
+/// Snapshots of the statistics, one per trend length.
+#[derive(Default)]
+pub struct StatsCache {
+    entries: Mutex<HashMap<i64, Entry>>,
+}
+
+impl StatsCache {
+    /// The statistics with a `trend_days` trend: a fresh enough snapshot, or
+    /// a computation when there is none yet.
+    pub async fn get(
+        self: &Arc<Self>,
+        db: &DatabaseConnection,
+        trend_days: i64,
+    ) -> AppResult<Arc<SystemStats>> {
+        if !(1..=MAX_TREND_DAYS).contains(&trend_days) {
+            return Err(AppError::bad_input(
+                "trendDays",
+                format!("must be between 1 and {MAX_TREND_DAYS}"),
+            ));
+        }
+        if let Some(stats) = self.cached(db, trend_days) {
+            return Ok(stats);
+        }
+        let stats = Arc::new(queries::stats(db, trend_days, Utc::now()).await?);
+        self.store(trend_days, stats.clone());
+        Ok(stats)
+    }
+
+    /// The snapshot if any; starts a background refresh when it is stale.
+    fn cached(
+        self: &Arc<Self>,
+        db: &DatabaseConnection,
+        trend_days: i64,
+    ) -> Option<Arc<SystemStats>> {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = entries.get_mut(&trend_days)?;
+        if entry.at.elapsed() >= MAX_AGE && !entry.refreshing {
+            entry.refreshing = true;
+            let (cache, db) = (Arc::clone(self), db.clone());
+            tokio::spawn(async move {
+                match queries::stats(&db, trend_days, Utc::now()).await {
+                    Ok(stats) => cache.store(trend_days, Arc::new(stats)),
+                    Err(error) => {
+                        tracing::warn!(%error, "statistics refresh failed; serving the previous snapshot");
+                        cache.release(trend_days);
+                    }
+                }
+            });
+        }
+        Some(entry.stats.clone())
+    }
+
+    fn store(&self, trend_days: i64, stats: Arc<SystemStats>) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.insert(
+            trend_days,
+            Entry {
+                stats,
+                at: Instant::now(),
+                refreshing: false,
+            },
+        );
+    }
+
+    fn release(&self, trend_days: i64) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = entries.get_mut(&trend_days) {
+            entry.refreshing = false;
+        }
+    }
+}
