@@ -30,6 +30,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 cargo build --release --locked --bin risk-monitor >&2
 
 timed() { # LABEL CMD... → prints "seconds peak_MB"
+    shift
     local out; out=$(mktemp)
     /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$WORK/timed.err" || { cat "$WORK/timed.err" >&2; exit 1; }
     awk '{ printf "%s %d\n", $1, $2 / 1024 }' "$out"; rm -f "$out"
@@ -115,12 +116,14 @@ PY
     local peak_kb; peak_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER/status")
     kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
 
-    # Scores exact after the payment load: a full rescore changes none of them.
+    # Scores exact after the payment load: a full rescore changes none of them
+    # (but those whose age boundary passed meanwhile, which the refresher
+    # would have caught at its next tick).
     local drift
     if [[ $url == postgres* ]]; then
-        psql "$url" -qc "DROP TABLE IF EXISTS bench_before; CREATE TABLE bench_before AS SELECT user_id, score FROM risk_scores"
+        psql "$url" -qc "DROP TABLE IF EXISTS bench_before" -c "CREATE TABLE bench_before AS SELECT user_id, score, next_change_at, now() AS taken FROM risk_scores" 2>/dev/null
         "$BIN" --config /nonexistent rescore >/dev/null 2>&1
-        drift=$(psql "$url" -Atc "SELECT count(*) FROM risk_scores r JOIN bench_before b USING (user_id) WHERE r.score <> b.score")
+        drift=$(psql "$url" -Atc "SELECT count(*) FROM risk_scores r JOIN bench_before b USING (user_id) WHERE r.score <> b.score AND (b.next_change_at IS NULL OR b.next_change_at > b.taken + interval '5 minutes')")
         psql "$url" -qc "DROP TABLE bench_before"
     else
         drift="n/a"
@@ -141,7 +144,7 @@ PY
 }
 
 echo "## Results ($(date -u +%Y-%m-%d), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(psql "$PG_URL/postgres" -Atc 'SHOW server_version' | cut -d' ' -f1) PostgreSQL; medians of $REPEAT runs of ${DURATION}s)"
-psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS bench_http" -c "CREATE DATABASE bench_http" >/dev/null
+psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS bench_http" -c "CREATE DATABASE bench_http" >/dev/null 2>&1
 bench_backend PostgreSQL "$PG_URL/bench_http" "$USERS"
 if (( SQLITE_USERS > 0 )); then
     bench_backend SQLite "sqlite://$WORK/bench.db?mode=rwc" "$SQLITE_USERS"

@@ -205,14 +205,16 @@ impl RiskQuery {
             subscription_type,
             require_plan: false,
         };
-        let with_total = ctx.look_ahead().field("totalCount").exists();
         let db = ctx.data::<DatabaseConnection>()?;
-        let page = queries::risky_users(db, &filter, first, after, with_total)
+        let page = queries::risky_users(db, &filter, first, after)
             .await
             .gql()?;
-        let total_count = page
-            .total_count
-            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let total_count = if ctx.look_ahead().field("totalCount").exists() {
+            let cache = ctx.data::<Arc<StatsCache>>()?;
+            i64::try_from(cache.total(db, &filter).await.gql()?).unwrap_or(i64::MAX)
+        } else {
+            -1
+        };
         let mut connection = Connection::with_additional_fields(
             after.is_some(),
             page.has_next_page,

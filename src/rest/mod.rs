@@ -117,7 +117,7 @@ pub async fn risky_users(
         require_plan: true,
         ..RiskyFilter::default()
     };
-    let page = queries::risky_users(&db, &filter, limit, None, false)
+    let page = queries::risky_users(&db, &filter, limit, None)
         .await
         .map_err(IntoResponse::into_response)?;
     Ok(Json(page.rows.into_iter().map(Into::into).collect()))

@@ -50,18 +50,16 @@ pub struct RiskyPage {
     pub rows: Vec<RiskyUser>,
     /// More rows follow.
     pub has_next_page: bool,
-    /// Rows in the whole list (when asked for).
-    pub total_count: Option<u64>,
 }
 
 /// Active users at or above `filter.min_score`, highest first (ties by id),
-/// `first` at most, after `after`.
+/// `first` at most, after `after`. (The list's total comes from
+/// [`crate::service::stats_cache::StatsCache::total`].)
 pub async fn risky_users(
     db: &DatabaseConnection,
     filter: &RiskyFilter,
     first: u64,
     after: Option<ListCursor>,
-    with_total: bool,
 ) -> AppResult<RiskyPage> {
     if !filter.min_score.is_finite() {
         return Err(AppError::bad_input("minScore", "must be a number"));
@@ -69,18 +67,12 @@ pub async fn risky_users(
     let mut rows = store::risk_scores::risky_page(db, filter, after, first + 1).await?;
     let has_next_page = rows.len() as u64 > first;
     rows.truncate(first as usize);
-    let total_count = if with_total {
-        Some(store::risk_scores::risky_count(db, filter).await?)
-    } else {
-        None
-    };
     Ok(RiskyPage {
         rows: rows
             .into_iter()
             .map(|(score, user)| RiskyUser { user, score })
             .collect(),
         has_next_page,
-        total_count,
     })
 }
 

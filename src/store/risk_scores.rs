@@ -253,7 +253,8 @@ pub async fn risky_page<C: ConnectionTrait>(
         filter,
     );
     if let Some(cursor) = after {
-        query = query.filter(
+        // `score <= s` bounds the index range; the rest only sorts out ties.
+        query = query.filter(Column::Score.lte(cursor.score)).filter(
             sea_orm::Condition::any()
                 .add(Column::Score.lt(cursor.score))
                 .add(
@@ -278,12 +279,17 @@ pub async fn risky_page<C: ConnectionTrait>(
 /// How many rows the whole list has.
 pub async fn risky_count<C: ConnectionTrait>(conn: &C, filter: &RiskyFilter) -> Result<u64, DbErr> {
     use sea_orm::{JoinType, PaginatorTrait, RelationTrait};
-    apply_filter(
-        Entity::find().join(JoinType::InnerJoin, Relation::Users.def()),
-        filter,
-    )
-    .count(conn)
-    .await
+    // Only a search reads `users`; without one the count stays on this table.
+    let query = if filter
+        .search
+        .as_deref()
+        .is_some_and(|s| !s.trim().is_empty())
+    {
+        Entity::find().join(JoinType::InnerJoin, Relation::Users.def())
+    } else {
+        Entity::find()
+    };
+    apply_filter(query, filter).count(conn).await
 }
 
 /// The stored score of `user_id`.
