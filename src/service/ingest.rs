@@ -165,7 +165,7 @@ pub async fn record_payment(
     }
 
     let txn = db::begin_write(db).await?;
-    user_store::lock(&txn, input.user_id)
+    let user = user_store::lock(&txn, input.user_id)
         .await?
         .ok_or_else(|| not_found(input.user_id))?;
     if let Some(subscription_id) = input.subscription_id {
@@ -212,9 +212,7 @@ pub async fn record_payment(
         }
         Err(error) => return Err(error.into()),
     };
-    let assessment = scoring::rescore_user(&txn, config, input.user_id, now)
-        .await?
-        .ok_or_else(|| not_found(input.user_id))?;
+    let assessment = scoring::rescore_user(&txn, config, &user, now).await?;
     txn.commit().await?;
     Ok(PaymentRecorded {
         payment,
@@ -290,7 +288,7 @@ pub async fn record_subscription(
     }
 
     let txn = db::begin_write(db).await?;
-    user_store::lock(&txn, input.user_id)
+    let user = user_store::lock(&txn, input.user_id)
         .await?
         .ok_or_else(|| not_found(input.user_id))?;
     let subscription = user_subscriptions::ActiveModel {
@@ -307,7 +305,7 @@ pub async fn record_subscription(
     }
     .insert(&txn)
     .await?;
-    scoring::rescore_user(&txn, config, input.user_id, now).await?;
+    scoring::rescore_user(&txn, config, &user, now).await?;
     txn.commit().await?;
     Ok(subscription)
 }
@@ -374,7 +372,7 @@ pub async fn upsert_user(
             error.into()
         }
     })?;
-    scoring::rescore_user(&txn, config, user.id, now).await?;
+    scoring::rescore_user(&txn, config, &user, now).await?;
     txn.commit().await?;
     Ok(user)
 }

@@ -28,20 +28,17 @@ pub const BATCH_USERS: i64 = 5_000;
 /// waits on the database.
 const PARALLEL_BATCHES: usize = 3;
 
-/// Rescores `user_id` inside the caller's transaction `conn` and writes the
-/// row; `None` when there is no such user. The caller must hold the user's
-/// lock ([`users::lock`]) so that concurrent writes for one user serialize.
+/// Rescores `user` inside the caller's transaction `conn` and writes the
+/// row. The caller must hold the user's lock ([`users::lock`], which returns
+/// the row passed here) so that concurrent writes for one user serialize.
 pub async fn rescore_user<C: ConnectionTrait>(
     conn: &C,
     config: &ScoringConfig,
-    user_id: i64,
+    user: &entity::users::Model,
     now: DateTime<Utc>,
-) -> Result<Option<Assessment>, DbErr> {
-    let Some(user) = users::find(conn, user_id).await? else {
-        return Ok(None);
-    };
-    let facts = payments::facts(conn, user_id).await?;
-    let plan = subscriptions::current_plan(conn, user_id).await?;
+) -> Result<Assessment, DbErr> {
+    let facts = payments::facts(conn, user.id).await?;
+    let plan = subscriptions::current_plan(conn, user.id).await?;
     let assessment = risk::assess(
         &UserFacts {
             created_at: user.created_at,
@@ -50,9 +47,9 @@ pub async fn rescore_user<C: ConnectionTrait>(
         config,
         now,
     );
-    let row = ScoreRow::new(user_id, user.is_active, plan, &assessment, now);
+    let row = ScoreRow::new(user.id, user.is_active, plan, &assessment, now);
     risk_scores::upsert_many(conn, vec![row]).await?;
-    Ok(Some(assessment))
+    Ok(assessment)
 }
 
 /// Scores the locked `users` from their grouped payments and plans.
