@@ -11,9 +11,9 @@ use sea_orm::{
 use crate::db;
 use crate::domain::{Cents, PaymentStatus};
 use crate::error::{AppError, AppResult, is_unique_violation};
-use crate::risk::{self, Assessment, ScoringConfig, UserFacts};
+use crate::risk::{Assessment, ScoringConfig};
 use crate::service::scoring;
-use crate::store::{payments, users as user_store};
+use crate::store::users as user_store;
 
 /// A payment to record, as the client sent it (money already in cents).
 #[derive(Clone, Debug)]
@@ -242,18 +242,9 @@ async fn duplicate_of(
             format!("{external_id:?} is already recorded for another user"),
         ));
     }
-    let user = user_store::find(db, user_id)
+    let assessment = scoring::assess_now(db, config, user_id, now)
         .await?
         .ok_or_else(|| not_found(user_id))?;
-    let facts = payments::facts(db, user_id).await?;
-    let assessment = risk::assess(
-        &UserFacts {
-            created_at: user.created_at,
-        },
-        &facts,
-        config,
-        now,
-    );
     Ok(Some(PaymentRecorded {
         payment,
         duplicate: true,
