@@ -14,6 +14,7 @@ mod m20261125_000002_create_user_subscriptions;
 mod m20261125_000003_create_subscription_payments;
 mod m20261125_000004_create_risk_scores;
 mod m20261125_000005_create_alerts;
+mod m20261125_000006_create_search_indexes;
 
 /// The ordered list of every migration of the service.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_subscription_payments::Migration),
             Box::new(m20261125_000004_create_risk_scores::Migration),
             Box::new(m20261125_000005_create_alerts::Migration),
+            Box::new(m20261125_000006_create_search_indexes::Migration),
         ]
     }
 }

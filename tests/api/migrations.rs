@@ -3,7 +3,7 @@
 use migration::{Migrator, MigratorTrait, SchemaManager};
 use std::process::Command;
 
-use crate::helpers::{TestDb, backends};
+use crate::helpers::{Backend, TestDb, backends};
 
 const TABLES: [&str; 5] = [
     "users",
@@ -21,6 +21,20 @@ const HOT_INDEXES: [(&str, &str); 3] = [
     ("risk_scores", "idx_risk_scores_score_user"),
     ("risk_scores", "idx_risk_scores_next_change"),
 ];
+
+/// PostgreSQL's trigram indexes for the list's search (none on SQLite).
+const SEARCH_INDEXES: [&str; 2] = ["idx_users_name_trgm", "idx_users_email_trgm"];
+
+async fn search_indexes(test_db: &TestDb) -> Vec<&'static str> {
+    let manager = SchemaManager::new(&test_db.db);
+    let mut present = Vec::new();
+    for index in SEARCH_INDEXES {
+        if manager.has_index("users", index).await.expect("inspect") {
+            present.push(index);
+        }
+    }
+    present
+}
 
 async fn tables_present(test_db: &TestDb) -> Vec<&'static str> {
     let manager = SchemaManager::new(&test_db.db);
@@ -57,6 +71,15 @@ async fn migrations_go_up_down_and_up_again() {
                 "{backend:?}: index {index}"
             );
         }
+        let expected_search: &[&str] = match backend {
+            Backend::Postgres => &SEARCH_INDEXES,
+            Backend::Sqlite => &[],
+        };
+        assert_eq!(
+            search_indexes(&test_db).await,
+            expected_search,
+            "{backend:?}"
+        );
         assert!(
             Migrator::get_pending_migrations(&test_db.db)
                 .await
@@ -107,21 +130,35 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes() {
         let status = risk_monitor(&test_db, &["migrate", "status"]);
         let listing = String::from_utf8_lossy(&status.stdout);
         assert!(status.status.success());
-        assert_eq!(
-            listing.lines().filter(|l| l.starts_with("Applied")).count(),
-            TABLES.len(),
-            "{listing}"
-        );
+        let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
+        assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
+        // The newest migration holds the search indexes; the one before, alerts.
+        let down = risk_monitor(&test_db, &["migrate", "down"]);
+        assert!(down.status.success());
+        assert!(
+            search_indexes(&test_db).await.is_empty(),
+            "{backend:?}: down reverts the newest"
+        );
+        assert_eq!(
+            tables_present(&test_db).await,
+            TABLES,
+            "{backend:?}: and only that one"
+        );
         let down = risk_monitor(&test_db, &["migrate", "down"]);
         assert!(down.status.success());
         assert!(
             !tables_present(&test_db).await.contains(&"alerts"),
-            "{backend:?}: down reverts the newest"
+            "{backend:?}: then the one before"
         );
         assert!(
             tables_present(&test_db).await.contains(&"users"),
             "{backend:?}: and only that one"
+        );
+        let status = risk_monitor(&test_db, &["migrate", "status"]);
+        assert_eq!(
+            applied(&String::from_utf8_lossy(&status.stdout)),
+            Migrator::migrations().len() - 2
         );
 
         let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
