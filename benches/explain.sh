@@ -8,6 +8,7 @@ URL=${1:-postgres://postgres@127.0.0.1:5432/bench_http}
 q() { psql "$URL" -Atc "$1"; }
 user=$(q "SELECT user_id FROM risk_scores ORDER BY user_id OFFSET 500000 LIMIT 1")
 read -r score id < <(q "SELECT score, user_id FROM risk_scores WHERE is_active AND score >= 0.4 ORDER BY score DESC, user_id OFFSET 50000 LIMIT 1" | tr '|' ' ')
+customer=$(q "SELECT split_part(email, '@', 1) FROM users WHERE id = $id")
 list="SELECT r.*, u.* FROM risk_scores r LEFT JOIN users u ON u.id = r.user_id WHERE r.is_active AND r.score >= 0.4"
 explain() { # TITLE SQL
     echo "### $1"; echo; echo '```sql'; echo "$2"; echo '```'; echo; echo '```text'
@@ -15,9 +16,11 @@ explain() { # TITLE SQL
     echo '```'; echo
 }
 explain "riskyUsers, first page" "$list ORDER BY r.score DESC, r.user_id LIMIT 21"
-explain "riskyUsers, 50,000 deep (keyset)" "$list AND r.score <= $score AND (r.score < $score OR (r.score = $score AND r.user_id > $id)) ORDER BY r.score DESC, r.user_id LIMIT 21"
+explain "riskyUsers, 50,000 deep (keyset): the rest of the cursor's ties" "$list AND r.score = $score AND r.user_id > $id ORDER BY r.score DESC, r.user_id LIMIT 21"
+explain "riskyUsers, 50,000 deep (keyset): then the lower scores" "$list AND r.score < $score ORDER BY r.score DESC, r.user_id LIMIT 21"
 explain "riskyUsers totalCount (cached 5 s)" "SELECT count(*) FROM risk_scores WHERE is_active AND score >= 0.4"
 explain "riskyUsers with a search" "$list AND (lower(u.name) LIKE '%smith%' OR lower(u.email) LIKE '%smith%') ORDER BY r.score DESC, r.user_id LIMIT 21"
+explain "riskyUsers searching one customer" "$list AND (lower(u.name) LIKE '%$customer%' OR lower(u.email) LIKE '%$customer%') ORDER BY r.score DESC, r.user_id LIMIT 21"
 explain "one user's payments (scoring on write, analysis)" "SELECT user_id, payment_date, amount_cents, status FROM subscription_payments WHERE user_id = $user"
 explain "one user's newest payments" "SELECT * FROM subscription_payments WHERE user_id = $user ORDER BY payment_date DESC, id DESC LIMIT 10"
 explain "refresher: scores due" "SELECT user_id FROM risk_scores WHERE next_change_at <= now() ORDER BY next_change_at LIMIT 1000"

@@ -242,34 +242,56 @@ fn apply_filter<Q: QueryFilter>(mut query: Q, filter: &RiskyFilter) -> Q {
 /// `limit` rows strictly after `after`, each with its user (keyset
 /// pagination on the `(score DESC, user_id)` index: pages never skip or
 /// repeat a row while data is unchanged).
+///
+/// After a cursor, the rest of its score's ties and the lower scores are two
+/// ranges of the index, read one after the other: as one condition
+/// (`score < s OR (score = s AND user_id > id)`) the database walked every
+/// tie before the cursor first, and scores are few and tied by thousands.
 pub async fn risky_page<C: ConnectionTrait>(
     conn: &C,
     filter: &RiskyFilter,
     after: Option<ListCursor>,
     limit: u64,
 ) -> Result<Vec<(Model, entity::users::Model)>, DbErr> {
-    let mut query = apply_filter(
-        Entity::find().find_also_related(entity::users::Entity),
-        filter,
-    );
-    if let Some(cursor) = after {
-        // `score <= s` bounds the index range; the rest only sorts out ties.
-        query = query.filter(Column::Score.lte(cursor.score)).filter(
-            sea_orm::Condition::any()
-                .add(Column::Score.lt(cursor.score))
-                .add(
+    let page = |condition: Option<sea_orm::Condition>, limit: u64| {
+        let mut query = apply_filter(
+            Entity::find().find_also_related(entity::users::Entity),
+            filter,
+        );
+        if let Some(condition) = condition {
+            query = query.filter(condition);
+        }
+        query
+            .order_by_desc(Column::Score)
+            .order_by_asc(Column::UserId)
+            .limit(limit)
+            .all(conn)
+    };
+    let rows = match after {
+        None => page(None, limit).await?,
+        Some(cursor) => {
+            let mut rows = page(
+                Some(
                     sea_orm::Condition::all()
                         .add(Column::Score.eq(cursor.score))
                         .add(Column::UserId.gt(cursor.user_id)),
                 ),
-        );
-    }
-    let rows = query
-        .order_by_desc(Column::Score)
-        .order_by_asc(Column::UserId)
-        .limit(limit)
-        .all(conn)
-        .await?;
+                limit,
+            )
+            .await?;
+            let left = limit.saturating_sub(rows.len() as u64);
+            if left > 0 {
+                rows.extend(
+                    page(
+                        Some(sea_orm::Condition::all().add(Column::Score.lt(cursor.score))),
+                        left,
+                    )
+                    .await?,
+                );
+            }
+            rows
+        }
+    };
     Ok(rows
         .into_iter()
         .filter_map(|(score, user)| user.map(|u| (score, u)))
