@@ -16,6 +16,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::error::AppError;
 use crate::risk::ScoringConfig;
+use crate::service::payment_writer::PaymentWriter;
 use crate::service::stats_cache::StatsCache;
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub fn build_schema(
     stats: Arc<StatsCache>,
 ) -> AppSchema {
     schema()
+        .data(PaymentWriter::new(db.clone(), config))
         .data(db)
         .data(config)
         .data(stats)

@@ -14,6 +14,7 @@ use super::types::{
 use crate::domain::Cents;
 use crate::error::AppError;
 use crate::risk::ScoringConfig;
+use crate::service::payment_writer::PaymentWriter;
 use crate::service::{alerts, ingest};
 
 fn amount(value: f64, field: &str) -> Result<Cents, AppError> {
@@ -75,8 +76,7 @@ impl IngestMutation {
         ctx: &Context<'_>,
         input: PaymentInput,
     ) -> Result<PaymentResult> {
-        let db = ctx.data::<DatabaseConnection>()?;
-        let config = ctx.data::<ScoringConfig>()?;
+        let writer = ctx.data::<PaymentWriter>()?;
         let new = ingest::NewPayment {
             user_id: parse_id(&input.user_id, "userId").gql()?,
             subscription_id: input
@@ -93,9 +93,7 @@ impl IngestMutation {
             payment_method: input.payment_method,
             failure_reason: input.failure_reason,
         };
-        let recorded = ingest::record_payment(db, config, new, Utc::now())
-            .await
-            .gql()?;
+        let recorded = writer.record(new).await.gql()?;
         Ok(PaymentResult {
             risk_score: recorded.assessment.score,
             risk_level: recorded.assessment.level.into(),

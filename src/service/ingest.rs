@@ -2,10 +2,11 @@
 //! write locks the user, writes, rescores the user (SPEC §3.4) and commits:
 //! all of it or none of it. Inputs are validated before anything is written.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use entity::{subscription_payments, user_subscriptions, users};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QuerySelect, TryInsertResult,
 };
 
 use crate::db;
@@ -13,7 +14,9 @@ use crate::domain::{Cents, PaymentStatus};
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::risk::{Assessment, ScoringConfig};
 use crate::service::scoring;
+use crate::store::risk_scores::{self, ScoreRow};
 use crate::store::users as user_store;
+use crate::store::{payments, subscriptions};
 
 /// A payment to record, as the client sent it (money already in cents).
 #[derive(Clone, Debug)]
@@ -153,103 +156,351 @@ pub async fn record_payment(
     input: NewPayment,
     now: DateTime<Utc>,
 ) -> AppResult<PaymentRecorded> {
+    record_payments(db, config, vec![input], now)
+        .await
+        .pop()
+        .expect("one result per payment")
+}
+
+/// A payment whose fields passed validation, ready to insert.
+#[derive(Clone, Debug)]
+struct ValidPayment {
+    user_id: i64,
+    subscription_id: Option<i64>,
+    external_id: Option<String>,
+    row: subscription_payments::ActiveModel,
+}
+
+fn validate(input: NewPayment) -> AppResult<ValidPayment> {
     let external_id = optional_text(input.external_id.as_deref(), "externalId", 255)?;
-    let currency = currency(input.currency.as_deref(), "currency")?;
-    let payment_method = text(&input.payment_method, "paymentMethod", 50)?;
-    let failure_reason = optional_text(input.failure_reason.as_deref(), "failureReason", 1000)?;
-
-    if let Some(external_id) = &external_id
-        && let Some(existing) = duplicate_of(db, config, external_id, input.user_id, now).await?
-    {
-        return Ok(existing);
-    }
-
-    let txn = db::begin_write(db).await?;
-    let user = user_store::lock(&txn, input.user_id)
-        .await?
-        .ok_or_else(|| not_found(input.user_id))?;
-    if let Some(subscription_id) = input.subscription_id {
-        let owner = user_subscriptions::Entity::find_by_id(subscription_id)
-            .one(&txn)
-            .await?
-            .map(|s| s.user_id);
-        if owner != Some(input.user_id) {
-            return Err(AppError::bad_input(
-                "subscriptionId",
-                format!(
-                    "subscription {subscription_id} is not a plan of user {}",
-                    input.user_id
-                ),
-            ));
-        }
-    }
-    let inserted = subscription_payments::ActiveModel {
+    let row = subscription_payments::ActiveModel {
         external_id: Set(external_id.clone()),
         subscription_id: Set(input.subscription_id),
         user_id: Set(input.user_id),
         amount_cents: Set(input.amount.get()),
-        currency: Set(currency),
+        currency: Set(currency(input.currency.as_deref(), "currency")?),
         status: Set(input.status.as_str().to_owned()),
-        payment_date: Set(input.payment_date),
-        payment_method: Set(payment_method),
-        failure_reason: Set(failure_reason),
+        // As stored: both databases keep microseconds.
+        payment_date: Set(input.payment_date.trunc_subsecs(6)),
+        payment_method: Set(text(&input.payment_method, "paymentMethod", 50)?),
+        failure_reason: Set(optional_text(
+            input.failure_reason.as_deref(),
+            "failureReason",
+            1000,
+        )?),
         ..Default::default()
-    }
-    .insert(&txn)
-    .await;
-    let payment = match inserted {
-        Ok(payment) => payment,
-        Err(error) if is_unique_violation(&error) => {
-            // Another request recorded the same external id meanwhile.
-            drop(txn);
-            if let Some(external_id) = &external_id
-                && let Some(existing) =
-                    duplicate_of(db, config, external_id, input.user_id, now).await?
-            {
-                return Ok(existing);
-            }
-            return Err(error.into());
-        }
-        Err(error) => return Err(error.into()),
     };
-    let assessment = scoring::rescore_user(&txn, config, &user, now).await?;
-    txn.commit().await?;
-    Ok(PaymentRecorded {
-        payment,
-        duplicate: false,
-        assessment,
+    Ok(ValidPayment {
+        user_id: input.user_id,
+        subscription_id: input.subscription_id,
+        external_id,
+        row,
     })
 }
 
-/// The payment already recorded under `external_id`, with its user's score.
-async fn duplicate_of(
+/// Records several payments in one transaction (SPEC §3.4: each user locked,
+/// written and rescored together), and returns one result per input, in
+/// order: as if each had been recorded alone, one after the other. One
+/// refused payment (unknown user, another user's plan or external id, bad
+/// field) refuses only itself. Should the transaction fail as a whole, each
+/// payment is retried alone, so that one cannot sink the others.
+pub async fn record_payments(
     db: &DatabaseConnection,
     config: &ScoringConfig,
-    external_id: &str,
-    user_id: i64,
+    inputs: Vec<NewPayment>,
     now: DateTime<Utc>,
-) -> AppResult<Option<PaymentRecorded>> {
-    let Some(payment) = subscription_payments::Entity::find()
-        .filter(subscription_payments::Column::ExternalId.eq(external_id))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if payment.user_id != user_id {
-        return Err(AppError::bad_input(
-            "externalId",
-            format!("{external_id:?} is already recorded for another user"),
-        ));
+) -> Vec<AppResult<PaymentRecorded>> {
+    let mut results: Vec<Option<AppResult<PaymentRecorded>>> =
+        std::iter::repeat_with(|| None).take(inputs.len()).collect();
+    let mut pending = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.into_iter().enumerate() {
+        match validate(input) {
+            Ok(valid) => pending.push((index, valid)),
+            Err(error) => results[index] = Some(Err(error)),
+        }
     }
-    let assessment = scoring::assess_now(db, config, user_id, now)
+    while !pending.is_empty() {
+        // The same external id twice in one round would insert nothing for
+        // the second: a round ends before a repeat, which starts the next
+        // round and sees the first. Rounds keep the order of arrival.
+        let mut seen = std::collections::HashSet::new();
+        let cut = pending
+            .iter()
+            .position(|(_, p)| {
+                p.external_id
+                    .as_ref()
+                    .is_some_and(|id| !seen.insert(id.clone()))
+            })
+            .unwrap_or(pending.len());
+        let later = pending.split_off(cut);
+        let round = std::mem::replace(&mut pending, later);
+        match record_round(db, config, &round, now).await {
+            Ok(outcomes) => {
+                for ((index, _), outcome) in round.iter().zip(outcomes) {
+                    results[*index] = Some(outcome);
+                }
+            }
+            Err(error) if round.len() == 1 => results[round[0].0] = Some(Err(error.into())),
+            Err(_) => {
+                for item in &round {
+                    let outcome =
+                        match record_round(db, config, std::slice::from_ref(item), now).await {
+                            Ok(mut outcomes) => outcomes.pop().expect("one outcome"),
+                            Err(error) => Err(error.into()),
+                        };
+                    results[item.0] = Some(outcome);
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|result| result.expect("every payment has a result"))
+        .collect()
+}
+
+/// What the transaction does with one payment.
+enum Plan {
+    Refused(AppError),
+    Duplicate(subscription_payments::Model),
+    Insert,
+}
+
+/// The content of a payment row, to tell the rows `RETURNING` gave back
+/// apart without relying on their order (identical rows are interchangeable).
+fn content_key(row: &subscription_payments::ActiveModel) -> String {
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        row.external_id,
+        row.subscription_id,
+        row.user_id,
+        row.amount_cents,
+        row.currency,
+        row.status,
+        row.payment_date,
+        row.payment_method,
+        row.failure_reason
+    )
+}
+
+fn model_key(model: &subscription_payments::Model) -> String {
+    content_key(&subscription_payments::ActiveModel {
+        external_id: Set(model.external_id.clone()),
+        subscription_id: Set(model.subscription_id),
+        user_id: Set(model.user_id),
+        amount_cents: Set(model.amount_cents),
+        currency: Set(model.currency.clone()),
+        status: Set(model.status.clone()),
+        payment_date: Set(model.payment_date),
+        payment_method: Set(model.payment_method.clone()),
+        failure_reason: Set(model.failure_reason.clone()),
+        ..Default::default()
+    })
+}
+
+/// One transaction over `items` (no external id twice): refusals come back
+/// as per-item errors; a database failure rolls the whole round back.
+async fn record_round(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+    items: &[(usize, ValidPayment)],
+    now: DateTime<Utc>,
+) -> Result<Vec<AppResult<PaymentRecorded>>, DbErr> {
+    use std::collections::HashMap;
+
+    let txn = db::begin_write(db).await?;
+    let mut user_ids: Vec<i64> = items.iter().map(|(_, p)| p.user_id).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let users: HashMap<i64, user_store::ScoringUser> = user_store::lock_many(&txn, &user_ids)
         .await?
-        .ok_or_else(|| not_found(user_id))?;
-    Ok(Some(PaymentRecorded {
-        payment,
-        duplicate: true,
-        assessment,
-    }))
+        .into_iter()
+        .map(|user| (user.id, user))
+        .collect();
+    let external_ids: Vec<&str> = items
+        .iter()
+        .filter_map(|(_, p)| p.external_id.as_deref())
+        .collect();
+    let mut recorded = recorded_external_ids(&txn, &external_ids).await?;
+    let subscription_ids: Vec<i64> = items
+        .iter()
+        .filter_map(|(_, p)| p.subscription_id)
+        .collect();
+    let owners: HashMap<i64, i64> = if subscription_ids.is_empty() {
+        HashMap::new()
+    } else {
+        user_subscriptions::Entity::find()
+            .select_only()
+            .columns([
+                user_subscriptions::Column::Id,
+                user_subscriptions::Column::UserId,
+            ])
+            .filter(user_subscriptions::Column::Id.is_in(subscription_ids))
+            .into_tuple::<(i64, i64)>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect()
+    };
+
+    let plan = |p: &ValidPayment, recorded: &HashMap<String, subscription_payments::Model>| {
+        if !users.contains_key(&p.user_id) {
+            return Plan::Refused(not_found(p.user_id));
+        }
+        if let Some(existing) = p.external_id.as_ref().and_then(|id| recorded.get(id)) {
+            return duplicate_or_refusal(existing, p);
+        }
+        if let Some(subscription_id) = p.subscription_id
+            && owners.get(&subscription_id) != Some(&p.user_id)
+        {
+            return Plan::Refused(AppError::bad_input(
+                "subscriptionId",
+                format!(
+                    "subscription {subscription_id} is not a plan of user {}",
+                    p.user_id
+                ),
+            ));
+        }
+        Plan::Insert
+    };
+    let mut plans: Vec<Plan> = items.iter().map(|(_, p)| plan(p, &recorded)).collect();
+
+    // The histories as they stand before this round (the users are locked).
+    let scored: Vec<i64> = users.keys().copied().collect();
+    let mut histories = payments::facts_of(&txn, &scored).await?;
+    let mut current_plans = subscriptions::current_plans_of(&txn, &scored).await?;
+
+    let rows: Vec<subscription_payments::ActiveModel> = items
+        .iter()
+        .zip(&plans)
+        .filter(|(_, plan)| matches!(plan, Plan::Insert))
+        .map(|((_, p), _)| p.row.clone())
+        .collect();
+    let mut inserted: HashMap<String, Vec<subscription_payments::Model>> = HashMap::new();
+    if !rows.is_empty() {
+        // A concurrent request may have recorded one of these external ids
+        // since the check above: that row is skipped here and looked up below.
+        let returned = match subscription_payments::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([subscription_payments::Column::ExternalId])
+            .exec_with_returning_many(&txn)
+            .await?
+        {
+            TryInsertResult::Inserted(models) => models,
+            TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
+        };
+        for model in returned {
+            inserted.entry(model_key(&model)).or_default().push(model);
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut changed = std::collections::BTreeMap::new();
+    for ((_, p), plan) in items.iter().zip(plans.iter_mut()) {
+        if matches!(plan, Plan::Insert) {
+            match inserted.get_mut(&content_key(&p.row)).and_then(Vec::pop) {
+                Some(model) => {
+                    histories
+                        .entry(p.user_id)
+                        .or_default()
+                        .push(payments::fact_of(&model));
+                    changed.insert(p.user_id, ());
+                    let assessment = assess(&users[&p.user_id], &histories, config, now);
+                    outcomes.push(Ok(PaymentRecorded {
+                        payment: model,
+                        duplicate: false,
+                        assessment,
+                    }));
+                    continue;
+                }
+                None => {
+                    // Lost the race on its external id to another request.
+                    let external_id = p.external_id.as_deref().unwrap_or_default();
+                    recorded.extend(recorded_external_ids(&txn, &[external_id]).await?);
+                    *plan = match recorded.get(external_id) {
+                        Some(existing) => duplicate_or_refusal(existing, p),
+                        None => return Err(DbErr::RecordNotInserted),
+                    };
+                }
+            }
+        }
+        outcomes.push(match std::mem::replace(plan, Plan::Insert) {
+            Plan::Refused(error) => Err(error),
+            Plan::Duplicate(payment) => Ok(PaymentRecorded {
+                assessment: assess(&users[&p.user_id], &histories, config, now),
+                payment,
+                duplicate: true,
+            }),
+            Plan::Insert => unreachable!("handled above"),
+        });
+    }
+
+    let score_rows: Vec<ScoreRow> = changed
+        .into_keys()
+        .map(|user_id| {
+            let user = &users[&user_id];
+            let assessment = assess(user, &histories, config, now);
+            ScoreRow::new(
+                user_id,
+                user.is_active,
+                current_plans.remove(&user_id),
+                &assessment,
+                now,
+            )
+        })
+        .collect();
+    risk_scores::upsert_many(&txn, score_rows).await?;
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+fn assess(
+    user: &user_store::ScoringUser,
+    histories: &std::collections::HashMap<i64, Vec<crate::risk::PaymentFact>>,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Assessment {
+    let history = histories.get(&user.id).map_or(&[][..], Vec::as_slice);
+    crate::risk::assess(
+        &crate::risk::UserFacts {
+            created_at: user.created_at,
+        },
+        history,
+        config,
+        now,
+    )
+}
+
+/// The payments already recorded under `external_ids`, by external id.
+async fn recorded_external_ids<C: ConnectionTrait>(
+    conn: &C,
+    external_ids: &[&str],
+) -> Result<std::collections::HashMap<String, subscription_payments::Model>, DbErr> {
+    if external_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(subscription_payments::Entity::find()
+        .filter(subscription_payments::Column::ExternalId.is_in(external_ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|model| Some((model.external_id.clone()?, model)))
+        .collect())
+}
+
+/// The earlier payment under `p`'s external id: a duplicate when it is the
+/// same user's, a refusal otherwise.
+fn duplicate_or_refusal(existing: &subscription_payments::Model, p: &ValidPayment) -> Plan {
+    if existing.user_id == p.user_id {
+        Plan::Duplicate(existing.clone())
+    } else {
+        Plan::Refused(AppError::bad_input(
+            "externalId",
+            format!(
+                "{:?} is already recorded for another user",
+                p.external_id.as_deref().unwrap_or_default()
+            ),
+        ))
+    }
 }
 
 /// Records a plan version and rescores its user in the same transaction.

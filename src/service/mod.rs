@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod ingest;
+pub mod payment_writer;
 pub mod queries;
 pub mod scoring;
 pub mod stats_cache;

@@ -20,6 +20,16 @@ fn fact((_, paid_at, cents, status): &FactRow) -> PaymentFact {
     }
 }
 
+/// A stored payment as the model reads it.
+pub fn fact_of(model: &entity::subscription_payments::Model) -> PaymentFact {
+    fact(&(
+        model.user_id,
+        model.payment_date,
+        model.amount_cents,
+        model.status.clone(),
+    ))
+}
+
 /// Cents to currency units, exactly as the literal would parse (1299 → 12.99).
 pub fn cents_to_units(cents: i64) -> f64 {
     cents as f64 / 100.0

@@ -299,6 +299,96 @@ async fn a_payment_recorded_twice_by_external_id_is_recorded_once() {
     }
 }
 
+#[tokio::test]
+async fn concurrent_payments_over_http_are_each_answered_and_all_counted() {
+    for backend in backends() {
+        // Arrange
+        let app = TestApp::spawn(backend).await;
+        let mut ids = Vec::new();
+        for email in ["c1@example.com", "c2@example.com", "c3@example.com"] {
+            ids.push(new_user(&app, email).await);
+        }
+        let statuses = ["SUCCESS", "FAILED", "DECLINED", "SUCCESS", "PENDING"];
+        let mut requests = Vec::new();
+        for i in 0..60 {
+            let date = format!("2026-10-{:02}T10:00:00Z", 1 + i % 28);
+            requests.push(payment(&ids[i % 3], statuses[i % 5], &date, json!(9.99)));
+        }
+        for _ in 0..5 {
+            requests.push(payment(
+                "999999",
+                "FAILED",
+                "2026-10-02T10:00:00Z",
+                json!(1),
+            ));
+        }
+        for _ in 0..3 {
+            let mut vars = payment(&ids[0], "FAILED", "2026-10-03T10:00:00Z", json!(2));
+            vars["input"]["externalId"] = json!("same-id");
+            requests.push(vars);
+        }
+
+        // Act: all at once, each on its own HTTP request.
+        let answers =
+            futures::future::join_all(requests.iter().map(|vars| app.graphql(PAY, vars.clone())))
+                .await;
+
+        // Assert
+        let (recorded, refused): (Vec<&Value>, Vec<&Value>) =
+            answers.iter().partition(|a| a["errors"].is_null());
+        assert_eq!(recorded.len(), 63, "{backend:?}: {refused:?}");
+        assert!(
+            refused.iter().all(|a| code(a) == "NOT_FOUND"),
+            "{backend:?}: only the unknown user is refused: {refused:?}"
+        );
+        let same: Vec<&Value> = answers[65..]
+            .iter()
+            .map(|a| &a["data"]["recordPayment"])
+            .collect();
+        assert_eq!(
+            same.iter().filter(|r| r["duplicate"] == false).count(),
+            1,
+            "{backend:?}: one external id, one payment: {same:?}"
+        );
+        assert!(
+            same.iter()
+                .all(|r| r["payment"]["id"] == same[0]["payment"]["id"])
+        );
+        let config = risk_monitor::risk::ScoringConfig::default();
+        for (n, id) in ids.iter().enumerate() {
+            let id: i64 = id.parse().expect("id");
+            let row = risk_scores::Entity::find_by_id(id)
+                .one(app.db())
+                .await
+                .expect("q")
+                .expect("row");
+            let sent = 20 + if n == 0 { 1 } else { 0 };
+            assert_eq!(
+                row.total_payments, sent,
+                "{backend:?}: user {id} counted every payment"
+            );
+            let fresh = risk_monitor::service::scoring::assess_now(
+                app.db(),
+                &config,
+                id,
+                chrono::Utc::now(),
+            )
+            .await
+            .expect("assess")
+            .expect("user");
+            assert_eq!(
+                row.score, fresh.score,
+                "{backend:?}: user {id}'s stored score is exact"
+            );
+        }
+        assert_eq!(
+            counts(&app).await.2,
+            61,
+            "{backend:?}: 60 + one for the external id"
+        );
+    }
+}
+
 const ALERT: &str = "mutation($id: ID!, $note: String, $key: String) { sendAlert(userId: $id, note: $note, idempotencyKey: $key) { deduplicated alert { id riskScore riskLevel note idempotencyKey createdAt } } }";
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::process::Command;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use entity::risk_scores;
 use risk_monitor::domain::{Cents, PaymentStatus};
+use risk_monitor::error::AppError;
 use risk_monitor::progress::Progress;
 use risk_monitor::risk::{self, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights};
 use risk_monitor::seed::{self, SeedOptions};
@@ -171,6 +172,162 @@ async fn concurrent_payments_for_one_user_never_leave_a_stale_score() {
             &fresh(&db, id, &ScoringConfig::default(), t0()).await,
             &format!("{backend:?}"),
         );
+    }
+}
+
+/// What a user of the API sees of one recorded payment.
+fn seen(result: &Result<ingest::PaymentRecorded, AppError>) -> String {
+    match result {
+        Ok(r) => format!(
+            "ok duplicate={} user={} external={:?} amount={} status={} score={} level={:?} patterns={:?}",
+            r.duplicate,
+            r.payment.user_id,
+            r.payment.external_id,
+            r.payment.amount_cents,
+            r.payment.status,
+            r.assessment.score,
+            r.assessment.level,
+            r.assessment.patterns
+        ),
+        Err(error) => format!("{}: {error}", error.code()),
+    }
+}
+
+/// Two users (ids 1 and 2, in this order on a fresh database) with a plan
+/// each for user 1 and a payment recorded under external id "e0" for user 2.
+async fn batch_fixture(db: &DatabaseConnection) -> (i64, i64, i64) {
+    let ann = user(db, "ann@example.com", t0() - Duration::days(400)).await;
+    let bob = user(db, "bob@example.com", t0() - Duration::days(20)).await;
+    let plan = ingest::record_subscription(
+        db,
+        &ScoringConfig::default(),
+        ingest::NewSubscription {
+            user_id: ann,
+            subscription_type: "premium".into(),
+            status: "active".into(),
+            monthly_amount: Cents::from_units(12.99).expect("amount"),
+            currency: None,
+            effective_from: t0() - Duration::days(300),
+            effective_until: None,
+        },
+        t0(),
+    )
+    .await
+    .expect("plan")
+    .id;
+    let mut earlier = payment(bob, PaymentStatus::Success, 50, 4.99);
+    earlier.external_id = Some("e0".into());
+    pay(db, earlier, t0()).await;
+    (ann, bob, plan)
+}
+
+#[tokio::test]
+async fn a_batch_of_payments_answers_each_as_if_recorded_alone_in_turn() {
+    for backend in backends() {
+        // Arrange: the same users on two databases.
+        let alone_db = TestDb::migrated(backend).await;
+        let batch_db = TestDb::migrated(backend).await;
+        let (ann, bob, ann_plan) = batch_fixture(&alone_db.db).await;
+        assert_eq!(batch_fixture(&batch_db.db).await, (ann, bob, ann_plan));
+        let with = |mut p: NewPayment, edit: &dyn Fn(&mut NewPayment)| {
+            edit(&mut p);
+            p
+        };
+        let inputs = vec![
+            payment(ann, PaymentStatus::Success, 30, 12.99),
+            with(payment(ann, PaymentStatus::Failed, 20, 12.99), &|p| {
+                p.external_id = Some("e1".into())
+            }),
+            // Refused: another user's plan.
+            with(payment(bob, PaymentStatus::Success, 19, 4.99), &|p| {
+                p.subscription_id = Some(ann_plan)
+            }),
+            // Refused: no such user.
+            payment(999_999, PaymentStatus::Success, 18, 4.99),
+            // The same external id again in the same batch: a duplicate.
+            with(payment(ann, PaymentStatus::Declined, 10, 1.99), &|p| {
+                p.external_id = Some("e1".into())
+            }),
+            // Refused: that external id is another user's.
+            with(payment(bob, PaymentStatus::Failed, 9, 4.99), &|p| {
+                p.external_id = Some("e1".into())
+            }),
+            // Recorded before the batch: a duplicate.
+            with(payment(bob, PaymentStatus::Failed, 8, 4.99), &|p| {
+                p.external_id = Some("e0".into())
+            }),
+            // Two identical payments are two payments.
+            payment(bob, PaymentStatus::Failed, 5, 4.99),
+            payment(bob, PaymentStatus::Failed, 5, 4.99),
+            // Refused by validation.
+            with(payment(bob, PaymentStatus::Success, 4, 4.99), &|p| {
+                p.currency = Some("EURO".into())
+            }),
+            with(payment(ann, PaymentStatus::Success, 3, 12.99), &|p| {
+                p.subscription_id = Some(ann_plan)
+            }),
+            payment(ann, PaymentStatus::Failed, 1, 1.99),
+        ];
+        let config = ScoringConfig::default();
+
+        // Act: one at a time on one database, all at once on the other.
+        let mut alone = Vec::new();
+        for input in inputs.clone() {
+            alone.push(ingest::record_payment(&alone_db.db, &config, input, t0()).await);
+        }
+        let batch = ingest::record_payments(&batch_db.db, &config, inputs, t0()).await;
+
+        // Assert: the same answers, in order, and the same stored rows.
+        let alone: Vec<String> = alone.iter().map(seen).collect();
+        let batch_seen: Vec<String> = batch.iter().map(seen).collect();
+        assert_eq!(batch_seen, alone, "{backend:?}");
+        let codes: Vec<&str> = batch
+            .iter()
+            .map(|r| r.as_ref().map_or_else(|e| e.code(), |_| "ok"))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "ok",
+                "ok",
+                "BAD_USER_INPUT",
+                "NOT_FOUND",
+                "ok",
+                "BAD_USER_INPUT",
+                "ok",
+                "ok",
+                "ok",
+                "BAD_USER_INPUT",
+                "ok",
+                "ok"
+            ],
+            "{backend:?}"
+        );
+        let duplicates: Vec<bool> = batch.iter().flatten().map(|r| r.duplicate).collect();
+        assert_eq!(
+            duplicates,
+            [false, false, true, true, false, false, false, false]
+        );
+        let twins: Vec<i64> = batch[7..9].iter().flatten().map(|r| r.payment.id).collect();
+        assert_ne!(twins[0], twins[1], "{backend:?}: two rows for two payments");
+        for id in [ann, bob] {
+            let row = stored(&batch_db.db, id).await;
+            assert_matches(
+                &row,
+                &fresh(&batch_db.db, id, &config, t0()).await,
+                &format!("{backend:?} user {id}"),
+            );
+            assert_eq!(
+                (row.score, row.total_payments, row.failed_payments),
+                {
+                    let a = stored(&alone_db.db, id).await;
+                    (a.score, a.total_payments, a.failed_payments)
+                },
+                "{backend:?} user {id}"
+            );
+        }
+        assert_eq!(stored(&batch_db.db, ann).await.total_payments, 4);
+        assert_eq!(stored(&batch_db.db, bob).await.total_payments, 3);
     }
 }
 
