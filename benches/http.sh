@@ -96,6 +96,7 @@ PY
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["riskyUsers"]["edges"][0]["node"]["user"]["email"].split("@")[0])')
     local list='edges { node { user { id name email } riskScore riskLevel patterns subscriptionType monthlyAmount } } pageInfo { hasNextPage endCursor }'
     local b_live="$base/health/live"
+    local f_typename; f_typename=$(gql_body typename "{ __typename }")
     local f_first; f_first=$(gql_body first "{ riskyUsers(first: 20) { totalCount $list } }")
     local f_search; f_search=$(gql_body search "{ riskyUsers(first: 20, search: \"smith\") { $list } }")
     local f_customer; f_customer=$(gql_body customer "{ riskyUsers(first: 20, search: \"$customer\") { $list } }")
@@ -109,6 +110,7 @@ PY
         thr[$name]=$(load "$name" 32 "$@")
     }
     run live "$b_live"
+    BODY_FILE=$f_typename run graphql_typename -s benches/wrk/graphql.lua "$base/graphql"
     BODY_FILE=$f_first run riskyUsers_first20 -s benches/wrk/graphql.lua "$base/graphql"
     BODY_FILE=$f_search run riskyUsers_search -s benches/wrk/graphql.lua "$base/graphql"
     BODY_FILE=$f_customer run riskyUsers_search_customer -s benches/wrk/graphql.lua "$base/graphql"
@@ -144,7 +146,7 @@ PY
     echo
     echo "| operation | p50 ms (c=4) | p99 ms (c=4) | p50 ÷ liveness | req/s (c=32) | req/s ÷ liveness |"
     echo "|---|---|---|---|---|---|"
-    for name in live riskyUsers_first20 riskyUsers_search riskyUsers_search_customer riskyUsers_deep userRiskAnalysis stats rest_risky_users rest_stats recordPayment_spread recordPayment_hot_user; do
+    for name in live graphql_typename riskyUsers_first20 riskyUsers_search riskyUsers_search_customer riskyUsers_deep userRiskAnalysis stats rest_risky_users rest_stats recordPayment_spread recordPayment_hot_user; do
         read -r p50 p99 _ <<<"${lat[$name]}"; read -r _ _ rps <<<"${thr[$name]}"
         printf '| %s | %.2f | %.2f | %.1f× | %.0f | %.3f |\n' "$name" "$p50" "$p99" "$(echo "$p50 / $live_p50" | bc -l)" "$rps" "$(echo "$rps / $live_rps" | bc -l)"
     done
