@@ -473,6 +473,7 @@ pub async fn run(
         )));
     }
     sink.commit().await?;
+    db::refresh_statistics(db, &LOADED_TABLE_NAMES).await?;
     progress.finish();
     Ok(report)
 }
@@ -489,6 +490,14 @@ enum Sink {
 }
 
 /// The bulk-loaded tables.
+const LOADED_TABLE_NAMES: [&str; 4] = [
+    "users",
+    "user_subscriptions",
+    "subscription_payments",
+    "risk_scores",
+];
+
+/// [`LOADED_TABLE_NAMES`] as an SQL list.
 const LOADED_TABLES: &str = "'users', 'user_subscriptions', 'subscription_payments', 'risk_scores'";
 
 /// Secondary indexes, unique constraints and foreign keys of the loaded

@@ -144,6 +144,8 @@ pub async fn rescore_all_with_progress(
     let total = entity::users::Entity::find().count(db).await?;
     let mut progress = Progress::new("rescore", total);
     let done = rescore_all(db, config, now, BATCH_USERS, |n| progress.inc(n)).await?;
+    // Every row was rewritten: clear the old versions, refresh statistics.
+    db::refresh_statistics(db, &["risk_scores"]).await?;
     progress.finish();
     Ok(done)
 }

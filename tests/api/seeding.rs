@@ -274,6 +274,63 @@ async fn seeding_twice_appends_and_later_inserts_get_fresh_ids() {
     }
 }
 
+/// The tables with planner statistics (PostgreSQL: analyzed since the
+/// database was created; SQLite: rows in `sqlite_stat1`).
+async fn analyzed_tables(test_db: &TestDb) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = match test_db.db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT relname::text AS name FROM pg_stat_user_tables \
+             WHERE last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL ORDER BY 1"
+        }
+        _ => "SELECT DISTINCT tbl AS name FROM sqlite_stat1 ORDER BY 1",
+    };
+    let rows = test_db
+        .db
+        .query_all_raw(Statement::from_string(
+            test_db.db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap_or_default();
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "name").expect("name"))
+        .filter(|name| {
+            [
+                "users",
+                "user_subscriptions",
+                "subscription_payments",
+                "risk_scores",
+            ]
+            .contains(&name.as_str())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn seeding_leaves_the_planner_statistics_of_the_tables_it_loaded() {
+    for backend in backends() {
+        let test_db = TestDb::migrated(backend).await;
+        assert!(
+            analyzed_tables(&test_db).await.is_empty(),
+            "{backend:?}: none before"
+        );
+
+        seed(&test_db, 30, 1).await;
+
+        assert_eq!(
+            analyzed_tables(&test_db).await,
+            [
+                "risk_scores",
+                "subscription_payments",
+                "user_subscriptions",
+                "users"
+            ],
+            "{backend:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_seed_command_reports_progress_in_plain_lines_off_a_terminal() {
     for backend in backends() {
