@@ -39,6 +39,24 @@ pub enum AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
+    /// The same error for another caller (a shared computation's waiters):
+    /// same variant, same code and message; causes become their text.
+    pub fn replicate(&self) -> Self {
+        match self {
+            Self::NotFound(message) => Self::NotFound(message.clone()),
+            Self::BadUserInput { field, reason } => Self::BadUserInput {
+                field: field.clone(),
+                reason: reason.clone(),
+            },
+            Self::Unauthenticated => Self::Unauthenticated,
+            Self::Forbidden => Self::Forbidden,
+            Self::DatabaseUnavailable(cause) => {
+                Self::DatabaseUnavailable(DbErr::Custom(cause.to_string()))
+            }
+            Self::Internal(cause) => Self::Internal(anyhow::anyhow!("{cause:#}")),
+        }
+    }
+
     /// The machine-readable code (GraphQL `extensions.code`).
     pub fn code(&self) -> &'static str {
         match self {

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use sea_orm::DatabaseConnection;
 
 use crate::error::{AppError, AppResult};
@@ -36,6 +38,70 @@ struct Entry {
 pub struct StatsCache {
     entries: Mutex<HashMap<i64, Entry>>,
     totals: Mutex<HashMap<String, (u64, Instant, bool)>>,
+    /// Cold computations under way, shared by every request that misses.
+    stats_flights: Flights<i64, Arc<SystemStats>>,
+    total_flights: Flights<String, u64>,
+}
+
+type Flight<V> = Shared<BoxFuture<'static, Result<V, Arc<AppError>>>>;
+
+/// Computations in flight by key ("single flight"): the first request that
+/// misses starts one in a spawned task, which stores its result in the
+/// cache; later ones wait for the same. A request cancelled by its client
+/// cancels only its wait: under load with a cold cache and clients that time
+/// out (wrk at 2 s), each cancelled request used to cancel its own
+/// computation, and the statistics were never computed at all.
+struct Flights<K, V> {
+    pending: Mutex<HashMap<K, Flight<V>>>,
+}
+
+impl<K, V> Default for Flights<K, V> {
+    fn default() -> Self {
+        Self {
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K, V> Flights<K, V>
+where
+    K: std::hash::Hash + Eq + Clone,
+    V: Clone + Send + Sync + 'static,
+{
+    async fn run(
+        &self,
+        key: K,
+        compute: impl FnOnce() -> BoxFuture<'static, AppResult<V>>,
+    ) -> AppResult<V> {
+        let flight = {
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    let task = tokio::spawn(compute());
+                    async move {
+                        match task.await {
+                            Ok(result) => result.map_err(Arc::new),
+                            Err(join) => Err(Arc::new(AppError::Internal(anyhow::anyhow!(
+                                "statistics computation failed: {join}"
+                            )))),
+                        }
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        let result = flight.await;
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
+        result.map_err(|error| error.replicate())
+    }
 }
 
 impl StatsCache {
@@ -55,9 +121,17 @@ impl StatsCache {
         if let Some(stats) = self.cached(db, trend_days) {
             return Ok(stats);
         }
-        let stats = Arc::new(queries::stats(db, trend_days, Utc::now()).await?);
-        self.store(trend_days, stats.clone());
-        Ok(stats)
+        let (cache, db) = (Arc::clone(self), db.clone());
+        self.stats_flights
+            .run(trend_days, move || {
+                async move {
+                    let stats = Arc::new(queries::stats(&db, trend_days, Utc::now()).await?);
+                    cache.store(trend_days, stats.clone());
+                    Ok(stats)
+                }
+                .boxed()
+            })
+            .await
     }
 
     /// The snapshot if any; starts a background refresh when it is stale.
@@ -126,16 +200,24 @@ impl StatsCache {
                 return Ok(*total);
             }
         }
-        let total = risk_scores::risky_count(db, filter).await?;
-        let mut totals = self
-            .totals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if totals.len() >= MAX_TOTALS {
-            totals.clear(); // filters are client-chosen: keep the map bounded
-        }
-        totals.insert(key, (total, Instant::now(), false));
-        Ok(total)
+        let (cache, db, filter) = (Arc::clone(self), db.clone(), filter.clone());
+        self.total_flights
+            .run(key.clone(), move || {
+                async move {
+                    let total = risk_scores::risky_count(&db, &filter).await?;
+                    let mut totals = cache
+                        .totals
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if totals.len() >= MAX_TOTALS {
+                        totals.clear(); // filters are client-chosen: keep the map bounded
+                    }
+                    totals.insert(key, (total, Instant::now(), false));
+                    Ok(total)
+                }
+                .boxed()
+            })
+            .await
     }
 
     fn store(&self, trend_days: i64, stats: Arc<SystemStats>) {

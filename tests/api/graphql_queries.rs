@@ -459,3 +459,34 @@ async fn stats_are_a_snapshot_refreshed_within_seconds_of_a_change() {
     }
     assert_eq!(seen, 11, "the snapshot was refreshed");
 }
+
+#[tokio::test]
+async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request() {
+    use risk_monitor::service::stats_cache::StatsCache;
+    use std::sync::Arc;
+    use std::time::Duration;
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.seed(50).await;
+        let cache = Arc::new(StatsCache::default());
+
+        // A client that gives up at once, before anything is cached.
+        let gave_up = tokio::time::timeout(Duration::ZERO, cache.get(app.db(), 30)).await;
+        assert!(
+            gave_up.is_err(),
+            "{backend:?}: the first request was cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        // The next request is served by the computation the first one
+        // started (it began before this request was made), not a new one.
+        let asked = chrono::Utc::now();
+        let stats = cache.get(app.db(), 30).await.expect("stats");
+        assert!(
+            stats.computed_at < asked,
+            "{backend:?}: computed at {}, asked at {asked}: the cancelled computation was lost",
+            stats.computed_at
+        );
+        assert_eq!(stats.total_users, 50, "{backend:?}");
+    }
+}
