@@ -1,7 +1,7 @@
 //! `risk_scores`: the materialized score of every user (SPEC §3.4).
 
 use chrono::{DateTime, Utc};
-use entity::risk_scores::{ActiveModel, Column, Entity, Model, Relation};
+use entity::risk_scores::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -224,15 +224,27 @@ fn apply_filter<Q: QueryFilter>(mut query: Q, filter: &RiskyFilter) -> Q {
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
+        // The matching users as a subquery, not a condition on the joined
+        // row: the database may then find them first (PostgreSQL through
+        // its trigram indexes) rather than walk the whole list checking
+        // each one, and the count needs no join.
         let pattern = escape_like(&search.to_lowercase());
         let like = |column: users::Column| {
             Expr::expr(Func::lower(Expr::col((users::Entity, column))))
                 .like(LikeExpr::new(pattern.clone()).escape('\\'))
         };
         query = query.filter(
-            sea_orm::Condition::any()
-                .add(like(users::Column::Name))
-                .add(like(users::Column::Email)),
+            Column::UserId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column((users::Entity, users::Column::Id))
+                    .from(users::Entity)
+                    .cond_where(
+                        sea_orm::Condition::any()
+                            .add(like(users::Column::Name))
+                            .add(like(users::Column::Email)),
+                    )
+                    .to_owned(),
+            ),
         );
     }
     query
@@ -300,18 +312,8 @@ pub async fn risky_page<C: ConnectionTrait>(
 
 /// How many rows the whole list has.
 pub async fn risky_count<C: ConnectionTrait>(conn: &C, filter: &RiskyFilter) -> Result<u64, DbErr> {
-    use sea_orm::{JoinType, PaginatorTrait, RelationTrait};
-    // Only a search reads `users`; without one the count stays on this table.
-    let query = if filter
-        .search
-        .as_deref()
-        .is_some_and(|s| !s.trim().is_empty())
-    {
-        Entity::find().join(JoinType::InnerJoin, Relation::Users.def())
-    } else {
-        Entity::find()
-    };
-    apply_filter(query, filter).count(conn).await
+    use sea_orm::PaginatorTrait;
+    apply_filter(Entity::find(), filter).count(conn).await
 }
 
 /// The stored score of `user_id`.
