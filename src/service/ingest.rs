@@ -12,9 +12,9 @@ use sea_orm::{
 use crate::db;
 use crate::domain::{Cents, PaymentStatus};
 use crate::error::{AppError, AppResult, is_unique_violation};
-use crate::risk::{Assessment, ScoringConfig};
+use crate::risk::{Assessment, PaymentFact, ScoringConfig};
 use crate::service::scoring;
-use crate::store::risk_scores::{self, ScoreRow};
+use crate::store::risk_scores;
 use crate::store::users as user_store;
 use crate::store::{payments, subscriptions};
 
@@ -162,39 +162,64 @@ pub async fn record_payment(
         .expect("one result per payment")
 }
 
-/// A payment whose fields passed validation, ready to insert.
+/// A payment whose fields passed validation, as it will be stored.
 #[derive(Clone, Debug)]
 struct ValidPayment {
     user_id: i64,
     subscription_id: Option<i64>,
     external_id: Option<String>,
-    row: subscription_payments::ActiveModel,
+    amount_cents: i64,
+    currency: String,
+    status: &'static str,
+    payment_date: DateTime<Utc>,
+    payment_method: String,
+    failure_reason: Option<String>,
+}
+
+impl ValidPayment {
+    fn row(&self) -> subscription_payments::ActiveModel {
+        subscription_payments::ActiveModel {
+            external_id: Set(self.external_id.clone()),
+            subscription_id: Set(self.subscription_id),
+            user_id: Set(self.user_id),
+            amount_cents: Set(self.amount_cents),
+            currency: Set(self.currency.clone()),
+            status: Set(self.status.to_owned()),
+            payment_date: Set(self.payment_date),
+            payment_method: Set(self.payment_method.clone()),
+            failure_reason: Set(self.failure_reason.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// Whether `stored` is this payment: how the rows `RETURNING` gave back
+    /// are told apart without relying on their order, which PostgreSQL does
+    /// not promise (identical payments are interchangeable).
+    fn is_stored_as(&self, stored: &subscription_payments::Model) -> bool {
+        stored.external_id == self.external_id
+            && stored.subscription_id == self.subscription_id
+            && stored.user_id == self.user_id
+            && stored.amount_cents == self.amount_cents
+            && stored.currency == self.currency
+            && stored.status == self.status
+            && stored.payment_date == self.payment_date
+            && stored.payment_method == self.payment_method
+            && stored.failure_reason == self.failure_reason
+    }
 }
 
 fn validate(input: NewPayment) -> AppResult<ValidPayment> {
-    let external_id = optional_text(input.external_id.as_deref(), "externalId", 255)?;
-    let row = subscription_payments::ActiveModel {
-        external_id: Set(external_id.clone()),
-        subscription_id: Set(input.subscription_id),
-        user_id: Set(input.user_id),
-        amount_cents: Set(input.amount.get()),
-        currency: Set(currency(input.currency.as_deref(), "currency")?),
-        status: Set(input.status.as_str().to_owned()),
-        // As stored: both databases keep microseconds.
-        payment_date: Set(input.payment_date.trunc_subsecs(6)),
-        payment_method: Set(text(&input.payment_method, "paymentMethod", 50)?),
-        failure_reason: Set(optional_text(
-            input.failure_reason.as_deref(),
-            "failureReason",
-            1000,
-        )?),
-        ..Default::default()
-    };
     Ok(ValidPayment {
         user_id: input.user_id,
         subscription_id: input.subscription_id,
-        external_id,
-        row,
+        external_id: optional_text(input.external_id.as_deref(), "externalId", 255)?,
+        amount_cents: input.amount.get(),
+        currency: currency(input.currency.as_deref(), "currency")?,
+        status: input.status.as_str(),
+        // As stored: both databases keep microseconds.
+        payment_date: input.payment_date.trunc_subsecs(6),
+        payment_method: text(&input.payment_method, "paymentMethod", 50)?,
+        failure_reason: optional_text(input.failure_reason.as_deref(), "failureReason", 1000)?,
     })
 }
 
@@ -266,38 +291,6 @@ enum Plan {
     Insert,
 }
 
-/// The content of a payment row, to tell the rows `RETURNING` gave back
-/// apart without relying on their order (identical rows are interchangeable).
-fn content_key(row: &subscription_payments::ActiveModel) -> String {
-    format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        row.external_id,
-        row.subscription_id,
-        row.user_id,
-        row.amount_cents,
-        row.currency,
-        row.status,
-        row.payment_date,
-        row.payment_method,
-        row.failure_reason
-    )
-}
-
-fn model_key(model: &subscription_payments::Model) -> String {
-    content_key(&subscription_payments::ActiveModel {
-        external_id: Set(model.external_id.clone()),
-        subscription_id: Set(model.subscription_id),
-        user_id: Set(model.user_id),
-        amount_cents: Set(model.amount_cents),
-        currency: Set(model.currency.clone()),
-        status: Set(model.status.clone()),
-        payment_date: Set(model.payment_date),
-        payment_method: Set(model.payment_method.clone()),
-        failure_reason: Set(model.failure_reason.clone()),
-        ..Default::default()
-    })
-}
-
 /// One transaction over `items` (no external id twice): refusals come back
 /// as per-item errors; a database failure rolls the whole round back.
 async fn record_round(
@@ -343,12 +336,15 @@ async fn record_round(
             .collect()
     };
 
-    let plan = |p: &ValidPayment, recorded: &HashMap<String, subscription_payments::Model>| {
+    let plan = |p: &ValidPayment| {
         if !users.contains_key(&p.user_id) {
             return Plan::Refused(not_found(p.user_id));
         }
         if let Some(existing) = p.external_id.as_ref().and_then(|id| recorded.get(id)) {
-            return duplicate_or_refusal(existing, p);
+            return match duplicate_or_refusal(existing, p) {
+                Ok(payment) => Plan::Duplicate(payment),
+                Err(error) => Plan::Refused(error),
+            };
         }
         if let Some(subscription_id) = p.subscription_id
             && owners.get(&subscription_id) != Some(&p.user_id)
@@ -363,52 +359,55 @@ async fn record_round(
         }
         Plan::Insert
     };
-    let mut plans: Vec<Plan> = items.iter().map(|(_, p)| plan(p, &recorded)).collect();
+    let plans: Vec<Plan> = items.iter().map(|(_, p)| plan(p)).collect();
 
     // The histories as they stand before this round (the users are locked).
     let scored: Vec<i64> = users.keys().copied().collect();
     let mut histories = payments::facts_of(&txn, &scored).await?;
-    let mut current_plans = subscriptions::current_plans_of(&txn, &scored).await?;
+    let current_plans = subscriptions::current_plans_of(&txn, &scored).await?;
 
     let rows: Vec<subscription_payments::ActiveModel> = items
         .iter()
         .zip(&plans)
         .filter(|(_, plan)| matches!(plan, Plan::Insert))
-        .map(|((_, p), _)| p.row.clone())
+        .map(|((_, p), _)| p.row())
         .collect();
-    let mut inserted: HashMap<String, Vec<subscription_payments::Model>> = HashMap::new();
-    if !rows.is_empty() {
+    let mut inserted = if rows.is_empty() {
+        Vec::new()
+    } else {
         // A concurrent request may have recorded one of these external ids
         // since the check above: that row is skipped here and looked up below.
-        let returned = match subscription_payments::Entity::insert_many(rows)
+        match subscription_payments::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([subscription_payments::Column::ExternalId])
             .exec_with_returning_many(&txn)
             .await?
         {
             TryInsertResult::Inserted(models) => models,
             TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
-        };
-        for model in returned {
-            inserted.entry(model_key(&model)).or_default().push(model);
         }
-    }
+    };
 
+    // Each payment is answered from the history as it stands after it.
+    let assess = |user_id: i64, histories: &HashMap<i64, Vec<PaymentFact>>| {
+        let history = histories.get(&user_id).map_or(&[][..], Vec::as_slice);
+        scoring::assess_user(&users[&user_id], history, config, now)
+    };
     let mut outcomes = Vec::with_capacity(items.len());
-    let mut changed = std::collections::BTreeMap::new();
-    for ((_, p), plan) in items.iter().zip(plans.iter_mut()) {
-        if matches!(plan, Plan::Insert) {
-            match inserted.get_mut(&content_key(&p.row)).and_then(Vec::pop) {
-                Some(model) => {
+    let mut changed = std::collections::BTreeSet::new();
+    for ((_, p), plan) in items.iter().zip(plans) {
+        let earlier = match plan {
+            Plan::Insert => match inserted.iter().position(|m| p.is_stored_as(m)) {
+                Some(found) => {
+                    let payment = inserted.swap_remove(found);
                     histories
                         .entry(p.user_id)
                         .or_default()
-                        .push(payments::fact_of(&model));
-                    changed.insert(p.user_id, ());
-                    let assessment = assess(&users[&p.user_id], &histories, config, now);
+                        .push(payments::fact_of(&payment));
+                    changed.insert(p.user_id);
                     outcomes.push(Ok(PaymentRecorded {
-                        payment: model,
+                        assessment: assess(p.user_id, &histories),
+                        payment,
                         duplicate: false,
-                        assessment,
                     }));
                     continue;
                 }
@@ -416,58 +415,27 @@ async fn record_round(
                     // Lost the race on its external id to another request.
                     let external_id = p.external_id.as_deref().unwrap_or_default();
                     recorded.extend(recorded_external_ids(&txn, &[external_id]).await?);
-                    *plan = match recorded.get(external_id) {
+                    match recorded.get(external_id) {
                         Some(existing) => duplicate_or_refusal(existing, p),
                         None => return Err(DbErr::RecordNotInserted),
-                    };
+                    }
                 }
-            }
-        }
-        outcomes.push(match std::mem::replace(plan, Plan::Insert) {
+            },
+            Plan::Duplicate(payment) => Ok(payment),
             Plan::Refused(error) => Err(error),
-            Plan::Duplicate(payment) => Ok(PaymentRecorded {
-                assessment: assess(&users[&p.user_id], &histories, config, now),
-                payment,
-                duplicate: true,
-            }),
-            Plan::Insert => unreachable!("handled above"),
-        });
+        };
+        outcomes.push(earlier.map(|payment| PaymentRecorded {
+            assessment: assess(p.user_id, &histories),
+            payment,
+            duplicate: true,
+        }));
     }
 
-    let score_rows: Vec<ScoreRow> = changed
-        .into_keys()
-        .map(|user_id| {
-            let user = &users[&user_id];
-            let assessment = assess(user, &histories, config, now);
-            ScoreRow::new(
-                user_id,
-                user.is_active,
-                current_plans.remove(&user_id),
-                &assessment,
-                now,
-            )
-        })
-        .collect();
-    risk_scores::upsert_many(&txn, score_rows).await?;
+    let changed: Vec<user_store::ScoringUser> = changed.into_iter().map(|id| users[&id]).collect();
+    let rows = scoring::score_rows(&changed, histories, current_plans, config, now);
+    risk_scores::upsert_many(&txn, rows).await?;
     txn.commit().await?;
     Ok(outcomes)
-}
-
-fn assess(
-    user: &user_store::ScoringUser,
-    histories: &std::collections::HashMap<i64, Vec<crate::risk::PaymentFact>>,
-    config: &ScoringConfig,
-    now: DateTime<Utc>,
-) -> Assessment {
-    let history = histories.get(&user.id).map_or(&[][..], Vec::as_slice);
-    crate::risk::assess(
-        &crate::risk::UserFacts {
-            created_at: user.created_at,
-        },
-        history,
-        config,
-        now,
-    )
 }
 
 /// The payments already recorded under `external_ids`, by external id.
@@ -487,13 +455,16 @@ async fn recorded_external_ids<C: ConnectionTrait>(
         .collect())
 }
 
-/// The earlier payment under `p`'s external id: a duplicate when it is the
-/// same user's, a refusal otherwise.
-fn duplicate_or_refusal(existing: &subscription_payments::Model, p: &ValidPayment) -> Plan {
+/// The earlier payment under `p`'s external id when it is the same user's
+/// (a duplicate), a refusal otherwise.
+fn duplicate_or_refusal(
+    existing: &subscription_payments::Model,
+    p: &ValidPayment,
+) -> AppResult<subscription_payments::Model> {
     if existing.user_id == p.user_id {
-        Plan::Duplicate(existing.clone())
+        Ok(existing.clone())
     } else {
-        Plan::Refused(AppError::bad_input(
+        Err(AppError::bad_input(
             "externalId",
             format!(
                 "{:?} is already recorded for another user",

@@ -52,10 +52,27 @@ pub async fn rescore_user<C: ConnectionTrait>(
     Ok(assessment)
 }
 
+/// The assessment of `user` from their whole `history` at `now`.
+pub(crate) fn assess_user(
+    user: &ScoringUser,
+    history: &[PaymentFact],
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Assessment {
+    risk::assess(
+        &UserFacts {
+            created_at: user.created_at,
+        },
+        history,
+        config,
+        now,
+    )
+}
+
 /// Scores the locked `users` from their grouped payments and plans.
-fn score_rows(
+pub(crate) fn score_rows(
     users: &[ScoringUser],
-    mut facts: HashMap<i64, Vec<PaymentFact>>,
+    facts: HashMap<i64, Vec<PaymentFact>>,
     mut plans: HashMap<i64, CurrentPlan>,
     config: &ScoringConfig,
     now: DateTime<Utc>,
@@ -63,15 +80,8 @@ fn score_rows(
     users
         .iter()
         .map(|user| {
-            let history = facts.remove(&user.id).unwrap_or_default();
-            let assessment = risk::assess(
-                &UserFacts {
-                    created_at: user.created_at,
-                },
-                &history,
-                config,
-                now,
-            );
+            let history = facts.get(&user.id).map_or(&[][..], Vec::as_slice);
+            let assessment = assess_user(user, history, config, now);
             ScoreRow::new(
                 user.id,
                 user.is_active,

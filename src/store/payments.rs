@@ -12,9 +12,13 @@ use crate::risk::{Outcome, PaymentFact};
 type FactRow = (i64, DateTime<Utc>, i64, String);
 
 fn fact((_, paid_at, cents, status): &FactRow) -> PaymentFact {
+    fact_from(*paid_at, *cents, status)
+}
+
+fn fact_from(paid_at: DateTime<Utc>, cents: i64, status: &str) -> PaymentFact {
     PaymentFact {
-        paid_at: *paid_at,
-        amount: cents_to_units(*cents),
+        paid_at,
+        amount: cents_to_units(cents),
         // Statuses are written through `PaymentStatus`; anything else counts as neither.
         outcome: PaymentStatus::parse(status).map_or(Outcome::Neutral, PaymentStatus::outcome),
     }
@@ -22,12 +26,7 @@ fn fact((_, paid_at, cents, status): &FactRow) -> PaymentFact {
 
 /// A stored payment as the model reads it.
 pub fn fact_of(model: &entity::subscription_payments::Model) -> PaymentFact {
-    fact(&(
-        model.user_id,
-        model.payment_date,
-        model.amount_cents,
-        model.status.clone(),
-    ))
+    fact_from(model.payment_date, model.amount_cents, &model.status)
 }
 
 /// Cents to currency units, exactly as the literal would parse (1299 → 12.99).
