@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::{TestApp, backends};
+use crate::helpers::{TestApp, backends, in_ci};
 
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
@@ -99,11 +99,6 @@ async fn browsers_are_sent_to_the_explorer_and_api_clients_keep_json() {
     assert_eq!(body["data"]["stats"]["totalUsers"], 0, "{body}");
 }
 
-/// Whether the browser test must run: under CI it may not be skipped.
-fn browser_required() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
-}
-
 #[tokio::test]
 async fn the_explorer_runs_a_query_in_a_real_headless_browser() {
     let root = env!("CARGO_MANIFEST_DIR");
@@ -115,7 +110,7 @@ async fn the_explorer_runs_a_query_in_a_real_headless_browser() {
         && Command::new("node").arg("--version").output().is_ok();
     if !ready {
         assert!(
-            !browser_required(),
+            !in_ci(),
             "CI must install chromium and `npm ci --prefix tests/browser`"
         );
         eprintln!(

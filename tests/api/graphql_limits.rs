@@ -3,36 +3,19 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backends};
-
-fn code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<no code>")
-}
+use crate::helpers::{TestApp, backends, error_code};
 
 #[tokio::test]
 async fn oversized_deep_complex_and_batched_requests_are_refused_with_their_codes() {
     let backend = backends()[0];
     let app = TestApp::spawn(backend).await;
-    let url = format!("{}/graphql", app.address);
 
     // A body over the limit: 413, before anything runs.
-    let huge = format!(
-        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"pad\": \"{}\"}}}}",
-        "x".repeat(600 * 1024)
-    );
-    let response = app
-        .client
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(huge)
-        .send()
-        .await
-        .expect("post");
+    let huge = json!({ "query": "{ __typename }", "variables": { "pad": "x".repeat(600 * 1024) } });
+    let response = app.post_json("/graphql", &huge).await;
     assert_eq!(response.status(), 413);
     assert_eq!(
-        code(&response.json().await.expect("json")),
+        error_code(&response.json().await.expect("json")),
         "PAYLOAD_TOO_LARGE"
     );
 
@@ -43,24 +26,18 @@ async fn oversized_deep_complex_and_batched_requests_are_refused_with_their_code
             format!("__schema {{ types {{ fields {{ type {{ ofType {{ {nested} }} }} }} }} }}");
     }
     let response = app.graphql(&format!("{{ {nested} }}"), json!({})).await;
-    assert_eq!(code(&response), "QUERY_TOO_DEEP", "{response}");
+    assert_eq!(error_code(&response), "QUERY_TOO_DEEP", "{response}");
 
     // Too complex: many aliased fields.
     let wide: String = (0..250)
         .map(|i| format!("a{i}: stats {{ totalUsers }} "))
         .collect();
     let response = app.graphql(&format!("{{ {wide} }}"), json!({})).await;
-    assert_eq!(code(&response), "QUERY_TOO_COMPLEX", "{response}");
+    assert_eq!(error_code(&response), "QUERY_TOO_COMPLEX", "{response}");
 
     // Batches: up to 10 run, 11 are refused.
     let op = json!({ "query": "{ stats { totalUsers } }" });
-    let ten = app
-        .client
-        .post(&url)
-        .json(&vec![op.clone(); 10])
-        .send()
-        .await
-        .expect("post");
+    let ten = app.post_json("/graphql", &vec![op.clone(); 10]).await;
     assert_eq!(ten.status(), 200);
     let answers: Vec<Value> = ten.json().await.expect("json");
     assert_eq!(answers.len(), 10);
@@ -69,28 +46,25 @@ async fn oversized_deep_complex_and_batched_requests_are_refused_with_their_code
             .iter()
             .all(|a| a["data"]["stats"]["totalUsers"] == 0)
     );
-    let eleven = app
-        .client
-        .post(&url)
-        .json(&vec![op; 11])
-        .send()
-        .await
-        .expect("post");
+    let eleven = app.post_json("/graphql", &vec![op; 11]).await;
     assert_eq!(eleven.status(), 400);
-    assert_eq!(code(&eleven.json().await.expect("json")), "BATCH_TOO_LARGE");
+    assert_eq!(
+        error_code(&eleven.json().await.expect("json")),
+        "BATCH_TOO_LARGE"
+    );
 
     // Syntax errors and unknown fields get codes too.
     assert_eq!(
-        code(&app.graphql("{ stats {", json!({})).await),
+        error_code(&app.graphql("{ stats {", json!({})).await),
         "GRAPHQL_PARSE_FAILED"
     );
     assert_eq!(
-        code(&app.graphql("{ nope }", json!({})).await),
+        error_code(&app.graphql("{ nope }", json!({})).await),
         "GRAPHQL_VALIDATION_FAILED"
     );
 
     // Mutations are not accepted over GET.
-    let get = app.client.get(format!("{url}?query=mutation%20%7B%20sendAlert(userId%3A%20%221%22)%20%7B%20deduplicated%20%7D%20%7D")).send().await.expect("get");
+    let get = app.get("/graphql?query=mutation%20%7B%20sendAlert(userId%3A%20%221%22)%20%7B%20deduplicated%20%7D%20%7D").await;
     assert_eq!(get.status(), 405);
 
     // The explorer's introspection query stays within the limits.

@@ -1,17 +1,12 @@
 //! GraphQL mutations over real HTTP: ingestion with validation that changes
 //! nothing on error, idempotency, rescoring, and alerts.
 
-use entity::{alerts, risk_scores, subscription_payments, user_subscriptions, users};
+use entity::{alerts, subscription_payments, user_subscriptions, users};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backends};
-
-fn code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<no code>")
-}
+use crate::helpers::internals::{ScoringConfig, scoring};
+use crate::helpers::{TestApp, backends, error_code, stored_score};
 
 const UPSERT: &str = "mutation($input: UserInput!) { upsertUser(input: $input) { id externalId name email createdAt isActive } }";
 const SUBSCRIBE: &str = "mutation($input: SubscriptionInput!) { recordSubscription(input: $input) { id subscriptionType status monthlyAmount currency effectiveFrom effectiveUntil } }";
@@ -64,11 +59,7 @@ async fn users_are_created_then_updated_by_external_id_and_duplicate_emails_are_
             "emails are stored lower-case"
         );
         assert_eq!(updated["data"]["upsertUser"]["isActive"], false);
-        let score = risk_scores::Entity::find_by_id(id.parse::<i64>().expect("id"))
-            .one(app.db())
-            .await
-            .expect("q")
-            .expect("row");
+        let score = stored_score(app.db(), id.parse().expect("id")).await;
         assert!(
             !score.is_active,
             "{backend:?}: the stored score follows the user's flag"
@@ -79,7 +70,11 @@ async fn users_are_created_then_updated_by_external_id_and_duplicate_emails_are_
         let before = counts(&app).await;
         let clash = json!({ "externalId": "cus_grace@example.com", "name": "Grace", "email": "ada@example.com" });
         let refused = app.graphql(UPSERT, json!({ "input": clash })).await;
-        assert_eq!(code(&refused), "BAD_USER_INPUT", "{backend:?}: {refused}");
+        assert_eq!(
+            error_code(&refused),
+            "BAD_USER_INPUT",
+            "{backend:?}: {refused}"
+        );
         assert_eq!(counts(&app).await, before);
         let grace = users::Entity::find_by_id(id.parse::<i64>().expect("id") + 1)
             .one(app.db())
@@ -93,7 +88,7 @@ async fn users_are_created_then_updated_by_external_id_and_duplicate_emails_are_
             json!({ "name": " ", "email": "x@example.com" }),
         ] {
             assert_eq!(
-                code(&app.graphql(UPSERT, json!({ "input": bad })).await),
+                error_code(&app.graphql(UPSERT, json!({ "input": bad })).await),
                 "BAD_USER_INPUT"
             );
         }
@@ -128,28 +123,28 @@ async fn subscriptions_are_validated_and_recorded() {
 
         let before = counts(&app).await;
         assert_eq!(
-            code(
+            error_code(
                 &app.graphql(SUBSCRIBE, input("424242", "active", json!(9.99)))
                     .await
             ),
             "NOT_FOUND"
         );
         assert_eq!(
-            code(
+            error_code(
                 &app.graphql(SUBSCRIBE, input(&id, "paused", json!(9.99)))
                     .await
             ),
             "BAD_USER_INPUT"
         );
         assert_eq!(
-            code(
+            error_code(
                 &app.graphql(SUBSCRIBE, input(&id, "active", json!(-1)))
                     .await
             ),
             "BAD_USER_INPUT"
         );
         assert_eq!(
-            code(
+            error_code(
                 &app.graphql(SUBSCRIBE, input(&id, "active", json!(9.999)))
                     .await
             ),
@@ -162,11 +157,7 @@ async fn subscriptions_are_validated_and_recorded() {
         );
 
         // The stored score shows the current plan.
-        let row = risk_scores::Entity::find_by_id(id.parse::<i64>().expect("id"))
-            .one(app.db())
-            .await
-            .expect("q")
-            .expect("row");
+        let row = stored_score(app.db(), id.parse().expect("id")).await;
         assert_eq!(
             (row.subscription_type.as_deref(), row.monthly_amount_cents),
             (Some("premium"), Some(1299))
@@ -192,11 +183,7 @@ async fn payments_rescore_the_user_and_bad_payments_change_nothing() {
         }
         let r = &last["data"]["recordPayment"];
         assert_eq!(r["duplicate"], false);
-        let stored = risk_scores::Entity::find_by_id(id.parse::<i64>().expect("id"))
-            .one(app.db())
-            .await
-            .expect("q")
-            .expect("row");
+        let stored = stored_score(app.db(), id.parse().expect("id")).await;
         assert_eq!(
             r["riskScore"].as_f64(),
             Some(stored.score),
@@ -240,7 +227,7 @@ async fn payments_rescore_the_user_and_bad_payments_change_nothing() {
         for (vars, expected) in refusals {
             let response = app.graphql(PAY, vars.clone()).await;
             assert_eq!(
-                code(&response),
+                error_code(&response),
                 expected,
                 "{backend:?}: {vars} → {response}"
             );
@@ -248,7 +235,7 @@ async fn payments_rescore_the_user_and_bad_payments_change_nothing() {
         let mut foreign = payment(&id, "FAILED", "2026-11-01T10:00:00Z", json!(5));
         foreign["input"]["subscriptionId"] = json!("987654");
         assert_eq!(
-            code(&app.graphql(PAY, foreign).await),
+            error_code(&app.graphql(PAY, foreign).await),
             "BAD_USER_INPUT",
             "a plan of nobody"
         );
@@ -257,11 +244,7 @@ async fn payments_rescore_the_user_and_bad_payments_change_nothing() {
             before,
             "{backend:?}: refused payments change nothing"
         );
-        let unchanged = risk_scores::Entity::find_by_id(id.parse::<i64>().expect("id"))
-            .one(app.db())
-            .await
-            .expect("q")
-            .expect("row");
+        let unchanged = stored_score(app.db(), id.parse().expect("id")).await;
         assert_eq!(unchanged, stored);
     }
 }
@@ -295,7 +278,7 @@ async fn a_payment_recorded_twice_by_external_id_is_recorded_once() {
         let other = new_user(&app, "other@example.com").await;
         let mut clash = payment(&other, "SUCCESS", "2026-10-01T10:00:00Z", json!(4.5));
         clash["input"]["externalId"] = json!("pay_001");
-        assert_eq!(code(&app.graphql(PAY, clash).await), "BAD_USER_INPUT");
+        assert_eq!(error_code(&app.graphql(PAY, clash).await), "BAD_USER_INPUT");
     }
 }
 
@@ -338,7 +321,7 @@ async fn concurrent_payments_over_http_are_each_answered_and_all_counted() {
             answers.iter().partition(|a| a["errors"].is_null());
         assert_eq!(recorded.len(), 63, "{backend:?}: {refused:?}");
         assert!(
-            refused.iter().all(|a| code(a) == "NOT_FOUND"),
+            refused.iter().all(|a| error_code(a) == "NOT_FOUND"),
             "{backend:?}: only the unknown user is refused: {refused:?}"
         );
         let same: Vec<&Value> = answers[65..]
@@ -354,28 +337,19 @@ async fn concurrent_payments_over_http_are_each_answered_and_all_counted() {
             same.iter()
                 .all(|r| r["payment"]["id"] == same[0]["payment"]["id"])
         );
-        let config = risk_monitor::risk::ScoringConfig::default();
+        let config = ScoringConfig::default();
         for (n, id) in ids.iter().enumerate() {
             let id: i64 = id.parse().expect("id");
-            let row = risk_scores::Entity::find_by_id(id)
-                .one(app.db())
-                .await
-                .expect("q")
-                .expect("row");
+            let row = stored_score(app.db(), id).await;
             let sent = 20 + if n == 0 { 1 } else { 0 };
             assert_eq!(
                 row.total_payments, sent,
                 "{backend:?}: user {id} counted every payment"
             );
-            let fresh = risk_monitor::service::scoring::assess_now(
-                app.db(),
-                &config,
-                id,
-                chrono::Utc::now(),
-            )
-            .await
-            .expect("assess")
-            .expect("user");
+            let fresh = scoring::assess_now(app.db(), &config, id, chrono::Utc::now())
+                .await
+                .expect("assess")
+                .expect("user");
             assert_eq!(
                 row.score, fresh.score,
                 "{backend:?}: user {id}'s stored score is exact"
@@ -396,11 +370,7 @@ async fn alerts_are_recorded_with_the_score_deduplicated_by_key_and_shown_in_the
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         app.seed(10).await;
-        let stored = risk_scores::Entity::find_by_id(1)
-            .one(app.db())
-            .await
-            .expect("q")
-            .expect("row");
+        let stored = stored_score(app.db(), 1).await;
 
         let first = app
             .graphql(
@@ -436,11 +406,11 @@ async fn alerts_are_recorded_with_the_score_deduplicated_by_key_and_shown_in_the
         );
 
         assert_eq!(
-            code(&app.graphql(ALERT, json!({ "id": "999999" })).await),
+            error_code(&app.graphql(ALERT, json!({ "id": "999999" })).await),
             "NOT_FOUND"
         );
         assert_eq!(
-            code(
+            error_code(
                 &app.graphql(ALERT, json!({ "id": "2", "key": "ticket-9" }))
                     .await
             ),

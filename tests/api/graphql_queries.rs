@@ -7,7 +7,8 @@ use entity::{risk_scores, users};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backends};
+use crate::helpers::internals::{StatsCache, stats_cache};
+use crate::helpers::{TestApp, backends, error_code, stored_score};
 
 const PAGE: &str = r#"
 query Page($first: Int, $after: String, $level: RiskLevel, $pattern: RiskPattern,
@@ -20,12 +21,6 @@ query Page($first: Int, $after: String, $level: RiskLevel, $pattern: RiskPattern
                            subscriptionType monthlyAmount totalPayments failedPayments failureRate } }
   }
 }"#;
-
-fn code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<no code>")
-}
 
 /// Walks the list to its end; returns every node and the reported total.
 async fn walk(app: &TestApp, first: i64, filters: Value) -> (Vec<Value>, i64) {
@@ -183,7 +178,7 @@ async fn the_page_cap_and_bad_cursors_are_refused_with_bad_user_input() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let too_big = app.graphql(PAGE, json!({ "first": 101 })).await;
-        assert_eq!(code(&too_big), "BAD_USER_INPUT", "{too_big}");
+        assert_eq!(error_code(&too_big), "BAD_USER_INPUT", "{too_big}");
         assert!(
             too_big["errors"][0]["message"]
                 .as_str()
@@ -191,11 +186,11 @@ async fn the_page_cap_and_bad_cursors_are_refused_with_bad_user_input() {
                 .contains("100")
         );
         assert_eq!(
-            code(&app.graphql(PAGE, json!({ "first": -1 })).await),
+            error_code(&app.graphql(PAGE, json!({ "first": -1 })).await),
             "BAD_USER_INPUT"
         );
         assert_eq!(
-            code(&app.graphql(PAGE, json!({ "after": "not-a-cursor" })).await),
+            error_code(&app.graphql(PAGE, json!({ "after": "not-a-cursor" })).await),
             "BAD_USER_INPUT"
         );
         let ok = app.graphql(PAGE, json!({ "first": 100 })).await;
@@ -262,11 +257,7 @@ async fn a_users_analysis_explains_the_score_and_matches_the_legacy_route() {
         assert_eq!(a["riskScore"], legacy["risk_score"]);
 
         // The stored score agrees with the analysis.
-        let stored = risk_scores::Entity::find_by_id(1)
-            .one(app.db())
-            .await
-            .expect("q")
-            .expect("row");
+        let stored = stored_score(app.db(), 1).await;
         assert_eq!(a["riskScore"].as_f64(), Some(stored.score));
 
         // Unknown user: null, no error. Malformed id: BAD_USER_INPUT.
@@ -276,11 +267,11 @@ async fn a_users_analysis_explains_the_score_and_matches_the_legacy_route() {
             "{none}"
         );
         assert_eq!(
-            code(&app.graphql(ANALYSIS, json!({ "id": "abc" })).await),
+            error_code(&app.graphql(ANALYSIS, json!({ "id": "abc" })).await),
             "BAD_USER_INPUT"
         );
         assert_eq!(
-            code(
+            error_code(
                 &app.graphql(ANALYSIS, json!({ "id": "1", "asOf": "yesterday" }))
                     .await
             ),
@@ -413,7 +404,7 @@ async fn stats_count_every_high_risk_user_and_add_up() {
 
         for bad in [0, 367] {
             assert_eq!(
-                code(&app.graphql(STATS, json!({ "days": bad })).await),
+                error_code(&app.graphql(STATS, json!({ "days": bad })).await),
                 "BAD_USER_INPUT"
             );
         }
@@ -443,7 +434,7 @@ async fn stats_are_a_snapshot_refreshed_within_seconds_of_a_change() {
     );
 
     // Past the snapshot's age, a refresh starts and the new user shows.
-    tokio::time::sleep(risk_monitor::service::stats_cache::MAX_AGE).await;
+    tokio::time::sleep(stats_cache::MAX_AGE).await;
     let mut seen = 10;
     for _ in 0..100 {
         let now = app.graphql(query, json!({})).await;
@@ -462,7 +453,6 @@ async fn stats_are_a_snapshot_refreshed_within_seconds_of_a_change() {
 
 #[tokio::test]
 async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request() {
-    use risk_monitor::service::stats_cache::StatsCache;
     use std::sync::Arc;
     use std::time::Duration;
     for backend in backends() {

@@ -1,12 +1,40 @@
-//! Test fixtures: a fresh database per test on each configured backend, and
-//! the real application started on a free port.
+//! Test fixtures: a fresh database per test on each configured backend, the
+//! real application started on a free port, the requests the tests send it,
+//! and the library items they use.
+//!
+//! Every path into the library (`risk_monitor::…`) is written in this file
+//! only: the fixtures below and [`internals`]. When a module of `src/` moves,
+//! only this file changes.
 
 use std::path::PathBuf;
+use std::process::Command;
 
+use chrono::{DateTime, Utc};
+use entity::risk_scores;
 use risk_monitor::app::Application;
 use risk_monitor::config::{DatabaseSettings, Settings};
 use risk_monitor::db;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
+use serde_json::{Value, json};
+
+/// The library's items that the tests use directly, named here once.
+pub mod internals {
+    pub use risk_monitor::commands::DEMO_USERS;
+    pub use risk_monitor::domain::{Cents, PaymentStatus};
+    pub use risk_monitor::error::AppError;
+    pub use risk_monitor::risk::{
+        self, Outcome, PaymentFact, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights,
+    };
+    pub use risk_monitor::service::stats_cache::{self, StatsCache};
+    pub use risk_monitor::service::{ingest, scoring};
+    pub use risk_monitor::store;
+}
+
+/// Whether this runs under CI (`CI` set, and not "false"): there, a test may
+/// fail but never skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +51,7 @@ pub fn backends() -> Vec<Backend> {
     let mut all = vec![Backend::Sqlite];
     if std::env::var("TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
         all.push(Backend::Postgres);
-    } else if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+    } else if in_ci() {
         panic!("CI is set but TEST_DATABASE_URL is not: the PostgreSQL tests would not run");
     }
     all
@@ -85,6 +113,33 @@ impl TestDb {
             .await
             .expect("migrate the test database");
         test_db
+    }
+
+    /// Seeds `users` demo users from `seed`, dated back from `now` and scored
+    /// at `now`, with the default scoring.
+    pub async fn seed(
+        &self,
+        users: u64,
+        seed: u64,
+        now: DateTime<Utc>,
+    ) -> risk_monitor::seed::SeedReport {
+        let options = risk_monitor::seed::SeedOptions { users, seed, now };
+        let progress = risk_monitor::progress::Progress::hidden("seed", users);
+        risk_monitor::seed::run(
+            &self.db,
+            &internals::ScoringConfig::default(),
+            options,
+            progress,
+        )
+        .await
+        .expect("seed")
+    }
+
+    /// The `risk-monitor` binary (see [`cli`]) on this database.
+    pub fn cli(&self, args: &[&str]) -> Command {
+        let mut command = cli(args);
+        command.env("DATABASE_URL", &self.url);
+        command
     }
 
     /// Settings pointing at this database, on a free port, without demo data.
@@ -183,33 +238,38 @@ impl TestApp {
 
     /// Seeds `users` demo users (seed 42), scored now.
     pub async fn seed(&self, users: u64) {
-        let options = risk_monitor::seed::SeedOptions {
-            users,
-            seed: 42,
-            now: chrono::Utc::now(),
-        };
-        let progress = risk_monitor::progress::Progress::hidden("seed", users);
-        risk_monitor::seed::run(
-            self.db(),
-            &risk_monitor::risk::ScoringConfig::default(),
-            options,
-            progress,
-        )
-        .await
-        .expect("seed");
+        self.test_db.seed(users, 42, Utc::now()).await;
     }
 
     /// POSTs a GraphQL operation; returns the whole JSON response.
-    pub async fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
         let response = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .json(&serde_json::json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("POST /graphql");
+            .post_json(
+                "/graphql",
+                &json!({ "query": query, "variables": variables }),
+            )
+            .await;
         assert_eq!(response.status(), 200, "GraphQL answers 200");
         response.json().await.expect("GraphQL JSON")
+    }
+
+    /// `POST path` with `body` as JSON.
+    pub async fn post_json(&self, path: &str, body: &impl serde::Serialize) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `POST path` without a body.
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     /// `GET path`.
@@ -220,4 +280,40 @@ impl TestApp {
             .await
             .expect("request")
     }
+}
+
+/// The `extensions.code` of a GraphQL response's first error, or
+/// `"<no code>"`.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no code>")
+}
+
+/// The stored score of `user_id`; panics when there is none.
+pub async fn stored_score(db: &DatabaseConnection, user_id: i64) -> risk_scores::Model {
+    risk_scores::Entity::find_by_id(user_id)
+        .one(db)
+        .await
+        .expect("query the stored score")
+        .unwrap_or_else(|| panic!("a stored score for user {user_id}"))
+}
+
+/// The `risk-monitor` binary with `args`, without a config file: its
+/// settings come from the environment only.
+pub fn cli(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_risk-monitor"));
+    command
+        .args(["--config", "/nonexistent/config.env"])
+        .args(args);
+    command
+}
+
+/// A legacy golden response, `tests/data/legacy_responses/{name}`.
+pub fn golden(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/data/legacy_responses/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).expect("golden json")
 }

@@ -1,7 +1,6 @@
 //! Migrations: up, down, up again, on every backend; and the `migrate` command.
 
 use migration::{Migrator, MigratorTrait, SchemaManager};
-use std::process::Command;
 
 use crate::helpers::{Backend, TestDb, backends};
 
@@ -105,10 +104,8 @@ async fn migrations_go_up_down_and_up_again() {
 }
 
 fn risk_monitor(test_db: &TestDb, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
-        .args(["--config", "/nonexistent/config.env"])
-        .args(args)
-        .env("DATABASE_URL", &test_db.url)
+    test_db
+        .cli(args)
         .env("DEMO_DATA", "false")
         .output()
         .expect("run risk-monitor")

@@ -5,15 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, backends};
-
-fn golden(name: &str) -> Value {
-    let path = format!(
-        "{}/tests/data/legacy_responses/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).expect("golden json")
-}
+use crate::helpers::{TestApp, backends, golden};
 
 fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object().expect("an object").keys().cloned().collect()
@@ -103,12 +95,7 @@ async fn malformed_parameters_are_422_naming_the_parameter_never_500() {
             );
             assert!(body["detail"][0]["type"].is_string());
         }
-        let post = app
-            .client
-            .post(format!("{}/api/alert/x", app.address))
-            .send()
-            .await
-            .expect("post");
+        let post = app.post("/api/alert/x").await;
         assert_eq!(post.status(), 422);
     }
 }
@@ -201,24 +188,14 @@ async fn stats_and_alerts_keep_the_legacy_shape() {
             "{backend:?}: not capped at 100: {stats}"
         );
 
-        let response = app
-            .client
-            .post(format!("{}/api/alert/1", app.address))
-            .send()
-            .await
-            .expect("post");
+        let response = app.post("/api/alert/1").await;
         assert_eq!(response.status(), 200);
         let alert: Value = response.json().await.expect("json");
         assert_eq!(keys(&alert), keys(&golden("alert.json")));
         assert_eq!(alert["status"], "success");
         assert_eq!(alert["message"], "Alert sent for user 1");
 
-        let missing = app
-            .client
-            .post(format!("{}/api/alert/99999999", app.address))
-            .send()
-            .await
-            .expect("post");
+        let missing = app.post("/api/alert/99999999").await;
         assert_eq!(missing.status(), 404);
         assert_eq!(
             missing.json::<Value>().await.expect("json"),

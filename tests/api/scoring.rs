@@ -2,21 +2,17 @@
 //! alone changes them, fully recomputed on demand, and computed as of a past
 //! instant; always equal to the pure core's computation from the stored rows.
 
-use std::process::Command;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use entity::risk_scores;
-use risk_monitor::domain::{Cents, PaymentStatus};
-use risk_monitor::error::AppError;
-use risk_monitor::progress::Progress;
-use risk_monitor::risk::{self, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights};
-use risk_monitor::seed::{self, SeedOptions};
-use risk_monitor::service::ingest::{self, NewPayment, UserUpsert};
-use risk_monitor::service::scoring;
-use risk_monitor::store::payments;
 use sea_orm::{DatabaseConnection, EntityTrait};
 
-use crate::helpers::{TestDb, backends};
+use crate::helpers::internals::ingest::{self, NewPayment, UserUpsert};
+use crate::helpers::internals::store::payments;
+use crate::helpers::internals::{
+    AppError, Cents, PaymentStatus, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights,
+    risk, scoring, store,
+};
+use crate::helpers::{TestDb, backends, stored_score};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0)
@@ -58,14 +54,6 @@ async fn pay(db: &DatabaseConnection, p: NewPayment, now: DateTime<Utc>) {
         .expect("record payment");
 }
 
-async fn stored(db: &DatabaseConnection, user_id: i64) -> risk_scores::Model {
-    risk_scores::Entity::find_by_id(user_id)
-        .one(db)
-        .await
-        .expect("query")
-        .expect("a stored score")
-}
-
 /// The pure core's answer from the rows stored now.
 async fn fresh(
     db: &DatabaseConnection,
@@ -73,7 +61,7 @@ async fn fresh(
     config: &ScoringConfig,
     now: DateTime<Utc>,
 ) -> risk::Assessment {
-    let user = risk_monitor::store::users::find(db, user_id)
+    let user = store::users::find(db, user_id)
         .await
         .expect("query")
         .expect("user");
@@ -117,7 +105,7 @@ async fn recording_a_payment_rescores_its_user_in_the_same_write() {
         let db = &test_db.db;
         let id = user(db, "ann@example.com", t0() - Duration::days(200)).await;
         assert_eq!(
-            stored(db, id).await.score,
+            stored_score(db, id).await.score,
             0.0,
             "{backend:?}: a new user is stored at 0"
         );
@@ -126,7 +114,7 @@ async fn recording_a_payment_rescores_its_user_in_the_same_write() {
         pay(db, payment(id, PaymentStatus::Failed, 60, 9.99), t0()).await;
         pay(db, payment(id, PaymentStatus::Declined, 30, 9.99), t0()).await;
 
-        let row = stored(db, id).await;
+        let row = stored_score(db, id).await;
         assert_matches(
             &row,
             &fresh(db, id, &ScoringConfig::default(), t0()).await,
@@ -162,7 +150,7 @@ async fn concurrent_payments_for_one_user_never_leave_a_stale_score() {
             write.expect("no write panicked");
         }
 
-        let row = stored(&db, id).await;
+        let row = stored_score(&db, id).await;
         assert_eq!(
             row.total_payments, 40,
             "{backend:?}: the stored score saw every payment"
@@ -311,7 +299,7 @@ async fn a_batch_of_payments_answers_each_as_if_recorded_alone_in_turn() {
         let twins: Vec<i64> = batch[7..9].iter().flatten().map(|r| r.payment.id).collect();
         assert_ne!(twins[0], twins[1], "{backend:?}: two rows for two payments");
         for id in [ann, bob] {
-            let row = stored(&batch_db.db, id).await;
+            let row = stored_score(&batch_db.db, id).await;
             assert_matches(
                 &row,
                 &fresh(&batch_db.db, id, &config, t0()).await,
@@ -320,14 +308,14 @@ async fn a_batch_of_payments_answers_each_as_if_recorded_alone_in_turn() {
             assert_eq!(
                 (row.score, row.total_payments, row.failed_payments),
                 {
-                    let a = stored(&alone_db.db, id).await;
+                    let a = stored_score(&alone_db.db, id).await;
                     (a.score, a.total_payments, a.failed_payments)
                 },
                 "{backend:?} user {id}"
             );
         }
-        assert_eq!(stored(&batch_db.db, ann).await.total_payments, 4);
-        assert_eq!(stored(&batch_db.db, bob).await.total_payments, 3);
+        assert_eq!(stored_score(&batch_db.db, ann).await.total_payments, 4);
+        assert_eq!(stored_score(&batch_db.db, bob).await.total_payments, 3);
     }
 }
 
@@ -346,15 +334,15 @@ async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed() {
             pay(db, payment(id, PaymentStatus::Failed, 1, 9.99), t0()).await;
         }
         assert_eq!(
-            stored(db, new).await.next_change_at,
+            stored_score(db, new).await.next_change_at,
             Some(t0() + Duration::days(1))
         );
         assert_eq!(
-            stored(db, mid).await.next_change_at,
+            stored_score(db, mid).await.next_change_at,
             Some(t0() + Duration::days(80))
         );
-        assert_eq!(stored(db, old).await.next_change_at, None);
-        let before_new = stored(db, new).await;
+        assert_eq!(stored_score(db, old).await.next_change_at, None);
+        let before_new = stored_score(db, new).await;
 
         // Nothing is due yet.
         assert_eq!(
@@ -373,7 +361,7 @@ async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed() {
             1,
             "{backend:?}"
         );
-        let after_new = stored(db, new).await;
+        let after_new = stored_score(db, new).await;
         assert_eq!(after_new.computed_at, later);
         assert!(
             after_new.score < before_new.score,
@@ -385,12 +373,12 @@ async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed() {
             &format!("{backend:?} new"),
         );
         assert_eq!(
-            stored(db, mid).await.computed_at,
+            stored_score(db, mid).await.computed_at,
             t0(),
             "{backend:?}: mid untouched"
         );
         assert_eq!(
-            stored(db, old).await.computed_at,
+            stored_score(db, old).await.computed_at,
             t0(),
             "{backend:?}: old untouched"
         );
@@ -403,14 +391,14 @@ async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed() {
                 .expect("refresh"),
             2
         );
-        assert_eq!(stored(db, mid).await.computed_at, much_later);
+        assert_eq!(stored_score(db, mid).await.computed_at, much_later);
         assert_eq!(
-            stored(db, old).await.computed_at,
+            stored_score(db, old).await.computed_at,
             t0(),
             "{backend:?}: old still untouched"
         );
         assert_matches(
-            &stored(db, mid).await,
+            &stored_score(db, mid).await,
             &fresh(db, mid, &config, much_later).await,
             "mid",
         );
@@ -422,19 +410,7 @@ async fn a_full_rescore_in_many_batches_scores_every_user_with_new_weights() {
     for backend in backends() {
         let test_db = TestDb::migrated(backend).await;
         let db = &test_db.db;
-        let options = SeedOptions {
-            users: 60,
-            seed: 5,
-            now: t0(),
-        };
-        seed::run(
-            db,
-            &ScoringConfig::default(),
-            options,
-            Progress::hidden("seed", 60),
-        )
-        .await
-        .expect("seed");
+        test_db.seed(60, 5, t0()).await;
 
         let weights = Weights::new(0.6, 0.1, 0.15, 0.1, 0.05).expect("valid weights");
         let config = ScoringConfig {
@@ -466,23 +442,10 @@ async fn the_rescore_command_applies_the_configured_weights() {
     for backend in backends() {
         let test_db = TestDb::migrated(backend).await;
         let db = &test_db.db;
-        let options = SeedOptions {
-            users: 40,
-            seed: 6,
-            now: Utc::now(),
-        };
-        seed::run(
-            db,
-            &ScoringConfig::default(),
-            options,
-            Progress::hidden("seed", 40),
-        )
-        .await
-        .expect("seed");
+        test_db.seed(40, 6, Utc::now()).await;
 
-        let output = Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
-            .args(["--config", "/nonexistent/config.env", "rescore"])
-            .env("DATABASE_URL", &test_db.url)
+        let output = test_db
+            .cli(&["rescore"])
             .env("RISK_WEIGHT_RECENT_FAILURES", "0.30")
             .env("RISK_WEIGHT_AMOUNT", "0.40")
             .env("HIGH_RISK_THRESHOLD", "0.3")
@@ -544,7 +507,7 @@ async fn a_score_as_of_a_past_instant_sees_only_the_payments_up_to_then() {
         );
         assert_eq!(as_of, expected);
         assert!(
-            stored(db, id).await.score > as_of.score,
+            stored_score(db, id).await.score > as_of.score,
             "{backend:?}: the score rose since"
         );
         assert!(

@@ -1,38 +1,19 @@
 //! Demo data: deterministic, the legacy mix, the right counts, and scored.
 
-use std::collections::{BTreeMap, HashSet};
-use std::process::Command;
-
 use chrono::{DateTime, TimeZone, Utc};
 use entity::{risk_scores, subscription_payments, user_subscriptions, users};
-use risk_monitor::domain::PaymentStatus;
-use risk_monitor::progress::Progress;
-use risk_monitor::risk::{self, Outcome, PaymentFact, RiskPattern, ScoringConfig, UserFacts};
-use risk_monitor::seed::{self, SeedOptions};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use std::collections::{BTreeMap, HashSet};
 
+use crate::helpers::internals::{
+    Outcome, PaymentFact, PaymentStatus, RiskPattern, ScoringConfig, UserFacts, risk,
+};
 use crate::helpers::{TestDb, backends};
 
 fn fixed_now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 15, 30, 0)
         .single()
         .expect("valid date")
-}
-
-async fn seed(test_db: &TestDb, users: u64, seed_value: u64) -> seed::SeedReport {
-    let options = SeedOptions {
-        users,
-        seed: seed_value,
-        now: fixed_now(),
-    };
-    seed::run(
-        &test_db.db,
-        &ScoringConfig::default(),
-        options,
-        Progress::hidden("seed", users),
-    )
-    .await
-    .expect("seed")
 }
 
 /// Everything a user would compare between two seeded databases.
@@ -71,9 +52,9 @@ async fn the_same_seed_gives_the_same_rows_and_another_seed_does_not() {
             TestDb::migrated(backend).await,
             TestDb::migrated(backend).await,
         );
-        seed(&a, 120, 7).await;
-        seed(&b, 120, 7).await;
-        seed(&c, 120, 8).await;
+        a.seed(120, 7, fixed_now()).await;
+        b.seed(120, 7, fixed_now()).await;
+        c.seed(120, 8, fixed_now()).await;
         let (sa, sb, sc) = (snapshot(&a).await, snapshot(&b).await, snapshot(&c).await);
         assert_eq!(sa.users.len(), 120);
         assert_eq!(sa, sb, "{backend:?}: same seed, same rows");
@@ -136,7 +117,7 @@ fn classify(
 async fn demo_data_has_the_legacy_mix_of_patterns_and_consistent_rows() {
     for backend in backends() {
         let test_db = TestDb::migrated(backend).await;
-        let report = seed(&test_db, 500, 42).await;
+        let report = test_db.seed(500, 42, fixed_now()).await;
         let snap = snapshot(&test_db).await;
 
         assert_eq!(report.users, 500);
@@ -197,7 +178,7 @@ async fn demo_data_has_the_legacy_mix_of_patterns_and_consistent_rows() {
 async fn every_seeded_score_equals_the_scoring_of_the_stored_rows() {
     for backend in backends() {
         let test_db = TestDb::migrated(backend).await;
-        seed(&test_db, 250, 3).await;
+        test_db.seed(250, 3, fixed_now()).await;
         let snap = snapshot(&test_db).await;
         let scores = risk_scores::Entity::find()
             .all(&test_db.db)
@@ -251,8 +232,8 @@ async fn every_seeded_score_equals_the_scoring_of_the_stored_rows() {
 async fn seeding_twice_appends_and_later_inserts_get_fresh_ids() {
     for backend in backends() {
         let test_db = TestDb::migrated(backend).await;
-        seed(&test_db, 30, 1).await;
-        seed(&test_db, 30, 1).await;
+        test_db.seed(30, 1, fixed_now()).await;
+        test_db.seed(30, 1, fixed_now()).await;
         let snap = snapshot(&test_db).await;
         assert_eq!(snap.users.len(), 60, "{backend:?}");
         let ids: Vec<i64> = snap.users.iter().map(|u| u.id).collect();
@@ -316,7 +297,7 @@ async fn seeding_leaves_the_planner_statistics_of_the_tables_it_loaded() {
             "{backend:?}: none before"
         );
 
-        seed(&test_db, 30, 1).await;
+        test_db.seed(30, 1, fixed_now()).await;
 
         assert_eq!(
             analyzed_tables(&test_db).await,
@@ -335,17 +316,8 @@ async fn seeding_leaves_the_planner_statistics_of_the_tables_it_loaded() {
 async fn the_seed_command_reports_progress_in_plain_lines_off_a_terminal() {
     for backend in backends() {
         let test_db = TestDb::migrated(backend).await;
-        let output = Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
-            .args([
-                "--config",
-                "/nonexistent/config.env",
-                "seed",
-                "--users",
-                "50",
-                "--seed",
-                "9",
-            ])
-            .env("DATABASE_URL", &test_db.url)
+        let output = test_db
+            .cli(&["seed", "--users", "50", "--seed", "9"])
             .output()
             .expect("run risk-monitor seed");
         let (stdout, stderr) = (

@@ -7,7 +7,8 @@ use std::time::Duration;
 use entity::users;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
-use crate::helpers::{TestApp, TestDb, backends};
+use crate::helpers::internals::DEMO_USERS;
+use crate::helpers::{TestApp, TestDb, backends, cli, golden};
 
 #[tokio::test]
 async fn the_root_answers_the_legacy_health_json() {
@@ -16,10 +17,7 @@ async fn the_root_answers_the_legacy_health_json() {
         let response = app.get("/").await;
         assert_eq!(response.status(), 200);
         let body: serde_json::Value = response.json().await.expect("json");
-        let legacy: serde_json::Value =
-            serde_json::from_str(include_str!("../data/legacy_responses/health.json"))
-                .expect("golden json");
-        assert_eq!(body, legacy, "{backend:?}");
+        assert_eq!(body, golden("health.json"), "{backend:?}");
     }
 }
 
@@ -40,9 +38,8 @@ async fn serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm() {
     for backend in backends() {
         // Arrange: an empty, unmigrated database.
         let test_db = TestDb::empty(backend).await;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
-            .args(["--config", "/nonexistent/config.env", "serve"])
-            .env("DATABASE_URL", &test_db.url)
+        let mut child = test_db
+            .cli(&["serve"])
             .env("API_PORT", "0")
             .env("DEMO_DATA", "true")
             .env("LOG_LEVEL", "info")
@@ -82,11 +79,7 @@ async fn serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm() {
             .count(&test_db.db)
             .await
             .expect("count users");
-        assert_eq!(
-            count,
-            risk_monitor::commands::DEMO_USERS,
-            "{backend:?}: demo users loaded"
-        );
+        assert_eq!(count, DEMO_USERS, "{backend:?}: demo users loaded");
 
         // SIGTERM: drains and exits 0.
         let pid = child.id().to_string();
@@ -102,8 +95,7 @@ async fn serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm() {
 
 #[test]
 fn a_bad_setting_stops_the_start_with_a_message_naming_it() {
-    let output = Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
-        .args(["--config", "/nonexistent/config.env", "serve"])
+    let output = cli(&["serve"])
         .env("HIGH_RISK_THRESHOLD", "banana")
         .output()
         .expect("run risk-monitor");
@@ -114,8 +106,7 @@ fn a_bad_setting_stops_the_start_with_a_message_naming_it() {
         "{stderr}"
     );
 
-    let output = Command::new(env!("CARGO_BIN_EXE_risk-monitor"))
-        .args(["--config", "/nonexistent/config.env", "serve"])
+    let output = cli(&["serve"])
         .env("RISK_WEIGHT_AMOUNT", "0.5")
         .output()
         .expect("run risk-monitor");
