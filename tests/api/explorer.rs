@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::{TestApp, backends, in_ci};
+use crate::helpers::{Backend, TestApp, in_ci};
 
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
 #[tokio::test]
 async fn the_explorer_page_and_its_assets_are_served_from_the_binary() {
-    let app = TestApp::spawn(backends()[0]).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let page = app.get("/graphiql").await;
     assert_eq!(page.status(), 200);
     assert!(
@@ -43,7 +43,7 @@ async fn the_explorer_page_and_its_assets_are_served_from_the_binary() {
 
 #[tokio::test]
 async fn browsers_are_sent_to_the_explorer_and_api_clients_keep_json() {
-    let app = TestApp::spawn(backends()[0]).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -118,7 +118,7 @@ async fn the_explorer_runs_a_query_in_a_real_headless_browser() {
         );
         return;
     }
-    let app = TestApp::spawn(backends()[0]).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     app.seed(25).await;
     let screenshot = std::env::temp_dir().join(format!(
         "risk-monitor-explorer-{}.png",

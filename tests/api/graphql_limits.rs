@@ -3,12 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backends, error_code};
+use crate::helpers::{Backend, TestApp, error_code};
 
 #[tokio::test]
 async fn oversized_deep_complex_and_batched_requests_are_refused_with_their_codes() {
-    let backend = backends()[0];
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
 
     // A body over the limit: 413, before anything runs.
     let huge = json!({ "query": "{ __typename }", "variables": { "pad": "x".repeat(600 * 1024) } });

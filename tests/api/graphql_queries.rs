@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::internals::{StatsCache, stats_cache};
-use crate::helpers::{TestApp, backends, error_code, stored_score};
+use crate::helpers::{Backend, TestApp, backend_tests, error_code, stored_score};
 
 const PAGE: &str = r#"
 query Page($first: Int, $after: String, $level: RiskLevel, $pattern: RiskPattern,
@@ -54,148 +54,144 @@ async fn walk(app: &TestApp, first: i64, filters: Value) -> (Vec<Value>, i64) {
     panic!("the list never ended");
 }
 
-#[tokio::test]
-async fn the_risky_list_walked_to_its_end_has_no_gap_no_repeat_and_the_right_total() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(150).await;
+backend_tests!(the_risky_list_walked_to_its_end_has_no_gap_no_repeat_and_the_right_total);
+async fn the_risky_list_walked_to_its_end_has_no_gap_no_repeat_and_the_right_total(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(150).await;
 
-        let (nodes, total) = walk(&app, 7, json!({})).await;
+    let (nodes, total) = walk(&app, 7, json!({})).await;
 
-        // The database's own answer: active users at or above 0.4.
-        let expected: Vec<i64> = {
-            let mut rows: Vec<(f64, i64)> = risk_scores::Entity::find()
-                .filter(risk_scores::Column::IsActive.eq(true))
-                .filter(risk_scores::Column::Score.gte(0.4))
-                .all(app.db())
-                .await
-                .expect("scores")
-                .into_iter()
-                .map(|r| (r.score, r.user_id))
-                .collect();
-            rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            rows.into_iter().map(|(_, id)| id).collect()
-        };
-        let ids: Vec<i64> = nodes
-            .iter()
-            .map(|n| {
-                n["user"]["id"]
-                    .as_str()
-                    .expect("id")
-                    .parse()
-                    .expect("numeric")
-            })
-            .collect();
-        assert!(
-            expected.len() > 20,
-            "{backend:?}: enough risky users to span pages"
-        );
-        assert_eq!(
-            ids, expected,
-            "{backend:?}: every risky user once, highest first, ties by id"
-        );
-        assert_eq!(total as usize, expected.len(), "{backend:?}: totalCount");
-        assert_eq!(
-            ids.iter().collect::<HashSet<_>>().len(),
-            ids.len(),
-            "no repeats"
-        );
-        assert!(nodes.iter().all(|n| n["user"]["isActive"] == json!(true)));
-    }
-}
-
-#[tokio::test]
-async fn the_risky_list_filters_by_level_pattern_plan_and_search() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(100).await;
-
-        let (critical, _) = walk(&app, 50, json!({ "level": "CRITICAL" })).await;
-        assert!(!critical.is_empty(), "{backend:?}");
-        assert!(
-            critical
-                .iter()
-                .all(|n| n["riskLevel"] == "CRITICAL" && n["riskScore"].as_f64() >= Some(0.7))
-        );
-
-        let (downgrades, _) = walk(&app, 50, json!({ "pattern": "DOWNGRADE", "min": 0.0 })).await;
-        assert!(!downgrades.is_empty());
-        assert!(downgrades.iter().all(|n| {
-            n["patterns"]
-                .as_array()
-                .expect("patterns")
-                .contains(&json!("DOWNGRADE"))
-        }));
-
-        let (basic, _) = walk(&app, 50, json!({ "plan": "BASIC", "min": 0.0 })).await;
-        assert!(!basic.is_empty());
-        assert!(
-            basic.iter().all(|n| n["subscriptionType"] == "basic"),
-            "plan filter ignores case"
-        );
-
-        // Search: part of one user's name, in another case, finds them.
-        let someone = users::Entity::find_by_id(3)
-            .one(app.db())
+    // The database's own answer: active users at or above 0.4.
+    let expected: Vec<i64> = {
+        let mut rows: Vec<(f64, i64)> = risk_scores::Entity::find()
+            .filter(risk_scores::Column::IsActive.eq(true))
+            .filter(risk_scores::Column::Score.gte(0.4))
+            .all(app.db())
             .await
-            .expect("query")
-            .expect("user 3");
-        let surname = someone
-            .name
-            .split_whitespace()
-            .last()
-            .expect("a surname")
-            .to_uppercase();
-        let (found, total) = walk(&app, 50, json!({ "search": surname, "min": 0.0 })).await;
-        assert!(
-            found.iter().any(|n| n["user"]["id"] == "3"),
-            "{backend:?}: search by name finds user 3"
-        );
-        assert_eq!(found.len() as i64, total);
-        let local = someone
-            .email
-            .split('@')
-            .next()
-            .expect("local part")
-            .to_uppercase();
-        let (by_email, _) = walk(&app, 50, json!({ "search": local, "min": 0.0 })).await;
-        assert!(
-            by_email.iter().any(|n| n["user"]["id"] == "3"),
-            "search by email"
-        );
-
-        // A search with LIKE wildcards matches them literally.
-        let (nothing, total) = walk(&app, 50, json!({ "search": "%_%", "min": 0.0 })).await;
-        assert!(
-            nothing.is_empty() && total == 0,
-            "{backend:?}: % and _ are not wildcards"
-        );
-    }
+            .expect("scores")
+            .into_iter()
+            .map(|r| (r.score, r.user_id))
+            .collect();
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        rows.into_iter().map(|(_, id)| id).collect()
+    };
+    let ids: Vec<i64> = nodes
+        .iter()
+        .map(|n| {
+            n["user"]["id"]
+                .as_str()
+                .expect("id")
+                .parse()
+                .expect("numeric")
+        })
+        .collect();
+    assert!(
+        expected.len() > 20,
+        "{backend:?}: enough risky users to span pages"
+    );
+    assert_eq!(
+        ids, expected,
+        "{backend:?}: every risky user once, highest first, ties by id"
+    );
+    assert_eq!(total as usize, expected.len(), "{backend:?}: totalCount");
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "no repeats"
+    );
+    assert!(nodes.iter().all(|n| n["user"]["isActive"] == json!(true)));
 }
 
-#[tokio::test]
-async fn the_page_cap_and_bad_cursors_are_refused_with_bad_user_input() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        let too_big = app.graphql(PAGE, json!({ "first": 101 })).await;
-        assert_eq!(error_code(&too_big), "BAD_USER_INPUT", "{too_big}");
-        assert!(
-            too_big["errors"][0]["message"]
-                .as_str()
-                .expect("message")
-                .contains("100")
-        );
-        assert_eq!(
-            error_code(&app.graphql(PAGE, json!({ "first": -1 })).await),
-            "BAD_USER_INPUT"
-        );
-        assert_eq!(
-            error_code(&app.graphql(PAGE, json!({ "after": "not-a-cursor" })).await),
-            "BAD_USER_INPUT"
-        );
-        let ok = app.graphql(PAGE, json!({ "first": 100 })).await;
-        assert!(ok["errors"].is_null(), "{ok}");
-    }
+backend_tests!(the_risky_list_filters_by_level_pattern_plan_and_search);
+async fn the_risky_list_filters_by_level_pattern_plan_and_search(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(100).await;
+
+    let (critical, _) = walk(&app, 50, json!({ "level": "CRITICAL" })).await;
+    assert!(!critical.is_empty(), "{backend:?}");
+    assert!(
+        critical
+            .iter()
+            .all(|n| n["riskLevel"] == "CRITICAL" && n["riskScore"].as_f64() >= Some(0.7))
+    );
+
+    let (downgrades, _) = walk(&app, 50, json!({ "pattern": "DOWNGRADE", "min": 0.0 })).await;
+    assert!(!downgrades.is_empty());
+    assert!(downgrades.iter().all(|n| {
+        n["patterns"]
+            .as_array()
+            .expect("patterns")
+            .contains(&json!("DOWNGRADE"))
+    }));
+
+    let (basic, _) = walk(&app, 50, json!({ "plan": "BASIC", "min": 0.0 })).await;
+    assert!(!basic.is_empty());
+    assert!(
+        basic.iter().all(|n| n["subscriptionType"] == "basic"),
+        "plan filter ignores case"
+    );
+
+    // Search: part of one user's name, in another case, finds them.
+    let someone = users::Entity::find_by_id(3)
+        .one(app.db())
+        .await
+        .expect("query")
+        .expect("user 3");
+    let surname = someone
+        .name
+        .split_whitespace()
+        .last()
+        .expect("a surname")
+        .to_uppercase();
+    let (found, total) = walk(&app, 50, json!({ "search": surname, "min": 0.0 })).await;
+    assert!(
+        found.iter().any(|n| n["user"]["id"] == "3"),
+        "{backend:?}: search by name finds user 3"
+    );
+    assert_eq!(found.len() as i64, total);
+    let local = someone
+        .email
+        .split('@')
+        .next()
+        .expect("local part")
+        .to_uppercase();
+    let (by_email, _) = walk(&app, 50, json!({ "search": local, "min": 0.0 })).await;
+    assert!(
+        by_email.iter().any(|n| n["user"]["id"] == "3"),
+        "search by email"
+    );
+
+    // A search with LIKE wildcards matches them literally.
+    let (nothing, total) = walk(&app, 50, json!({ "search": "%_%", "min": 0.0 })).await;
+    assert!(
+        nothing.is_empty() && total == 0,
+        "{backend:?}: % and _ are not wildcards"
+    );
+}
+
+backend_tests!(the_page_cap_and_bad_cursors_are_refused_with_bad_user_input);
+async fn the_page_cap_and_bad_cursors_are_refused_with_bad_user_input(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let too_big = app.graphql(PAGE, json!({ "first": 101 })).await;
+    assert_eq!(error_code(&too_big), "BAD_USER_INPUT", "{too_big}");
+    assert!(
+        too_big["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("100")
+    );
+    assert_eq!(
+        error_code(&app.graphql(PAGE, json!({ "first": -1 })).await),
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        error_code(&app.graphql(PAGE, json!({ "after": "not-a-cursor" })).await),
+        "BAD_USER_INPUT"
+    );
+    let ok = app.graphql(PAGE, json!({ "first": 100 })).await;
+    assert!(ok["errors"].is_null(), "{ok}");
 }
 
 const ANALYSIS: &str = r#"
@@ -209,122 +205,118 @@ query Analysis($id: ID!, $asOf: DateTime) {
   }
 }"#;
 
-#[tokio::test]
-async fn a_users_analysis_explains_the_score_and_matches_the_legacy_route() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(30).await;
+backend_tests!(a_users_analysis_explains_the_score_and_matches_the_legacy_route);
+async fn a_users_analysis_explains_the_score_and_matches_the_legacy_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(30).await;
 
-        let response = app.graphql(ANALYSIS, json!({ "id": "1" })).await;
-        let a = &response["data"]["userRiskAnalysis"];
-        assert!(response["errors"].is_null(), "{response}");
-        assert_eq!(a["user"]["id"], "1");
+    let response = app.graphql(ANALYSIS, json!({ "id": "1" })).await;
+    let a = &response["data"]["userRiskAnalysis"];
+    assert!(response["errors"].is_null(), "{response}");
+    assert_eq!(a["user"]["id"], "1");
 
-        // Contributions are weight × value and add up to the score.
-        let factors = a["factors"].as_array().expect("factors");
-        assert_eq!(factors.len(), 5, "{backend:?}: five inputs");
-        let sum: f64 = factors
-            .iter()
-            .map(|f| f["contribution"].as_f64().expect("contribution"))
-            .sum();
-        assert!((sum - a["riskScore"].as_f64().expect("score")).abs() < 1e-9);
-        for f in factors {
-            let (w, v, c) = (
-                f["weight"].as_f64(),
-                f["value"].as_f64(),
-                f["contribution"].as_f64(),
-            );
-            assert!((w.expect("w") * v.expect("v") - c.expect("c")).abs() < 1e-12);
-        }
-        assert_eq!(a["recentPayments"].as_array().expect("payments").len(), 3);
-        let dates: Vec<&str> = a["recentPayments"]
+    // Contributions are weight × value and add up to the score.
+    let factors = a["factors"].as_array().expect("factors");
+    assert_eq!(factors.len(), 5, "{backend:?}: five inputs");
+    let sum: f64 = factors
+        .iter()
+        .map(|f| f["contribution"].as_f64().expect("contribution"))
+        .sum();
+    assert!((sum - a["riskScore"].as_f64().expect("score")).abs() < 1e-9);
+    for f in factors {
+        let (w, v, c) = (
+            f["weight"].as_f64(),
+            f["value"].as_f64(),
+            f["contribution"].as_f64(),
+        );
+        assert!((w.expect("w") * v.expect("v") - c.expect("c")).abs() < 1e-12);
+    }
+    assert_eq!(a["recentPayments"].as_array().expect("payments").len(), 3);
+    let dates: Vec<&str> = a["recentPayments"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|p| p["paymentDate"].as_str().expect("date"))
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    // The same explanation as the REST route.
+    let legacy: Value = app
+        .get("/api/user/1/risk-analysis")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(a["messages"], legacy["risk_factors"], "{backend:?}");
+    assert_eq!(a["recommendations"], legacy["recommendations"]);
+    assert_eq!(a["riskScore"], legacy["risk_score"]);
+
+    // The stored score agrees with the analysis.
+    let stored = stored_score(app.db(), 1).await;
+    assert_eq!(a["riskScore"].as_f64(), Some(stored.score));
+
+    // Unknown user: null, no error. Malformed id: BAD_USER_INPUT.
+    let none = app.graphql(ANALYSIS, json!({ "id": "999999" })).await;
+    assert!(
+        none["data"]["userRiskAnalysis"].is_null() && none["errors"].is_null(),
+        "{none}"
+    );
+    assert_eq!(
+        error_code(&app.graphql(ANALYSIS, json!({ "id": "abc" })).await),
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        error_code(
+            &app.graphql(ANALYSIS, json!({ "id": "1", "asOf": "yesterday" }))
+                .await
+        ),
+        "BAD_USER_INPUT"
+    );
+}
+
+backend_tests!(an_analysis_as_of_a_past_instant_counts_only_what_existed_then);
+async fn an_analysis_as_of_a_past_instant_counts_only_what_existed_then(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(25).await;
+    let now = app.graphql(ANALYSIS, json!({ "id": "20" })).await;
+    let total_now = now["data"]["userRiskAnalysis"]["totalPayments"]
+        .as_i64()
+        .expect("total");
+    let dates: Vec<String> = {
+        let r = app.graphql("query($id: ID!) { userRiskAnalysis(userId: $id) { recentPayments(first: 100) { paymentDate } } }", json!({ "id": "20" })).await;
+        r["data"]["userRiskAnalysis"]["recentPayments"]
             .as_array()
             .expect("p")
             .iter()
-            .map(|p| p["paymentDate"].as_str().expect("date"))
-            .collect();
-        assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
-
-        // The same explanation as the REST route.
-        let legacy: Value = app
-            .get("/api/user/1/risk-analysis")
-            .await
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(a["messages"], legacy["risk_factors"], "{backend:?}");
-        assert_eq!(a["recommendations"], legacy["recommendations"]);
-        assert_eq!(a["riskScore"], legacy["risk_score"]);
-
-        // The stored score agrees with the analysis.
-        let stored = stored_score(app.db(), 1).await;
-        assert_eq!(a["riskScore"].as_f64(), Some(stored.score));
-
-        // Unknown user: null, no error. Malformed id: BAD_USER_INPUT.
-        let none = app.graphql(ANALYSIS, json!({ "id": "999999" })).await;
-        assert!(
-            none["data"]["userRiskAnalysis"].is_null() && none["errors"].is_null(),
-            "{none}"
-        );
-        assert_eq!(
-            error_code(&app.graphql(ANALYSIS, json!({ "id": "abc" })).await),
-            "BAD_USER_INPUT"
-        );
-        assert_eq!(
-            error_code(
-                &app.graphql(ANALYSIS, json!({ "id": "1", "asOf": "yesterday" }))
-                    .await
-            ),
-            "BAD_USER_INPUT"
-        );
-    }
-}
-
-#[tokio::test]
-async fn an_analysis_as_of_a_past_instant_counts_only_what_existed_then() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(25).await;
-        let now = app.graphql(ANALYSIS, json!({ "id": "20" })).await;
-        let total_now = now["data"]["userRiskAnalysis"]["totalPayments"]
-            .as_i64()
-            .expect("total");
-        let dates: Vec<String> = {
-            let r = app.graphql("query($id: ID!) { userRiskAnalysis(userId: $id) { recentPayments(first: 100) { paymentDate } } }", json!({ "id": "20" })).await;
-            r["data"]["userRiskAnalysis"]["recentPayments"]
-                .as_array()
-                .expect("p")
-                .iter()
-                .map(|p| p["paymentDate"].as_str().expect("d").to_owned())
-                .collect()
-        };
-        assert!(
-            dates.len() >= 4,
-            "{backend:?}: a healthy user has 8+ payments"
-        );
-        // Just after the 3rd newest payment: the two newest did not exist yet.
-        let as_of = &dates[2];
-        let then = app
-            .graphql(ANALYSIS, json!({ "id": "20", "asOf": as_of }))
-            .await;
-        let t = &then["data"]["userRiskAnalysis"];
-        assert_eq!(
-            t["totalPayments"].as_i64(),
-            Some(total_now - 2),
-            "{backend:?}: {then}"
-        );
-        assert_eq!(
-            t["asOf"].as_str().map(|s| s[..19].to_owned()),
-            Some(as_of[..19].to_owned())
-        );
-        assert!(
-            t["recentPayments"]
-                .as_array()
-                .expect("p")
-                .iter()
-                .all(|p| p["paymentDate"].as_str() <= Some(as_of.as_str()))
-        );
-    }
+            .map(|p| p["paymentDate"].as_str().expect("d").to_owned())
+            .collect()
+    };
+    assert!(
+        dates.len() >= 4,
+        "{backend:?}: a healthy user has 8+ payments"
+    );
+    // Just after the 3rd newest payment: the two newest did not exist yet.
+    let as_of = &dates[2];
+    let then = app
+        .graphql(ANALYSIS, json!({ "id": "20", "asOf": as_of }))
+        .await;
+    let t = &then["data"]["userRiskAnalysis"];
+    assert_eq!(
+        t["totalPayments"].as_i64(),
+        Some(total_now - 2),
+        "{backend:?}: {then}"
+    );
+    assert_eq!(
+        t["asOf"].as_str().map(|s| s[..19].to_owned()),
+        Some(as_of[..19].to_owned())
+    );
+    assert!(
+        t["recentPayments"]
+            .as_array()
+            .expect("p")
+            .iter()
+            .all(|p| p["paymentDate"].as_str() <= Some(as_of.as_str()))
+    );
 }
 
 const STATS: &str = r#"
@@ -335,85 +327,83 @@ query Stats($days: Int) {
   }
 }"#;
 
-#[tokio::test]
-async fn stats_count_every_high_risk_user_and_add_up() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(300).await;
+backend_tests!(stats_count_every_high_risk_user_and_add_up);
+async fn stats_count_every_high_risk_user_and_add_up(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(300).await;
 
-        let response = app.graphql(STATS, json!({ "days": 14 })).await;
-        let s = &response["data"]["stats"];
-        assert!(response["errors"].is_null(), "{response}");
-        let users = users::Entity::find().count(app.db()).await.expect("count");
-        assert_eq!(s["totalUsers"].as_u64(), Some(users));
-        let active = s["activeUsers"].as_i64().expect("active");
-        let high = s["highRiskUsers"].as_i64().expect("high");
-        assert!(
-            high > 100,
-            "{backend:?}: not capped at 100 like the legacy ({high})"
+    let response = app.graphql(STATS, json!({ "days": 14 })).await;
+    let s = &response["data"]["stats"];
+    assert!(response["errors"].is_null(), "{response}");
+    let users = users::Entity::find().count(app.db()).await.expect("count");
+    assert_eq!(s["totalUsers"].as_u64(), Some(users));
+    let active = s["activeUsers"].as_i64().expect("active");
+    let high = s["highRiskUsers"].as_i64().expect("high");
+    assert!(
+        high > 100,
+        "{backend:?}: not capped at 100 like the legacy ({high})"
+    );
+
+    // The same number as the risky list at the high threshold.
+    let list = app.graphql(PAGE, json!({ "first": 1, "min": 0.4 })).await;
+    assert_eq!(
+        list["data"]["riskyUsers"]["totalCount"].as_i64(),
+        Some(high)
+    );
+
+    let levels: i64 = s["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|l| l["count"].as_i64().expect("n"))
+        .sum();
+    let buckets: i64 = s["histogram"]
+        .as_array()
+        .expect("histogram")
+        .iter()
+        .map(|b| b["count"].as_i64().expect("n"))
+        .sum();
+    assert_eq!((levels, buckets), (active, active), "{backend:?}");
+    let high_levels: i64 = s["levels"]
+        .as_array()
+        .expect("l")
+        .iter()
+        .filter(|l| l["level"] == "HIGH" || l["level"] == "CRITICAL")
+        .map(|l| l["count"].as_i64().expect("n"))
+        .sum();
+    assert_eq!(high_levels, high);
+
+    let trend = s["failureTrend"].as_array().expect("trend");
+    assert_eq!(trend.len(), 14, "one entry per day");
+    assert_eq!(
+        trend.last().expect("today")["day"],
+        json!(chrono::Utc::now().format("%Y-%m-%d").to_string())
+    );
+    for day in trend {
+        let (p, f) = (
+            day["payments"].as_i64().expect("p"),
+            day["failed"].as_i64().expect("f"),
         );
+        let expected = if p == 0 { 0.0 } else { f as f64 / p as f64 };
+        assert_eq!(day["failureRate"].as_f64(), Some(expected));
+    }
+    let (total, failed) = (
+        s["totalPayments"].as_f64().expect("t"),
+        s["failedPayments"].as_f64().expect("f"),
+    );
+    assert_eq!(s["overallFailureRate"].as_f64(), Some(failed / total));
 
-        // The same number as the risky list at the high threshold.
-        let list = app.graphql(PAGE, json!({ "first": 1, "min": 0.4 })).await;
+    for bad in [0, 367] {
         assert_eq!(
-            list["data"]["riskyUsers"]["totalCount"].as_i64(),
-            Some(high)
+            error_code(&app.graphql(STATS, json!({ "days": bad })).await),
+            "BAD_USER_INPUT"
         );
-
-        let levels: i64 = s["levels"]
-            .as_array()
-            .expect("levels")
-            .iter()
-            .map(|l| l["count"].as_i64().expect("n"))
-            .sum();
-        let buckets: i64 = s["histogram"]
-            .as_array()
-            .expect("histogram")
-            .iter()
-            .map(|b| b["count"].as_i64().expect("n"))
-            .sum();
-        assert_eq!((levels, buckets), (active, active), "{backend:?}");
-        let high_levels: i64 = s["levels"]
-            .as_array()
-            .expect("l")
-            .iter()
-            .filter(|l| l["level"] == "HIGH" || l["level"] == "CRITICAL")
-            .map(|l| l["count"].as_i64().expect("n"))
-            .sum();
-        assert_eq!(high_levels, high);
-
-        let trend = s["failureTrend"].as_array().expect("trend");
-        assert_eq!(trend.len(), 14, "one entry per day");
-        assert_eq!(
-            trend.last().expect("today")["day"],
-            json!(chrono::Utc::now().format("%Y-%m-%d").to_string())
-        );
-        for day in trend {
-            let (p, f) = (
-                day["payments"].as_i64().expect("p"),
-                day["failed"].as_i64().expect("f"),
-            );
-            let expected = if p == 0 { 0.0 } else { f as f64 / p as f64 };
-            assert_eq!(day["failureRate"].as_f64(), Some(expected));
-        }
-        let (total, failed) = (
-            s["totalPayments"].as_f64().expect("t"),
-            s["failedPayments"].as_f64().expect("f"),
-        );
-        assert_eq!(s["overallFailureRate"].as_f64(), Some(failed / total));
-
-        for bad in [0, 367] {
-            assert_eq!(
-                error_code(&app.graphql(STATS, json!({ "days": bad })).await),
-                "BAD_USER_INPUT"
-            );
-        }
     }
 }
 
 #[tokio::test]
 async fn stats_are_a_snapshot_refreshed_within_seconds_of_a_change() {
-    let app = TestApp::spawn(backends()[0]).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     app.seed(10).await;
     let query = "{ stats { totalUsers computedAt } }";
     let first = app.graphql(query, json!({})).await;
@@ -451,32 +441,30 @@ async fn stats_are_a_snapshot_refreshed_within_seconds_of_a_change() {
     assert_eq!(seen, 11, "the snapshot was refreshed");
 }
 
-#[tokio::test]
-async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request() {
+backend_tests!(statistics_whose_client_gave_up_are_still_computed_for_the_next_request);
+async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request(backend: Backend) {
     use std::sync::Arc;
     use std::time::Duration;
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(50).await;
-        let cache = Arc::new(StatsCache::default());
+    let app = TestApp::spawn(backend).await;
+    app.seed(50).await;
+    let cache = Arc::new(StatsCache::default());
 
-        // A client that gives up at once, before anything is cached.
-        let gave_up = tokio::time::timeout(Duration::ZERO, cache.get(app.db(), 30)).await;
-        assert!(
-            gave_up.is_err(),
-            "{backend:?}: the first request was cancelled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // A client that gives up at once, before anything is cached.
+    let gave_up = tokio::time::timeout(Duration::ZERO, cache.get(app.db(), 30)).await;
+    assert!(
+        gave_up.is_err(),
+        "{backend:?}: the first request was cancelled"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
 
-        // The next request is served by the computation the first one
-        // started (it began before this request was made), not a new one.
-        let asked = chrono::Utc::now();
-        let stats = cache.get(app.db(), 30).await.expect("stats");
-        assert!(
-            stats.computed_at < asked,
-            "{backend:?}: computed at {}, asked at {asked}: the cancelled computation was lost",
-            stats.computed_at
-        );
-        assert_eq!(stats.total_users, 50, "{backend:?}");
-    }
+    // The next request is served by the computation the first one
+    // started (it began before this request was made), not a new one.
+    let asked = chrono::Utc::now();
+    let stats = cache.get(app.db(), 30).await.expect("stats");
+    assert!(
+        stats.computed_at < asked,
+        "{backend:?}: computed at {}, asked at {asked}: the cancelled computation was lost",
+        stats.computed_at
+    );
+    assert_eq!(stats.total_users, 50, "{backend:?}");
 }

@@ -45,17 +45,57 @@ pub enum Backend {
     Postgres,
 }
 
-/// The backends to run on: SQLite, plus PostgreSQL when `TEST_DATABASE_URL`
-/// is set. Under CI (`CI` set) a missing `TEST_DATABASE_URL` is an error.
-pub fn backends() -> Vec<Backend> {
-    let mut all = vec![Backend::Sqlite];
+/// Whether the PostgreSQL variant of `test` can run: `TEST_DATABASE_URL` is
+/// set. When it is not, under CI (see [`in_ci`]) this panics: there the
+/// PostgreSQL tests must run. Elsewhere it prints `skipped: TEST_DATABASE_URL
+/// is not set` to stderr (past the test harness's capture, so that it shows)
+/// and returns false.
+pub fn postgres_configured(test: &str) -> bool {
     if std::env::var("TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
-        all.push(Backend::Postgres);
-    } else if in_ci() {
-        panic!("CI is set but TEST_DATABASE_URL is not: the PostgreSQL tests would not run");
+        return true;
     }
-    all
+    assert!(
+        !in_ci(),
+        "{test}: CI is set but TEST_DATABASE_URL is not: the PostgreSQL tests must run under CI"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{test}: skipped: TEST_DATABASE_URL is not set"
+    );
+    false
 }
+
+/// Turns `async fn name(backend: Backend)` into one `#[tokio::test]` per
+/// backend: a module `name` with the tests `name::sqlite` and
+/// `name::postgres` (the latter as [`postgres_configured`] allows).
+///
+/// `backend_tests!(name);` makes plain `#[tokio::test]`s; anything after the
+/// name goes to the attribute, e.g.
+/// `backend_tests!(name, flavor = "multi_thread", worker_threads = 2);`.
+macro_rules! backend_tests {
+    ($name:ident $(, $($tokio:tt)+)?) => {
+        #[doc = concat!("`", stringify!($name), "` on each backend.")]
+        mod $name {
+            use $crate::helpers::{Backend, postgres_configured};
+
+            /// On SQLite.
+            #[tokio::test $(($($tokio)+))?]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await;
+            }
+
+            /// On PostgreSQL, when `TEST_DATABASE_URL` is set.
+            #[tokio::test $(($($tokio)+))?]
+            async fn postgres() {
+                if postgres_configured(concat!(module_path!(), "::postgres")) {
+                    super::$name(Backend::Postgres).await;
+                }
+            }
+        }
+    };
+}
+pub(crate) use backend_tests;
 
 /// A database of the test's own, dropped (or deleted) when this is dropped.
 pub struct TestDb {

@@ -1,9 +1,11 @@
 //! The one integration test binary: the real service on real databases.
 //!
-//! Database tests run on SQLite always, and on PostgreSQL too when
-//! `TEST_DATABASE_URL` is set (CI sets it; there, an unreachable PostgreSQL is
-//! a failure, never a skip). Each test gets a database of its own, dropped
-//! afterwards.
+//! Each database test is an `async fn name(backend: Backend)` made into two
+//! tests by `backend_tests!(name)`: `name::sqlite`, and `name::postgres` on
+//! the server of `TEST_DATABASE_URL`. Without that variable the PostgreSQL
+//! tests fail under CI (`CI` set), and elsewhere say they are skipped. The
+//! few tests about the HTTP surface alone run on SQLite only. Each test gets
+//! a database of its own, dropped afterwards.
 
 mod explorer;
 mod graphql_limits;

@@ -2,7 +2,7 @@
 
 use migration::{Migrator, MigratorTrait, SchemaManager};
 
-use crate::helpers::{Backend, TestDb, backends};
+use crate::helpers::{Backend, TestDb, backend_tests};
 
 const TABLES: [&str; 5] = [
     "users",
@@ -46,61 +46,59 @@ async fn tables_present(test_db: &TestDb) -> Vec<&'static str> {
     present
 }
 
-#[tokio::test]
-async fn migrations_go_up_down_and_up_again() {
-    for backend in backends() {
-        // Arrange
-        let test_db = TestDb::empty(backend).await;
-        assert!(
-            tables_present(&test_db).await.is_empty(),
-            "{backend:?}: a new database has no tables"
-        );
+backend_tests!(migrations_go_up_down_and_up_again);
+async fn migrations_go_up_down_and_up_again(backend: Backend) {
+    // Arrange
+    let test_db = TestDb::empty(backend).await;
+    assert!(
+        tables_present(&test_db).await.is_empty(),
+        "{backend:?}: a new database has no tables"
+    );
 
-        // Act + Assert: up
-        Migrator::up(&test_db.db, None).await.expect("up");
-        assert_eq!(
-            tables_present(&test_db).await,
-            TABLES,
-            "{backend:?}: every table after up"
-        );
-        let manager = SchemaManager::new(&test_db.db);
-        for (table, index) in HOT_INDEXES {
-            assert!(
-                manager.has_index(table, index).await.expect("inspect"),
-                "{backend:?}: index {index}"
-            );
-        }
-        let expected_search: &[&str] = match backend {
-            Backend::Postgres => &SEARCH_INDEXES,
-            Backend::Sqlite => &[],
-        };
-        assert_eq!(
-            search_indexes(&test_db).await,
-            expected_search,
-            "{backend:?}"
-        );
+    // Act + Assert: up
+    Migrator::up(&test_db.db, None).await.expect("up");
+    assert_eq!(
+        tables_present(&test_db).await,
+        TABLES,
+        "{backend:?}: every table after up"
+    );
+    let manager = SchemaManager::new(&test_db.db);
+    for (table, index) in HOT_INDEXES {
         assert!(
-            Migrator::get_pending_migrations(&test_db.db)
-                .await
-                .expect("status")
-                .is_empty()
-        );
-
-        // down, all the way
-        Migrator::down(&test_db.db, None).await.expect("down");
-        assert!(
-            tables_present(&test_db).await.is_empty(),
-            "{backend:?}: no table after down"
-        );
-
-        // up again
-        Migrator::up(&test_db.db, None).await.expect("up again");
-        assert_eq!(
-            tables_present(&test_db).await,
-            TABLES,
-            "{backend:?}: every table after up again"
+            manager.has_index(table, index).await.expect("inspect"),
+            "{backend:?}: index {index}"
         );
     }
+    let expected_search: &[&str] = match backend {
+        Backend::Postgres => &SEARCH_INDEXES,
+        Backend::Sqlite => &[],
+    };
+    assert_eq!(
+        search_indexes(&test_db).await,
+        expected_search,
+        "{backend:?}"
+    );
+    assert!(
+        Migrator::get_pending_migrations(&test_db.db)
+            .await
+            .expect("status")
+            .is_empty()
+    );
+
+    // down, all the way
+    Migrator::down(&test_db.db, None).await.expect("down");
+    assert!(
+        tables_present(&test_db).await.is_empty(),
+        "{backend:?}: no table after down"
+    );
+
+    // up again
+    Migrator::up(&test_db.db, None).await.expect("up again");
+    assert_eq!(
+        tables_present(&test_db).await,
+        TABLES,
+        "{backend:?}: every table after up again"
+    );
 }
 
 fn risk_monitor(test_db: &TestDb, args: &[&str]) -> std::process::Output {
@@ -111,59 +109,57 @@ fn risk_monitor(test_db: &TestDb, args: &[&str]) -> std::process::Output {
         .expect("run risk-monitor")
 }
 
-#[tokio::test]
-async fn the_migrate_command_applies_lists_reverts_and_refreshes() {
-    for backend in backends() {
-        let test_db = TestDb::empty(backend).await;
+backend_tests!(the_migrate_command_applies_lists_reverts_and_refreshes);
+async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backend) {
+    let test_db = TestDb::empty(backend).await;
 
-        let up = risk_monitor(&test_db, &["migrate", "up"]);
-        assert!(
-            up.status.success(),
-            "{backend:?}: {}",
-            String::from_utf8_lossy(&up.stderr)
-        );
-        assert_eq!(tables_present(&test_db).await, TABLES);
+    let up = risk_monitor(&test_db, &["migrate", "up"]);
+    assert!(
+        up.status.success(),
+        "{backend:?}: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert_eq!(tables_present(&test_db).await, TABLES);
 
-        let status = risk_monitor(&test_db, &["migrate", "status"]);
-        let listing = String::from_utf8_lossy(&status.stdout);
-        assert!(status.status.success());
-        let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
-        assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
+    let status = risk_monitor(&test_db, &["migrate", "status"]);
+    let listing = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success());
+    let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
+    assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-        // The newest migration holds the search indexes; the one before, alerts.
-        let down = risk_monitor(&test_db, &["migrate", "down"]);
-        assert!(down.status.success());
-        assert!(
-            search_indexes(&test_db).await.is_empty(),
-            "{backend:?}: down reverts the newest"
-        );
-        assert_eq!(
-            tables_present(&test_db).await,
-            TABLES,
-            "{backend:?}: and only that one"
-        );
-        let down = risk_monitor(&test_db, &["migrate", "down"]);
-        assert!(down.status.success());
-        assert!(
-            !tables_present(&test_db).await.contains(&"alerts"),
-            "{backend:?}: then the one before"
-        );
-        assert!(
-            tables_present(&test_db).await.contains(&"users"),
-            "{backend:?}: and only that one"
-        );
-        let status = risk_monitor(&test_db, &["migrate", "status"]);
-        assert_eq!(
-            applied(&String::from_utf8_lossy(&status.stdout)),
-            Migrator::migrations().len() - 2
-        );
+    // The newest migration holds the search indexes; the one before, alerts.
+    let down = risk_monitor(&test_db, &["migrate", "down"]);
+    assert!(down.status.success());
+    assert!(
+        search_indexes(&test_db).await.is_empty(),
+        "{backend:?}: down reverts the newest"
+    );
+    assert_eq!(
+        tables_present(&test_db).await,
+        TABLES,
+        "{backend:?}: and only that one"
+    );
+    let down = risk_monitor(&test_db, &["migrate", "down"]);
+    assert!(down.status.success());
+    assert!(
+        !tables_present(&test_db).await.contains(&"alerts"),
+        "{backend:?}: then the one before"
+    );
+    assert!(
+        tables_present(&test_db).await.contains(&"users"),
+        "{backend:?}: and only that one"
+    );
+    let status = risk_monitor(&test_db, &["migrate", "status"]);
+    assert_eq!(
+        applied(&String::from_utf8_lossy(&status.stdout)),
+        Migrator::migrations().len() - 2
+    );
 
-        let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
-        assert!(
-            fresh.status.success(),
-            "{}",
-            String::from_utf8_lossy(&fresh.stderr)
-        );
-        assert_eq!(tables_present(&test_db).await, TABLES);
-    }
+    let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
+    assert!(
+        fresh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+    assert_eq!(tables_present(&test_db).await, TABLES);
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backends};
+use crate::helpers::{Backend, TestApp};
 
 /// The fenced blocks of `language` in the README.
 fn blocks(readme: &str, language: &str) -> Vec<String> {
@@ -30,7 +30,7 @@ fn blocks(readme: &str, language: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_readme_examples_run_as_written() {
     let readme = include_str!("../../README.md");
-    let app = TestApp::spawn(backends()[0]).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     app.seed(25).await;
 
     let curls: Vec<String> = blocks(readme, "sh")

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, backends, golden};
+use crate::helpers::{Backend, TestApp, backend_tests, golden};
 
 fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object().expect("an object").keys().cloned().collect()
@@ -18,195 +18,185 @@ fn is_legacy_time(v: &Value) -> bool {
     parsed && !s.ends_with('Z') && !s.contains('+') && (s.len() == 19 || s.len() == 26)
 }
 
-#[tokio::test]
-async fn the_risky_list_keeps_the_legacy_shape_order_and_parameters() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(120).await;
+backend_tests!(the_risky_list_keeps_the_legacy_shape_order_and_parameters);
+async fn the_risky_list_keeps_the_legacy_shape_order_and_parameters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(120).await;
 
-        let response = app.get("/api/risky-users").await;
-        assert_eq!(response.status(), 200);
-        let list: Vec<Value> = response.json().await.expect("json");
-        let legacy = golden("risky_users_default.json");
-        assert!(!list.is_empty() && list.len() <= 100, "{backend:?}");
-        for row in &list {
-            assert_eq!(keys(row), keys(&legacy[0]), "{backend:?}: legacy fields");
-            assert!(row["risk_score"].as_f64() >= Some(0.4));
-            assert!(is_legacy_time(&row["created_at"]), "{}", row["created_at"]);
-            assert!(row["monthly_amount"].is_f64() || row["monthly_amount"].is_u64());
-        }
-        let scores: Vec<f64> = list
-            .iter()
-            .map(|r| r["risk_score"].as_f64().expect("score"))
-            .collect();
-        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "highest first");
-
-        let limited: Vec<Value> = app
-            .get("/api/risky-users?min_risk_score=0.7&limit=3")
-            .await
-            .json()
-            .await
-            .expect("json");
-        assert!(
-            limited.len() <= 3
-                && limited
-                    .iter()
-                    .all(|r| r["risk_score"].as_f64() >= Some(0.7))
-        );
-        let everyone: Vec<Value> = app
-            .get("/api/risky-users?min_risk_score=0&limit=1000")
-            .await
-            .json()
-            .await
-            .expect("json");
-        assert!(
-            everyone.len() > list.len(),
-            "{backend:?}: a lower threshold lists more"
-        );
+    let response = app.get("/api/risky-users").await;
+    assert_eq!(response.status(), 200);
+    let list: Vec<Value> = response.json().await.expect("json");
+    let legacy = golden("risky_users_default.json");
+    assert!(!list.is_empty() && list.len() <= 100, "{backend:?}");
+    for row in &list {
+        assert_eq!(keys(row), keys(&legacy[0]), "{backend:?}: legacy fields");
+        assert!(row["risk_score"].as_f64() >= Some(0.4));
+        assert!(is_legacy_time(&row["created_at"]), "{}", row["created_at"]);
+        assert!(row["monthly_amount"].is_f64() || row["monthly_amount"].is_u64());
     }
+    let scores: Vec<f64> = list
+        .iter()
+        .map(|r| r["risk_score"].as_f64().expect("score"))
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "highest first");
+
+    let limited: Vec<Value> = app
+        .get("/api/risky-users?min_risk_score=0.7&limit=3")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        limited.len() <= 3
+            && limited
+                .iter()
+                .all(|r| r["risk_score"].as_f64() >= Some(0.7))
+    );
+    let everyone: Vec<Value> = app
+        .get("/api/risky-users?min_risk_score=0&limit=1000")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        everyone.len() > list.len(),
+        "{backend:?}: a lower threshold lists more"
+    );
 }
 
-#[tokio::test]
-async fn malformed_parameters_are_422_naming_the_parameter_never_500() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        for (path, loc) in [
-            ("/api/risky-users?limit=ten", vec!["query", "limit"]),
-            (
-                "/api/risky-users?min_risk_score=high",
-                vec!["query", "min_risk_score"],
-            ),
-            ("/api/risky-users?limit=0", vec!["query", "limit"]),
-            ("/api/user/abc/risk-analysis", vec!["path", "user_id"]),
-            ("/api/user/1.5/risk-analysis", vec!["path", "user_id"]),
-        ] {
-            let response = app.get(path).await;
-            assert_eq!(response.status(), 422, "{backend:?}: {path}");
-            let body: Value = response.json().await.expect("json");
-            assert_eq!(
-                body["detail"][0]["loc"],
-                serde_json::json!(loc),
-                "{path}: {body}"
-            );
-            assert!(
-                body["detail"][0]["msg"]
-                    .as_str()
-                    .is_some_and(|m| !m.is_empty())
-            );
-            assert!(body["detail"][0]["type"].is_string());
-        }
-        let post = app.post("/api/alert/x").await;
-        assert_eq!(post.status(), 422);
-    }
-}
-
-#[tokio::test]
-async fn the_analysis_route_keeps_the_legacy_shape_and_unknown_users_are_404() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(20).await;
-
-        let response = app.get("/api/user/1/risk-analysis").await;
-        assert_eq!(response.status(), 200);
+backend_tests!(malformed_parameters_are_422_naming_the_parameter_never_500);
+async fn malformed_parameters_are_422_naming_the_parameter_never_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (path, loc) in [
+        ("/api/risky-users?limit=ten", vec!["query", "limit"]),
+        (
+            "/api/risky-users?min_risk_score=high",
+            vec!["query", "min_risk_score"],
+        ),
+        ("/api/risky-users?limit=0", vec!["query", "limit"]),
+        ("/api/user/abc/risk-analysis", vec!["path", "user_id"]),
+        ("/api/user/1.5/risk-analysis", vec!["path", "user_id"]),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 422, "{backend:?}: {path}");
         let body: Value = response.json().await.expect("json");
-        let legacy = golden("user_risk_analysis.json");
-        assert_eq!(keys(&body), keys(&legacy), "{backend:?}");
         assert_eq!(
-            keys(&body["subscriptions_history"][0]),
-            keys(&legacy["subscriptions_history"][0])
-        );
-        assert_eq!(
-            keys(&body["payment_history"][0]),
-            keys(&legacy["payment_history"][0])
-        );
-        assert!(body["payment_history"].as_array().expect("payments").len() <= 10);
-        assert!(is_legacy_time(&body["payment_history"][0]["payment_date"]));
-        assert!(is_legacy_time(
-            &body["subscriptions_history"][0]["effective_from"]
-        ));
-        let (total, failed, ok) = (
-            &body["total_payments"],
-            &body["failed_payments"],
-            &body["successful_payments"],
-        );
-        assert_eq!(
-            ok.as_u64(),
-            Some(total.as_u64().expect("t") - failed.as_u64().expect("f")),
-            "legacy meaning"
+            body["detail"][0]["loc"],
+            serde_json::json!(loc),
+            "{path}: {body}"
         );
         assert!(
-            ["low", "medium", "high", "critical"]
-                .contains(&body["risk_level"].as_str().expect("level"))
+            body["detail"][0]["msg"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
         );
-        assert!(!body["risk_factors"].as_array().expect("factors").is_empty());
-
-        let missing = app.get("/api/user/99999999/risk-analysis").await;
-        assert_eq!(missing.status(), 404);
-        assert_eq!(
-            missing.json::<Value>().await.expect("json"),
-            golden("user_risk_analysis_404.json")
-        );
+        assert!(body["detail"][0]["type"].is_string());
     }
+    let post = app.post("/api/alert/x").await;
+    assert_eq!(post.status(), 422);
 }
 
-#[tokio::test]
-async fn a_user_with_a_pending_payment_gets_an_answer_not_a_500() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(5).await;
-        let input = serde_json::json!({ "input": { "userId": "1", "amount": 9.99, "status": "PENDING",
-            "paymentDate": chrono::Utc::now().to_rfc3339(), "paymentMethod": "card" } });
-        let recorded = app
-            .graphql(
-                "mutation($input: PaymentInput!) { recordPayment(input: $input) { duplicate } }",
-                input,
-            )
-            .await;
-        assert!(recorded["errors"].is_null(), "{recorded}");
-        let response = app.get("/api/user/1/risk-analysis").await;
-        assert_eq!(
-            response.status(),
-            200,
-            "{backend:?}: the legacy answered 500 here"
-        );
-        let body: Value = response.json().await.expect("json");
-        assert_eq!(body["payment_history"][0]["status"], "pending");
-    }
+backend_tests!(the_analysis_route_keeps_the_legacy_shape_and_unknown_users_are_404);
+async fn the_analysis_route_keeps_the_legacy_shape_and_unknown_users_are_404(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(20).await;
+
+    let response = app.get("/api/user/1/risk-analysis").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    let legacy = golden("user_risk_analysis.json");
+    assert_eq!(keys(&body), keys(&legacy), "{backend:?}");
+    assert_eq!(
+        keys(&body["subscriptions_history"][0]),
+        keys(&legacy["subscriptions_history"][0])
+    );
+    assert_eq!(
+        keys(&body["payment_history"][0]),
+        keys(&legacy["payment_history"][0])
+    );
+    assert!(body["payment_history"].as_array().expect("payments").len() <= 10);
+    assert!(is_legacy_time(&body["payment_history"][0]["payment_date"]));
+    assert!(is_legacy_time(
+        &body["subscriptions_history"][0]["effective_from"]
+    ));
+    let (total, failed, ok) = (
+        &body["total_payments"],
+        &body["failed_payments"],
+        &body["successful_payments"],
+    );
+    assert_eq!(
+        ok.as_u64(),
+        Some(total.as_u64().expect("t") - failed.as_u64().expect("f")),
+        "legacy meaning"
+    );
+    assert!(
+        ["low", "medium", "high", "critical"]
+            .contains(&body["risk_level"].as_str().expect("level"))
+    );
+    assert!(!body["risk_factors"].as_array().expect("factors").is_empty());
+
+    let missing = app.get("/api/user/99999999/risk-analysis").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<Value>().await.expect("json"),
+        golden("user_risk_analysis_404.json")
+    );
 }
 
-#[tokio::test]
-async fn stats_and_alerts_keep_the_legacy_shape() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        app.seed(300).await;
+backend_tests!(a_user_with_a_pending_payment_gets_an_answer_not_a_500);
+async fn a_user_with_a_pending_payment_gets_an_answer_not_a_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(5).await;
+    let input = serde_json::json!({ "input": { "userId": "1", "amount": 9.99, "status": "PENDING",
+        "paymentDate": chrono::Utc::now().to_rfc3339(), "paymentMethod": "card" } });
+    let recorded = app
+        .graphql(
+            "mutation($input: PaymentInput!) { recordPayment(input: $input) { duplicate } }",
+            input,
+        )
+        .await;
+    assert!(recorded["errors"].is_null(), "{recorded}");
+    let response = app.get("/api/user/1/risk-analysis").await;
+    assert_eq!(
+        response.status(),
+        200,
+        "{backend:?}: the legacy answered 500 here"
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["payment_history"][0]["status"], "pending");
+}
 
-        let stats: Value = app.get("/api/stats").await.json().await.expect("json");
-        assert_eq!(keys(&stats), keys(&golden("stats.json")), "{backend:?}");
-        assert_eq!(stats["total_users"], 300);
-        assert!(
-            stats["high_risk_users"].as_u64() > Some(100),
-            "{backend:?}: not capped at 100: {stats}"
-        );
+backend_tests!(stats_and_alerts_keep_the_legacy_shape);
+async fn stats_and_alerts_keep_the_legacy_shape(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(300).await;
 
-        let response = app.post("/api/alert/1").await;
-        assert_eq!(response.status(), 200);
-        let alert: Value = response.json().await.expect("json");
-        assert_eq!(keys(&alert), keys(&golden("alert.json")));
-        assert_eq!(alert["status"], "success");
-        assert_eq!(alert["message"], "Alert sent for user 1");
+    let stats: Value = app.get("/api/stats").await.json().await.expect("json");
+    assert_eq!(keys(&stats), keys(&golden("stats.json")), "{backend:?}");
+    assert_eq!(stats["total_users"], 300);
+    assert!(
+        stats["high_risk_users"].as_u64() > Some(100),
+        "{backend:?}: not capped at 100: {stats}"
+    );
 
-        let missing = app.post("/api/alert/99999999").await;
-        assert_eq!(missing.status(), 404);
-        assert_eq!(
-            missing.json::<Value>().await.expect("json"),
-            golden("alert_404.json")
-        );
-    }
+    let response = app.post("/api/alert/1").await;
+    assert_eq!(response.status(), 200);
+    let alert: Value = response.json().await.expect("json");
+    assert_eq!(keys(&alert), keys(&golden("alert.json")));
+    assert_eq!(alert["status"], "success");
+    assert_eq!(alert["message"], "Alert sent for user 1");
+
+    let missing = app.post("/api/alert/99999999").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<Value>().await.expect("json"),
+        golden("alert_404.json")
+    );
 }
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_legacy_routes() {
-    let app = TestApp::spawn(backends()[0]).await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
     let response = app.get("/api/openapi.json").await;
     assert_eq!(response.status(), 200);
     let doc: Value = response.json().await.expect("json");

@@ -12,7 +12,7 @@ use crate::helpers::internals::{
     AppError, Cents, PaymentStatus, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights,
     risk, scoring, store,
 };
-use crate::helpers::{TestDb, backends, stored_score};
+use crate::helpers::{Backend, TestDb, backend_tests, stored_score};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0)
@@ -98,69 +98,65 @@ fn assert_matches(row: &risk_scores::Model, expected: &risk::Assessment, context
     );
 }
 
-#[tokio::test]
-async fn recording_a_payment_rescores_its_user_in_the_same_write() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        let db = &test_db.db;
-        let id = user(db, "ann@example.com", t0() - Duration::days(200)).await;
-        assert_eq!(
-            stored_score(db, id).await.score,
-            0.0,
-            "{backend:?}: a new user is stored at 0"
-        );
+backend_tests!(recording_a_payment_rescores_its_user_in_the_same_write);
+async fn recording_a_payment_rescores_its_user_in_the_same_write(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let id = user(db, "ann@example.com", t0() - Duration::days(200)).await;
+    assert_eq!(
+        stored_score(db, id).await.score,
+        0.0,
+        "{backend:?}: a new user is stored at 0"
+    );
 
-        pay(db, payment(id, PaymentStatus::Success, 90, 9.99), t0()).await;
-        pay(db, payment(id, PaymentStatus::Failed, 60, 9.99), t0()).await;
-        pay(db, payment(id, PaymentStatus::Declined, 30, 9.99), t0()).await;
+    pay(db, payment(id, PaymentStatus::Success, 90, 9.99), t0()).await;
+    pay(db, payment(id, PaymentStatus::Failed, 60, 9.99), t0()).await;
+    pay(db, payment(id, PaymentStatus::Declined, 30, 9.99), t0()).await;
 
-        let row = stored_score(db, id).await;
-        assert_matches(
-            &row,
-            &fresh(db, id, &ScoringConfig::default(), t0()).await,
-            &format!("{backend:?}"),
-        );
-        assert!(
-            row.score >= 0.4,
-            "{backend:?}: two failures of the last three is high risk"
-        );
-        assert!(RiskPattern::from_mask(row.patterns).contains(&RiskPattern::PayOnceThenDecline));
-    }
+    let row = stored_score(db, id).await;
+    assert_matches(
+        &row,
+        &fresh(db, id, &ScoringConfig::default(), t0()).await,
+        &format!("{backend:?}"),
+    );
+    assert!(
+        row.score >= 0.4,
+        "{backend:?}: two failures of the last three is high risk"
+    );
+    assert!(RiskPattern::from_mask(row.patterns).contains(&RiskPattern::PayOnceThenDecline));
 }
 
-#[tokio::test]
-async fn concurrent_payments_for_one_user_never_leave_a_stale_score() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        let db = test_db.db.clone();
-        let id = user(&db, "busy@example.com", t0() - Duration::days(400)).await;
+backend_tests!(concurrent_payments_for_one_user_never_leave_a_stale_score);
+async fn concurrent_payments_for_one_user_never_leave_a_stale_score(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let db = test_db.db.clone();
+    let id = user(&db, "busy@example.com", t0() - Duration::days(400)).await;
 
-        // 40 payments for the same user at once, in random-looking order.
-        let writes = (0..40).map(|i| {
-            let db = db.clone();
-            let status = if (i * 7) % 5 < 2 {
-                PaymentStatus::Failed
-            } else {
-                PaymentStatus::Success
-            };
-            let amount = if i % 3 == 0 { 1.99 } else { 12.99 };
-            tokio::spawn(async move { pay(&db, payment(id, status, 40 - i, amount), t0()).await })
-        });
-        for write in futures::future::join_all(writes).await {
-            write.expect("no write panicked");
-        }
-
-        let row = stored_score(&db, id).await;
-        assert_eq!(
-            row.total_payments, 40,
-            "{backend:?}: the stored score saw every payment"
-        );
-        assert_matches(
-            &row,
-            &fresh(&db, id, &ScoringConfig::default(), t0()).await,
-            &format!("{backend:?}"),
-        );
+    // 40 payments for the same user at once, in random-looking order.
+    let writes = (0..40).map(|i| {
+        let db = db.clone();
+        let status = if (i * 7) % 5 < 2 {
+            PaymentStatus::Failed
+        } else {
+            PaymentStatus::Success
+        };
+        let amount = if i % 3 == 0 { 1.99 } else { 12.99 };
+        tokio::spawn(async move { pay(&db, payment(id, status, 40 - i, amount), t0()).await })
+    });
+    for write in futures::future::join_all(writes).await {
+        write.expect("no write panicked");
     }
+
+    let row = stored_score(&db, id).await;
+    assert_eq!(
+        row.total_payments, 40,
+        "{backend:?}: the stored score saw every payment"
+    );
+    assert_matches(
+        &row,
+        &fresh(&db, id, &ScoringConfig::default(), t0()).await,
+        &format!("{backend:?}"),
+    );
 }
 
 /// What a user of the API sees of one recorded payment.
@@ -209,312 +205,302 @@ async fn batch_fixture(db: &DatabaseConnection) -> (i64, i64, i64) {
     (ann, bob, plan)
 }
 
-#[tokio::test]
-async fn a_batch_of_payments_answers_each_as_if_recorded_alone_in_turn() {
-    for backend in backends() {
-        // Arrange: the same users on two databases.
-        let alone_db = TestDb::migrated(backend).await;
-        let batch_db = TestDb::migrated(backend).await;
-        let (ann, bob, ann_plan) = batch_fixture(&alone_db.db).await;
-        assert_eq!(batch_fixture(&batch_db.db).await, (ann, bob, ann_plan));
-        let with = |mut p: NewPayment, edit: &dyn Fn(&mut NewPayment)| {
-            edit(&mut p);
-            p
-        };
-        let inputs = vec![
-            payment(ann, PaymentStatus::Success, 30, 12.99),
-            with(payment(ann, PaymentStatus::Failed, 20, 12.99), &|p| {
-                p.external_id = Some("e1".into())
-            }),
-            // Refused: another user's plan.
-            with(payment(bob, PaymentStatus::Success, 19, 4.99), &|p| {
-                p.subscription_id = Some(ann_plan)
-            }),
-            // Refused: no such user.
-            payment(999_999, PaymentStatus::Success, 18, 4.99),
-            // The same external id again in the same batch: a duplicate.
-            with(payment(ann, PaymentStatus::Declined, 10, 1.99), &|p| {
-                p.external_id = Some("e1".into())
-            }),
-            // Refused: that external id is another user's.
-            with(payment(bob, PaymentStatus::Failed, 9, 4.99), &|p| {
-                p.external_id = Some("e1".into())
-            }),
-            // Recorded before the batch: a duplicate.
-            with(payment(bob, PaymentStatus::Failed, 8, 4.99), &|p| {
-                p.external_id = Some("e0".into())
-            }),
-            // Two identical payments are two payments.
-            payment(bob, PaymentStatus::Failed, 5, 4.99),
-            payment(bob, PaymentStatus::Failed, 5, 4.99),
-            // Refused by validation.
-            with(payment(bob, PaymentStatus::Success, 4, 4.99), &|p| {
-                p.currency = Some("EURO".into())
-            }),
-            with(payment(ann, PaymentStatus::Success, 3, 12.99), &|p| {
-                p.subscription_id = Some(ann_plan)
-            }),
-            payment(ann, PaymentStatus::Failed, 1, 1.99),
-        ];
-        let config = ScoringConfig::default();
+backend_tests!(a_batch_of_payments_answers_each_as_if_recorded_alone_in_turn);
+async fn a_batch_of_payments_answers_each_as_if_recorded_alone_in_turn(backend: Backend) {
+    // Arrange: the same users on two databases.
+    let alone_db = TestDb::migrated(backend).await;
+    let batch_db = TestDb::migrated(backend).await;
+    let (ann, bob, ann_plan) = batch_fixture(&alone_db.db).await;
+    assert_eq!(batch_fixture(&batch_db.db).await, (ann, bob, ann_plan));
+    let with = |mut p: NewPayment, edit: &dyn Fn(&mut NewPayment)| {
+        edit(&mut p);
+        p
+    };
+    let inputs = vec![
+        payment(ann, PaymentStatus::Success, 30, 12.99),
+        with(payment(ann, PaymentStatus::Failed, 20, 12.99), &|p| {
+            p.external_id = Some("e1".into())
+        }),
+        // Refused: another user's plan.
+        with(payment(bob, PaymentStatus::Success, 19, 4.99), &|p| {
+            p.subscription_id = Some(ann_plan)
+        }),
+        // Refused: no such user.
+        payment(999_999, PaymentStatus::Success, 18, 4.99),
+        // The same external id again in the same batch: a duplicate.
+        with(payment(ann, PaymentStatus::Declined, 10, 1.99), &|p| {
+            p.external_id = Some("e1".into())
+        }),
+        // Refused: that external id is another user's.
+        with(payment(bob, PaymentStatus::Failed, 9, 4.99), &|p| {
+            p.external_id = Some("e1".into())
+        }),
+        // Recorded before the batch: a duplicate.
+        with(payment(bob, PaymentStatus::Failed, 8, 4.99), &|p| {
+            p.external_id = Some("e0".into())
+        }),
+        // Two identical payments are two payments.
+        payment(bob, PaymentStatus::Failed, 5, 4.99),
+        payment(bob, PaymentStatus::Failed, 5, 4.99),
+        // Refused by validation.
+        with(payment(bob, PaymentStatus::Success, 4, 4.99), &|p| {
+            p.currency = Some("EURO".into())
+        }),
+        with(payment(ann, PaymentStatus::Success, 3, 12.99), &|p| {
+            p.subscription_id = Some(ann_plan)
+        }),
+        payment(ann, PaymentStatus::Failed, 1, 1.99),
+    ];
+    let config = ScoringConfig::default();
 
-        // Act: one at a time on one database, all at once on the other.
-        let mut alone = Vec::new();
-        for input in inputs.clone() {
-            alone.push(ingest::record_payment(&alone_db.db, &config, input, t0()).await);
-        }
-        let batch = ingest::record_payments(&batch_db.db, &config, inputs, t0()).await;
-
-        // Assert: the same answers, in order, and the same stored rows.
-        let alone: Vec<String> = alone.iter().map(seen).collect();
-        let batch_seen: Vec<String> = batch.iter().map(seen).collect();
-        assert_eq!(batch_seen, alone, "{backend:?}");
-        let codes: Vec<&str> = batch
-            .iter()
-            .map(|r| r.as_ref().map_or_else(|e| e.code(), |_| "ok"))
-            .collect();
-        assert_eq!(
-            codes,
-            [
-                "ok",
-                "ok",
-                "BAD_USER_INPUT",
-                "NOT_FOUND",
-                "ok",
-                "BAD_USER_INPUT",
-                "ok",
-                "ok",
-                "ok",
-                "BAD_USER_INPUT",
-                "ok",
-                "ok"
-            ],
-            "{backend:?}"
-        );
-        let duplicates: Vec<bool> = batch.iter().flatten().map(|r| r.duplicate).collect();
-        assert_eq!(
-            duplicates,
-            [false, false, true, true, false, false, false, false]
-        );
-        let twins: Vec<i64> = batch[7..9].iter().flatten().map(|r| r.payment.id).collect();
-        assert_ne!(twins[0], twins[1], "{backend:?}: two rows for two payments");
-        for id in [ann, bob] {
-            let row = stored_score(&batch_db.db, id).await;
-            assert_matches(
-                &row,
-                &fresh(&batch_db.db, id, &config, t0()).await,
-                &format!("{backend:?} user {id}"),
-            );
-            assert_eq!(
-                (row.score, row.total_payments, row.failed_payments),
-                {
-                    let a = stored_score(&alone_db.db, id).await;
-                    (a.score, a.total_payments, a.failed_payments)
-                },
-                "{backend:?} user {id}"
-            );
-        }
-        assert_eq!(stored_score(&batch_db.db, ann).await.total_payments, 4);
-        assert_eq!(stored_score(&batch_db.db, bob).await.total_payments, 3);
+    // Act: one at a time on one database, all at once on the other.
+    let mut alone = Vec::new();
+    for input in inputs.clone() {
+        alone.push(ingest::record_payment(&alone_db.db, &config, input, t0()).await);
     }
-}
+    let batch = ingest::record_payments(&batch_db.db, &config, inputs, t0()).await;
 
-#[tokio::test]
-async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        let db = &test_db.db;
-        let config = ScoringConfig::default();
-        // New (29 days): changes at 30 days. Mid (100 days): changes at 180. Old: never.
-        let new = user(db, "new@example.com", t0() - Duration::days(29)).await;
-        let mid = user(db, "mid@example.com", t0() - Duration::days(100)).await;
-        let old = user(db, "old@example.com", t0() - Duration::days(400)).await;
-        for id in [new, mid, old] {
-            pay(db, payment(id, PaymentStatus::Success, 20, 9.99), t0()).await;
-            pay(db, payment(id, PaymentStatus::Failed, 1, 9.99), t0()).await;
-        }
-        assert_eq!(
-            stored_score(db, new).await.next_change_at,
-            Some(t0() + Duration::days(1))
-        );
-        assert_eq!(
-            stored_score(db, mid).await.next_change_at,
-            Some(t0() + Duration::days(80))
-        );
-        assert_eq!(stored_score(db, old).await.next_change_at, None);
-        let before_new = stored_score(db, new).await;
-
-        // Nothing is due yet.
-        assert_eq!(
-            scoring::rescore_due(db, &config, t0() + Duration::hours(23), 100)
-                .await
-                .expect("refresh"),
-            0
-        );
-
-        // Two days later: only the new account crossed a boundary.
-        let later = t0() + Duration::days(2);
-        assert_eq!(
-            scoring::rescore_due(db, &config, later, 100)
-                .await
-                .expect("refresh"),
-            1,
-            "{backend:?}"
-        );
-        let after_new = stored_score(db, new).await;
-        assert_eq!(after_new.computed_at, later);
-        assert!(
-            after_new.score < before_new.score,
-            "{backend:?}: the age factor dropped"
-        );
+    // Assert: the same answers, in order, and the same stored rows.
+    let alone: Vec<String> = alone.iter().map(seen).collect();
+    let batch_seen: Vec<String> = batch.iter().map(seen).collect();
+    assert_eq!(batch_seen, alone, "{backend:?}");
+    let codes: Vec<&str> = batch
+        .iter()
+        .map(|r| r.as_ref().map_or_else(|e| e.code(), |_| "ok"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "ok",
+            "ok",
+            "BAD_USER_INPUT",
+            "NOT_FOUND",
+            "ok",
+            "BAD_USER_INPUT",
+            "ok",
+            "ok",
+            "ok",
+            "BAD_USER_INPUT",
+            "ok",
+            "ok"
+        ],
+        "{backend:?}"
+    );
+    let duplicates: Vec<bool> = batch.iter().flatten().map(|r| r.duplicate).collect();
+    assert_eq!(
+        duplicates,
+        [false, false, true, true, false, false, false, false]
+    );
+    let twins: Vec<i64> = batch[7..9].iter().flatten().map(|r| r.payment.id).collect();
+    assert_ne!(twins[0], twins[1], "{backend:?}: two rows for two payments");
+    for id in [ann, bob] {
+        let row = stored_score(&batch_db.db, id).await;
         assert_matches(
-            &after_new,
-            &fresh(db, new, &config, later).await,
-            &format!("{backend:?} new"),
+            &row,
+            &fresh(&batch_db.db, id, &config, t0()).await,
+            &format!("{backend:?} user {id}"),
         );
         assert_eq!(
-            stored_score(db, mid).await.computed_at,
-            t0(),
-            "{backend:?}: mid untouched"
-        );
-        assert_eq!(
-            stored_score(db, old).await.computed_at,
-            t0(),
-            "{backend:?}: old untouched"
-        );
-
-        // 81 days later: the mid account, and the new one again (it reached 90 days).
-        let much_later = t0() + Duration::days(81);
-        assert_eq!(
-            scoring::rescore_due(db, &config, much_later, 100)
-                .await
-                .expect("refresh"),
-            2
-        );
-        assert_eq!(stored_score(db, mid).await.computed_at, much_later);
-        assert_eq!(
-            stored_score(db, old).await.computed_at,
-            t0(),
-            "{backend:?}: old still untouched"
-        );
-        assert_matches(
-            &stored_score(db, mid).await,
-            &fresh(db, mid, &config, much_later).await,
-            "mid",
+            (row.score, row.total_payments, row.failed_payments),
+            {
+                let a = stored_score(&alone_db.db, id).await;
+                (a.score, a.total_payments, a.failed_payments)
+            },
+            "{backend:?} user {id}"
         );
     }
+    assert_eq!(stored_score(&batch_db.db, ann).await.total_payments, 4);
+    assert_eq!(stored_score(&batch_db.db, bob).await.total_payments, 3);
 }
 
-#[tokio::test]
-async fn a_full_rescore_in_many_batches_scores_every_user_with_new_weights() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        let db = &test_db.db;
-        test_db.seed(60, 5, t0()).await;
+backend_tests!(the_refresher_rescores_exactly_the_users_whose_instant_has_passed);
+async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let config = ScoringConfig::default();
+    // New (29 days): changes at 30 days. Mid (100 days): changes at 180. Old: never.
+    let new = user(db, "new@example.com", t0() - Duration::days(29)).await;
+    let mid = user(db, "mid@example.com", t0() - Duration::days(100)).await;
+    let old = user(db, "old@example.com", t0() - Duration::days(400)).await;
+    for id in [new, mid, old] {
+        pay(db, payment(id, PaymentStatus::Success, 20, 9.99), t0()).await;
+        pay(db, payment(id, PaymentStatus::Failed, 1, 9.99), t0()).await;
+    }
+    assert_eq!(
+        stored_score(db, new).await.next_change_at,
+        Some(t0() + Duration::days(1))
+    );
+    assert_eq!(
+        stored_score(db, mid).await.next_change_at,
+        Some(t0() + Duration::days(80))
+    );
+    assert_eq!(stored_score(db, old).await.next_change_at, None);
+    let before_new = stored_score(db, new).await;
 
-        let weights = Weights::new(0.6, 0.1, 0.15, 0.1, 0.05).expect("valid weights");
-        let config = ScoringConfig {
-            weights,
-            ..ScoringConfig::default()
-        };
-        let later = t0() + Duration::days(3);
-        let mut reported = 0;
-        let scored = scoring::rescore_all(db, &config, later, 7, |n| reported += n)
+    // Nothing is due yet.
+    assert_eq!(
+        scoring::rescore_due(db, &config, t0() + Duration::hours(23), 100)
             .await
-            .expect("rescore");
-        assert_eq!((scored, reported), (60, 60), "{backend:?}");
+            .expect("refresh"),
+        0
+    );
 
-        let rows = risk_scores::Entity::find().all(db).await.expect("scores");
-        assert_eq!(rows.len(), 60);
-        for row in rows {
-            assert_eq!(row.computed_at, later);
-            assert_matches(
-                &row,
-                &fresh(db, row.user_id, &config, later).await,
-                &format!("{backend:?} user {}", row.user_id),
-            );
-        }
+    // Two days later: only the new account crossed a boundary.
+    let later = t0() + Duration::days(2);
+    assert_eq!(
+        scoring::rescore_due(db, &config, later, 100)
+            .await
+            .expect("refresh"),
+        1,
+        "{backend:?}"
+    );
+    let after_new = stored_score(db, new).await;
+    assert_eq!(after_new.computed_at, later);
+    assert!(
+        after_new.score < before_new.score,
+        "{backend:?}: the age factor dropped"
+    );
+    assert_matches(
+        &after_new,
+        &fresh(db, new, &config, later).await,
+        &format!("{backend:?} new"),
+    );
+    assert_eq!(
+        stored_score(db, mid).await.computed_at,
+        t0(),
+        "{backend:?}: mid untouched"
+    );
+    assert_eq!(
+        stored_score(db, old).await.computed_at,
+        t0(),
+        "{backend:?}: old untouched"
+    );
+
+    // 81 days later: the mid account, and the new one again (it reached 90 days).
+    let much_later = t0() + Duration::days(81);
+    assert_eq!(
+        scoring::rescore_due(db, &config, much_later, 100)
+            .await
+            .expect("refresh"),
+        2
+    );
+    assert_eq!(stored_score(db, mid).await.computed_at, much_later);
+    assert_eq!(
+        stored_score(db, old).await.computed_at,
+        t0(),
+        "{backend:?}: old still untouched"
+    );
+    assert_matches(
+        &stored_score(db, mid).await,
+        &fresh(db, mid, &config, much_later).await,
+        "mid",
+    );
+}
+
+backend_tests!(a_full_rescore_in_many_batches_scores_every_user_with_new_weights);
+async fn a_full_rescore_in_many_batches_scores_every_user_with_new_weights(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    test_db.seed(60, 5, t0()).await;
+
+    let weights = Weights::new(0.6, 0.1, 0.15, 0.1, 0.05).expect("valid weights");
+    let config = ScoringConfig {
+        weights,
+        ..ScoringConfig::default()
+    };
+    let later = t0() + Duration::days(3);
+    let mut reported = 0;
+    let scored = scoring::rescore_all(db, &config, later, 7, |n| reported += n)
+        .await
+        .expect("rescore");
+    assert_eq!((scored, reported), (60, 60), "{backend:?}");
+
+    let rows = risk_scores::Entity::find().all(db).await.expect("scores");
+    assert_eq!(rows.len(), 60);
+    for row in rows {
+        assert_eq!(row.computed_at, later);
+        assert_matches(
+            &row,
+            &fresh(db, row.user_id, &config, later).await,
+            &format!("{backend:?} user {}", row.user_id),
+        );
     }
 }
 
-#[tokio::test]
-async fn the_rescore_command_applies_the_configured_weights() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        let db = &test_db.db;
-        test_db.seed(40, 6, Utc::now()).await;
+backend_tests!(the_rescore_command_applies_the_configured_weights);
+async fn the_rescore_command_applies_the_configured_weights(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    test_db.seed(40, 6, Utc::now()).await;
 
-        let output = test_db
-            .cli(&["rescore"])
-            .env("RISK_WEIGHT_RECENT_FAILURES", "0.30")
-            .env("RISK_WEIGHT_AMOUNT", "0.40")
-            .env("HIGH_RISK_THRESHOLD", "0.3")
-            .output()
-            .expect("run risk-monitor rescore");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "{backend:?}: {stderr}");
-        assert!(String::from_utf8_lossy(&output.stdout).contains("rescored 40 users"));
-        assert!(stderr.contains("rescore: 40/40"), "{stderr}");
+    let output = test_db
+        .cli(&["rescore"])
+        .env("RISK_WEIGHT_RECENT_FAILURES", "0.30")
+        .env("RISK_WEIGHT_AMOUNT", "0.40")
+        .env("HIGH_RISK_THRESHOLD", "0.3")
+        .output()
+        .expect("run risk-monitor rescore");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{backend:?}: {stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("rescored 40 users"));
+    assert!(stderr.contains("rescore: 40/40"), "{stderr}");
 
-        let weights = Weights::new(0.30, 0.40, 0.15, 0.10, 0.05).expect("weights");
-        let thresholds = risk::Thresholds::new(0.3, 0.7).expect("thresholds");
-        let config = ScoringConfig {
-            weights,
-            thresholds,
-        };
-        for row in risk_scores::Entity::find().all(db).await.expect("scores") {
-            assert_matches(
-                &row,
-                &fresh(db, row.user_id, &config, row.computed_at).await,
-                &format!("{backend:?}"),
-            );
-        }
+    let weights = Weights::new(0.30, 0.40, 0.15, 0.10, 0.05).expect("weights");
+    let thresholds = risk::Thresholds::new(0.3, 0.7).expect("thresholds");
+    let config = ScoringConfig {
+        weights,
+        thresholds,
+    };
+    for row in risk_scores::Entity::find().all(db).await.expect("scores") {
+        assert_matches(
+            &row,
+            &fresh(db, row.user_id, &config, row.computed_at).await,
+            &format!("{backend:?}"),
+        );
     }
 }
 
-#[tokio::test]
-async fn a_score_as_of_a_past_instant_sees_only_the_payments_up_to_then() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        let db = &test_db.db;
-        let config = ScoringConfig::default();
-        let id = user(db, "history@example.com", t0() - Duration::days(300)).await;
-        for (status, day) in [
-            (PaymentStatus::Success, 120),
-            (PaymentStatus::Success, 90),
-            (PaymentStatus::Failed, 60),
-            (PaymentStatus::Failed, 30),
-        ] {
-            pay(db, payment(id, status, day, 9.99), t0()).await;
-        }
-        // Before the failures: low risk then; high now.
-        let then = t0() - Duration::days(75);
-        let as_of = scoring::assess_as_of(db, &config, id, then)
+backend_tests!(a_score_as_of_a_past_instant_sees_only_the_payments_up_to_then);
+async fn a_score_as_of_a_past_instant_sees_only_the_payments_up_to_then(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let config = ScoringConfig::default();
+    let id = user(db, "history@example.com", t0() - Duration::days(300)).await;
+    for (status, day) in [
+        (PaymentStatus::Success, 120),
+        (PaymentStatus::Success, 90),
+        (PaymentStatus::Failed, 60),
+        (PaymentStatus::Failed, 30),
+    ] {
+        pay(db, payment(id, status, day, 9.99), t0()).await;
+    }
+    // Before the failures: low risk then; high now.
+    let then = t0() - Duration::days(75);
+    let as_of = scoring::assess_as_of(db, &config, id, then)
+        .await
+        .expect("query")
+        .expect("user");
+    assert_eq!(as_of.total_payments, 2, "{backend:?}");
+    assert_eq!(as_of.failed_payments, 0);
+    assert_eq!(as_of.level, RiskLevel::Low);
+    let facts = payments::facts(db, id).await.expect("payments");
+    let expected = risk::assess_as_of(
+        &UserFacts {
+            created_at: t0() - Duration::days(300),
+        },
+        &facts,
+        &config,
+        then,
+    );
+    assert_eq!(as_of, expected);
+    assert!(
+        stored_score(db, id).await.score > as_of.score,
+        "{backend:?}: the score rose since"
+    );
+    assert!(
+        scoring::assess_as_of(db, &config, 999_999, then)
             .await
             .expect("query")
-            .expect("user");
-        assert_eq!(as_of.total_payments, 2, "{backend:?}");
-        assert_eq!(as_of.failed_payments, 0);
-        assert_eq!(as_of.level, RiskLevel::Low);
-        let facts = payments::facts(db, id).await.expect("payments");
-        let expected = risk::assess_as_of(
-            &UserFacts {
-                created_at: t0() - Duration::days(300),
-            },
-            &facts,
-            &config,
-            then,
-        );
-        assert_eq!(as_of, expected);
-        assert!(
-            stored_score(db, id).await.score > as_of.score,
-            "{backend:?}: the score rose since"
-        );
-        assert!(
-            scoring::assess_as_of(db, &config, 999_999, then)
-                .await
-                .expect("query")
-                .is_none()
-        );
-    }
+            .is_none()
+    );
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::helpers::internals::{
     Outcome, PaymentFact, PaymentStatus, RiskPattern, ScoringConfig, UserFacts, risk,
 };
-use crate::helpers::{TestDb, backends};
+use crate::helpers::{Backend, TestDb, backend_tests};
 
 fn fixed_now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 15, 30, 0)
@@ -44,22 +44,20 @@ async fn snapshot(test_db: &TestDb) -> Snapshot {
     }
 }
 
-#[tokio::test]
-async fn the_same_seed_gives_the_same_rows_and_another_seed_does_not() {
-    for backend in backends() {
-        let (a, b, c) = (
-            TestDb::migrated(backend).await,
-            TestDb::migrated(backend).await,
-            TestDb::migrated(backend).await,
-        );
-        a.seed(120, 7, fixed_now()).await;
-        b.seed(120, 7, fixed_now()).await;
-        c.seed(120, 8, fixed_now()).await;
-        let (sa, sb, sc) = (snapshot(&a).await, snapshot(&b).await, snapshot(&c).await);
-        assert_eq!(sa.users.len(), 120);
-        assert_eq!(sa, sb, "{backend:?}: same seed, same rows");
-        assert_ne!(sa.users, sc.users, "{backend:?}: another seed, other users");
-    }
+backend_tests!(the_same_seed_gives_the_same_rows_and_another_seed_does_not);
+async fn the_same_seed_gives_the_same_rows_and_another_seed_does_not(backend: Backend) {
+    let (a, b, c) = (
+        TestDb::migrated(backend).await,
+        TestDb::migrated(backend).await,
+        TestDb::migrated(backend).await,
+    );
+    a.seed(120, 7, fixed_now()).await;
+    b.seed(120, 7, fixed_now()).await;
+    c.seed(120, 8, fixed_now()).await;
+    let (sa, sb, sc) = (snapshot(&a).await, snapshot(&b).await, snapshot(&c).await);
+    assert_eq!(sa.users.len(), 120);
+    assert_eq!(sa, sb, "{backend:?}: same seed, same rows");
+    assert_ne!(sa.users, sc.users, "{backend:?}: another seed, other users");
 }
 
 /// What kind of history a user has, read back from the stored rows.
@@ -113,146 +111,140 @@ fn classify(
     "unexpected"
 }
 
-#[tokio::test]
-async fn demo_data_has_the_legacy_mix_of_patterns_and_consistent_rows() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        let report = test_db.seed(500, 42, fixed_now()).await;
-        let snap = snapshot(&test_db).await;
+backend_tests!(demo_data_has_the_legacy_mix_of_patterns_and_consistent_rows);
+async fn demo_data_has_the_legacy_mix_of_patterns_and_consistent_rows(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let report = test_db.seed(500, 42, fixed_now()).await;
+    let snap = snapshot(&test_db).await;
 
-        assert_eq!(report.users, 500);
-        assert_eq!(snap.users.len(), 500);
-        assert_eq!(report.subscriptions as usize, snap.subscriptions.len());
-        assert_eq!(report.payments as usize, snap.payments.len());
-        let emails: HashSet<&str> = snap.users.iter().map(|u| u.email.as_str()).collect();
-        assert_eq!(emails.len(), 500, "{backend:?}: emails are unique");
+    assert_eq!(report.users, 500);
+    assert_eq!(snap.users.len(), 500);
+    assert_eq!(report.subscriptions as usize, snap.subscriptions.len());
+    assert_eq!(report.payments as usize, snap.payments.len());
+    let emails: HashSet<&str> = snap.users.iter().map(|u| u.email.as_str()).collect();
+    assert_eq!(emails.len(), 500, "{backend:?}: emails are unique");
+    assert!(
+        snap.users
+            .iter()
+            .all(|u| u.name.contains(' ') && u.email.contains('@'))
+    );
+
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for user in &snap.users {
+        let subs: Vec<_> = snap
+            .subscriptions
+            .iter()
+            .filter(|s| s.user_id == user.id)
+            .collect();
+        let mut payments: Vec<_> = snap
+            .payments
+            .iter()
+            .filter(|p| p.user_id == user.id)
+            .collect();
+        payments.sort_by_key(|p| (p.payment_date, p.id));
         assert!(
-            snap.users
-                .iter()
-                .all(|u| u.name.contains(' ') && u.email.contains('@'))
+            payments
+                .first()
+                .is_some_and(|p| p.payment_date >= user.created_at),
+            "{backend:?}: paid after opening"
         );
-
-        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
-        for user in &snap.users {
-            let subs: Vec<_> = snap
-                .subscriptions
-                .iter()
-                .filter(|s| s.user_id == user.id)
-                .collect();
-            let mut payments: Vec<_> = snap
-                .payments
-                .iter()
-                .filter(|p| p.user_id == user.id)
-                .collect();
-            payments.sort_by_key(|p| (p.payment_date, p.id));
-            assert!(
-                payments
-                    .first()
-                    .is_some_and(|p| p.payment_date >= user.created_at),
-                "{backend:?}: paid after opening"
-            );
-            assert!(
-                payments
-                    .last()
-                    .is_some_and(|p| p.payment_date <= fixed_now()),
-                "{backend:?}: no future payment"
-            );
-            for pair in payments.windows(2) {
-                let gap = (pair[1].payment_date - pair[0].payment_date).num_days();
-                assert_eq!(gap, 30, "{backend:?}: monthly spacing");
-            }
-            *kinds.entry(classify(&subs, &payments)).or_default() += 1;
+        assert!(
+            payments
+                .last()
+                .is_some_and(|p| p.payment_date <= fixed_now()),
+            "{backend:?}: no future payment"
+        );
+        for pair in payments.windows(2) {
+            let gap = (pair[1].payment_date - pair[0].payment_date).num_days();
+            assert_eq!(gap, 30, "{backend:?}: monthly spacing");
         }
-        // Per 25 users: 5 pay once then decline, 7 downgrade, 3 recent failures, 10 healthy.
-        let expected = BTreeMap::from([
-            ("downgrade", 140),
-            ("healthy", 200),
-            ("pays_once", 100),
-            ("recent_failures", 60),
-        ]);
-        assert_eq!(kinds, expected, "{backend:?}");
+        *kinds.entry(classify(&subs, &payments)).or_default() += 1;
     }
+    // Per 25 users: 5 pay once then decline, 7 downgrade, 3 recent failures, 10 healthy.
+    let expected = BTreeMap::from([
+        ("downgrade", 140),
+        ("healthy", 200),
+        ("pays_once", 100),
+        ("recent_failures", 60),
+    ]);
+    assert_eq!(kinds, expected, "{backend:?}");
 }
 
-#[tokio::test]
-async fn every_seeded_score_equals_the_scoring_of_the_stored_rows() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        test_db.seed(250, 3, fixed_now()).await;
-        let snap = snapshot(&test_db).await;
-        let scores = risk_scores::Entity::find()
-            .all(&test_db.db)
-            .await
-            .expect("scores");
-        assert_eq!(scores.len(), 250, "{backend:?}: one score per user");
-
-        let config = ScoringConfig::default();
-        let mut levels = HashSet::new();
-        for row in scores {
-            let user = snap
-                .users
-                .iter()
-                .find(|u| u.id == row.user_id)
-                .expect("scored user exists");
-            let facts: Vec<PaymentFact> = snap
-                .payments
-                .iter()
-                .filter(|p| p.user_id == user.id)
-                .map(|p| PaymentFact {
-                    paid_at: p.payment_date,
-                    amount: p.amount_cents as f64 / 100.0,
-                    outcome: PaymentStatus::parse(&p.status).expect("status").outcome(),
-                })
-                .collect();
-            let expected = risk::assess(
-                &UserFacts {
-                    created_at: user.created_at,
-                },
-                &facts,
-                &config,
-                fixed_now(),
-            );
-            assert_eq!(row.score, expected.score, "{backend:?}: user {}", user.id);
-            assert_eq!(row.level, expected.level.as_str());
-            assert_eq!(RiskPattern::from_mask(row.patterns), expected.patterns);
-            assert_eq!(row.total_payments as u32, expected.total_payments);
-            assert_eq!(row.failed_payments as u32, expected.failed_payments);
-            assert_eq!(row.next_change_at, expected.next_change);
-            assert_eq!(row.is_active, user.is_active);
-            levels.insert(row.level.clone());
-        }
-        assert!(
-            levels.len() >= 3,
-            "{backend:?}: demo data spans levels: {levels:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn seeding_twice_appends_and_later_inserts_get_fresh_ids() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        test_db.seed(30, 1, fixed_now()).await;
-        test_db.seed(30, 1, fixed_now()).await;
-        let snap = snapshot(&test_db).await;
-        assert_eq!(snap.users.len(), 60, "{backend:?}");
-        let ids: Vec<i64> = snap.users.iter().map(|u| u.id).collect();
-        assert_eq!(ids, (1..=60).collect::<Vec<_>>());
-
-        // The sequences moved past the bulk-loaded ids.
-        let inserted = users::ActiveModel {
-            name: Set("Late Comer".into()),
-            email: Set("late.comer@example.com".into()),
-            created_at: Set(fixed_now()),
-            is_active: Set(true),
-            external_id: Set(None),
-            ..Default::default()
-        }
-        .insert(&test_db.db)
+backend_tests!(every_seeded_score_equals_the_scoring_of_the_stored_rows);
+async fn every_seeded_score_equals_the_scoring_of_the_stored_rows(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    test_db.seed(250, 3, fixed_now()).await;
+    let snap = snapshot(&test_db).await;
+    let scores = risk_scores::Entity::find()
+        .all(&test_db.db)
         .await
-        .expect("insert after seeding");
-        assert_eq!(inserted.id, 61, "{backend:?}");
+        .expect("scores");
+    assert_eq!(scores.len(), 250, "{backend:?}: one score per user");
+
+    let config = ScoringConfig::default();
+    let mut levels = HashSet::new();
+    for row in scores {
+        let user = snap
+            .users
+            .iter()
+            .find(|u| u.id == row.user_id)
+            .expect("scored user exists");
+        let facts: Vec<PaymentFact> = snap
+            .payments
+            .iter()
+            .filter(|p| p.user_id == user.id)
+            .map(|p| PaymentFact {
+                paid_at: p.payment_date,
+                amount: p.amount_cents as f64 / 100.0,
+                outcome: PaymentStatus::parse(&p.status).expect("status").outcome(),
+            })
+            .collect();
+        let expected = risk::assess(
+            &UserFacts {
+                created_at: user.created_at,
+            },
+            &facts,
+            &config,
+            fixed_now(),
+        );
+        assert_eq!(row.score, expected.score, "{backend:?}: user {}", user.id);
+        assert_eq!(row.level, expected.level.as_str());
+        assert_eq!(RiskPattern::from_mask(row.patterns), expected.patterns);
+        assert_eq!(row.total_payments as u32, expected.total_payments);
+        assert_eq!(row.failed_payments as u32, expected.failed_payments);
+        assert_eq!(row.next_change_at, expected.next_change);
+        assert_eq!(row.is_active, user.is_active);
+        levels.insert(row.level.clone());
     }
+    assert!(
+        levels.len() >= 3,
+        "{backend:?}: demo data spans levels: {levels:?}"
+    );
+}
+
+backend_tests!(seeding_twice_appends_and_later_inserts_get_fresh_ids);
+async fn seeding_twice_appends_and_later_inserts_get_fresh_ids(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    test_db.seed(30, 1, fixed_now()).await;
+    test_db.seed(30, 1, fixed_now()).await;
+    let snap = snapshot(&test_db).await;
+    assert_eq!(snap.users.len(), 60, "{backend:?}");
+    let ids: Vec<i64> = snap.users.iter().map(|u| u.id).collect();
+    assert_eq!(ids, (1..=60).collect::<Vec<_>>());
+
+    // The sequences moved past the bulk-loaded ids.
+    let inserted = users::ActiveModel {
+        name: Set("Late Comer".into()),
+        email: Set("late.comer@example.com".into()),
+        created_at: Set(fixed_now()),
+        is_active: Set(true),
+        external_id: Set(None),
+        ..Default::default()
+    }
+    .insert(&test_db.db)
+    .await
+    .expect("insert after seeding");
+    assert_eq!(inserted.id, 61, "{backend:?}");
 }
 
 /// The tables with planner statistics (PostgreSQL: analyzed since the
@@ -288,55 +280,51 @@ async fn analyzed_tables(test_db: &TestDb) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn seeding_leaves_the_planner_statistics_of_the_tables_it_loaded() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        assert!(
-            analyzed_tables(&test_db).await.is_empty(),
-            "{backend:?}: none before"
-        );
+backend_tests!(seeding_leaves_the_planner_statistics_of_the_tables_it_loaded);
+async fn seeding_leaves_the_planner_statistics_of_the_tables_it_loaded(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    assert!(
+        analyzed_tables(&test_db).await.is_empty(),
+        "{backend:?}: none before"
+    );
 
-        test_db.seed(30, 1, fixed_now()).await;
+    test_db.seed(30, 1, fixed_now()).await;
 
-        assert_eq!(
-            analyzed_tables(&test_db).await,
-            [
-                "risk_scores",
-                "subscription_payments",
-                "user_subscriptions",
-                "users"
-            ],
-            "{backend:?}"
-        );
-    }
+    assert_eq!(
+        analyzed_tables(&test_db).await,
+        [
+            "risk_scores",
+            "subscription_payments",
+            "user_subscriptions",
+            "users"
+        ],
+        "{backend:?}"
+    );
 }
 
-#[tokio::test]
-async fn the_seed_command_reports_progress_in_plain_lines_off_a_terminal() {
-    for backend in backends() {
-        let test_db = TestDb::migrated(backend).await;
-        let output = test_db
-            .cli(&["seed", "--users", "50", "--seed", "9"])
-            .output()
-            .expect("run risk-monitor seed");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        );
-        assert!(output.status.success(), "{backend:?}: {stderr}");
-        assert!(stdout.contains("seeded 50 users"), "{stdout}");
-        assert!(
-            stderr.lines().any(|l| l.starts_with("seed: 50/50")),
-            "{stderr}"
-        );
-        assert_eq!(
-            users::Entity::find()
-                .all(&test_db.db)
-                .await
-                .expect("users")
-                .len(),
-            50
-        );
-    }
+backend_tests!(the_seed_command_reports_progress_in_plain_lines_off_a_terminal);
+async fn the_seed_command_reports_progress_in_plain_lines_off_a_terminal(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let output = test_db
+        .cli(&["seed", "--users", "50", "--seed", "9"])
+        .output()
+        .expect("run risk-monitor seed");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{backend:?}: {stderr}");
+    assert!(stdout.contains("seeded 50 users"), "{stdout}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("seed: 50/50")),
+        "{stderr}"
+    );
+    assert_eq!(
+        users::Entity::find()
+            .all(&test_db.db)
+            .await
+            .expect("users")
+            .len(),
+        50
+    );
 }

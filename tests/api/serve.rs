@@ -8,89 +8,83 @@ use entity::users;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::helpers::internals::DEMO_USERS;
-use crate::helpers::{TestApp, TestDb, backends, cli, golden};
+use crate::helpers::{Backend, TestApp, TestDb, backend_tests, cli, golden};
 
-#[tokio::test]
-async fn the_root_answers_the_legacy_health_json() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        let response = app.get("/").await;
-        assert_eq!(response.status(), 200);
-        let body: serde_json::Value = response.json().await.expect("json");
-        assert_eq!(body, golden("health.json"), "{backend:?}");
-    }
+backend_tests!(the_root_answers_the_legacy_health_json);
+async fn the_root_answers_the_legacy_health_json(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body, golden("health.json"), "{backend:?}");
 }
 
-#[tokio::test]
-async fn liveness_and_readiness_answer_while_the_database_is_up() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        assert_eq!(app.get("/health/live").await.status(), 200);
-        let ready = app.get("/health/ready").await;
-        assert_eq!(ready.status(), 200);
-        let body: serde_json::Value = ready.json().await.expect("json");
-        assert_eq!(body["database"], "ok");
-    }
+backend_tests!(liveness_and_readiness_answer_while_the_database_is_up);
+async fn liveness_and_readiness_answer_while_the_database_is_up(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["database"], "ok");
 }
 
-#[tokio::test]
-async fn serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm() {
-    for backend in backends() {
-        // Arrange: an empty, unmigrated database.
-        let test_db = TestDb::empty(backend).await;
-        let mut child = test_db
-            .cli(&["serve"])
-            .env("API_PORT", "0")
-            .env("DEMO_DATA", "true")
-            .env("LOG_LEVEL", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start risk-monitor serve");
+backend_tests!(serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm);
+async fn serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm(backend: Backend) {
+    // Arrange: an empty, unmigrated database.
+    let test_db = TestDb::empty(backend).await;
+    let mut child = test_db
+        .cli(&["serve"])
+        .env("API_PORT", "0")
+        .env("DEMO_DATA", "true")
+        .env("LOG_LEVEL", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start risk-monitor serve");
 
-        // Act: wait for the address it logs.
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut address = None;
-        let mut explorer_logged = false;
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                address = rest.split('/').next().map(str::to_owned);
-                explorer_logged = line.contains("/graphiql");
-                break;
-            }
+    // Act: wait for the address it logs.
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
         }
-        let address = address.expect("serve logs its address");
-        assert!(explorer_logged, "the explorer's URL is logged");
-
-        // Assert: health JSON, demo users.
-        let body: serde_json::Value = reqwest::get(format!("http://{address}/"))
-            .await
-            .expect("GET /")
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(body["status"], "healthy");
-        let count = users::Entity::find()
-            .count(&test_db.db)
-            .await
-            .expect("count users");
-        assert_eq!(count, DEMO_USERS, "{backend:?}: demo users loaded");
-
-        // SIGTERM: drains and exits 0.
-        let pid = child.id().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        let status = child.wait().expect("wait");
-        assert!(status.success(), "{backend:?}: exit status {status:?}");
+    });
+    let mut address = None;
+    let mut explorer_logged = false;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            address = rest.split('/').next().map(str::to_owned);
+            explorer_logged = line.contains("/graphiql");
+            break;
+        }
     }
+    let address = address.expect("serve logs its address");
+    assert!(explorer_logged, "the explorer's URL is logged");
+
+    // Assert: health JSON, demo users.
+    let body: serde_json::Value = reqwest::get(format!("http://{address}/"))
+        .await
+        .expect("GET /")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["status"], "healthy");
+    let count = users::Entity::find()
+        .count(&test_db.db)
+        .await
+        .expect("count users");
+    assert_eq!(count, DEMO_USERS, "{backend:?}: demo users loaded");
+
+    // SIGTERM: drains and exits 0.
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{backend:?}: exit status {status:?}");
 }
 
 #[test]
