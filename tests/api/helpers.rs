@@ -6,7 +6,7 @@
 //! only: the fixtures below and [`internals`]. When a module of `src/` moves,
 //! only this file changes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use entity::risk_scores;
 use risk_monitor::app::Application;
 use risk_monitor::config::{DatabaseSettings, Settings};
 use risk_monitor::db;
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement};
 use serde_json::{Value, json};
 
 /// The library's items that the tests use directly, named here once.
@@ -125,12 +125,14 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let admin_url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-                let name = format!("test_{id}");
+                // The pid tells a later run whether this one is still alive.
+                let name = format!("test_{}_{id}", std::process::id());
                 let admin = sea_orm::Database::connect(&admin_url)
                     .await
                     .unwrap_or_else(|e| {
                         panic!("PostgreSQL at TEST_DATABASE_URL is unreachable: {e}")
                     });
+                SWEPT.get_or_init(|| drop_leftovers(&admin)).await;
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
@@ -226,6 +228,68 @@ impl Drop for TestDb {
                 .join();
             }
         }
+    }
+}
+
+/// Set once this process has dropped the leftovers of killed runs.
+static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// Drops the test databases that runs killed before their clean-up left on
+/// the server: `test_<pid>_<uuid>` whose process is gone, and old-style
+/// `test_<uuid>` (named before the pid was) that nobody is connected to, as
+/// such a name cannot tell whether its run is alive. Errors are reported on
+/// stderr, never fatal: a leftover costs disk, not correctness.
+async fn drop_leftovers(admin: &DatabaseConnection) {
+    let sql = "SELECT d.datname::text AS name, \
+               (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname) AS sessions \
+               FROM pg_database d WHERE d.datname LIKE 'test\\_%'";
+    let rows = match admin
+        .query_all_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("could not list leftover test databases: {e}");
+            return;
+        }
+    };
+    for row in rows {
+        let (Ok(name), Ok(sessions)) = (
+            row.try_get::<String>("", "name"),
+            row.try_get::<i64>("", "sessions"),
+        ) else {
+            continue;
+        };
+        if !is_leftover(&name, sessions) {
+            continue;
+        }
+        let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        match admin.execute_unprepared(&drop).await {
+            Ok(_) => eprintln!("dropped {name}, left by a killed test run"),
+            Err(e) => eprintln!("could not drop the leftover {name}: {e}"),
+        }
+    }
+}
+
+/// Whether the database `name` is a test database that no running test
+/// process owns (see [`drop_leftovers`]); `sessions` is how many connections
+/// it has.
+fn is_leftover(name: &str, sessions: i64) -> bool {
+    let uuid = |s: &str| s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let Some(rest) = name.strip_prefix("test_") else {
+        return false;
+    };
+    if uuid(rest) {
+        return sessions == 0;
+    }
+    match rest.split_once('_') {
+        Some((pid, id))
+            if uuid(id) && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            // Without /proc no process can be told dead: keep them all.
+            Path::new("/proc/self").exists() && !Path::new("/proc").join(pid).exists()
+        }
+        _ => false,
     }
 }
 
@@ -356,4 +420,22 @@ pub fn golden(name: &str) -> Value {
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(path).expect("golden file")).expect("golden json")
+}
+
+#[test]
+fn leftovers_are_databases_of_dead_test_processes_only() {
+    let uuid = "0123456789abcdef0123456789abcdef";
+    let me = std::process::id();
+    // A live process (this one) keeps its databases, connected or not.
+    assert!(!is_leftover(&format!("test_{me}_{uuid}"), 0));
+    // No process has a pid above the kernel's maximum (4194304).
+    assert!(is_leftover(&format!("test_4194305_{uuid}"), 3));
+    // Old-style names: only when nobody is connected.
+    assert!(is_leftover(&format!("test_{uuid}"), 0));
+    assert!(!is_leftover(&format!("test_{uuid}"), 1));
+    // Anything else is not a test database of this suite.
+    for other in ["test", "test_", "test_db", "tests_1_x", "postgres"] {
+        assert!(!is_leftover(other, 0), "{other}");
+    }
+    assert!(!is_leftover(&format!("test_12_{}", uuid.to_uppercase()), 0));
 }
