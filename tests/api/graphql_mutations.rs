@@ -338,7 +338,9 @@ async fn concurrent_payments_over_http_are_each_answered_and_all_counted(backend
             row.total_payments, sent,
             "{backend:?}: user {id} counted every payment"
         );
-        let fresh = scoring::assess_now(app.db(), &config, id, chrono::Utc::now())
+        // At the instant the service scored it: the same instant on both
+        // sides, whatever the clock did in between.
+        let fresh = scoring::assess_now(app.db(), &config, id, row.computed_at)
             .await
             .expect("assess")
             .expect("user");

@@ -2,13 +2,16 @@
 //! filters, one user's analysis, the statistics, and their errors.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use entity::{risk_scores, users};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::internals::{StatsCache, stats_cache};
-use crate::helpers::{Backend, TestApp, backend_tests, error_code, stored_score};
+use crate::helpers::{Backend, TestApp, backend_tests, error_code, instant, stored_score};
 
 const PAGE: &str = r#"
 query Page($first: Int, $after: String, $level: RiskLevel, $pattern: RiskPattern,
@@ -232,11 +235,11 @@ async fn a_users_analysis_explains_the_score_and_matches_the_legacy_route(backen
         assert!((w.expect("w") * v.expect("v") - c.expect("c")).abs() < 1e-12);
     }
     assert_eq!(a["recentPayments"].as_array().expect("payments").len(), 3);
-    let dates: Vec<&str> = a["recentPayments"]
+    let dates: Vec<DateTime<Utc>> = a["recentPayments"]
         .as_array()
         .expect("p")
         .iter()
-        .map(|p| p["paymentDate"].as_str().expect("date"))
+        .map(|p| instant(&p["paymentDate"]))
         .collect();
     assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
 
@@ -297,6 +300,7 @@ async fn an_analysis_as_of_a_past_instant_counts_only_what_existed_then(backend:
     );
     // Just after the 3rd newest payment: the two newest did not exist yet.
     let as_of = &dates[2];
+    let as_of_instant = instant(&json!(as_of));
     let then = app
         .graphql(ANALYSIS, json!({ "id": "20", "asOf": as_of }))
         .await;
@@ -315,7 +319,7 @@ async fn an_analysis_as_of_a_past_instant_counts_only_what_existed_then(backend:
             .as_array()
             .expect("p")
             .iter()
-            .all(|p| p["paymentDate"].as_str() <= Some(as_of.as_str()))
+            .all(|p| instant(&p["paymentDate"]) <= as_of_instant)
     );
 }
 
@@ -332,7 +336,10 @@ async fn stats_count_every_high_risk_user_and_add_up(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.seed(300).await;
 
+    // The service reads its clock for the trend's days during this request.
+    let before = Utc::now();
     let response = app.graphql(STATS, json!({ "days": 14 })).await;
+    let after = Utc::now();
     let s = &response["data"]["stats"];
     assert!(response["errors"].is_null(), "{response}");
     let users = users::Entity::find().count(app.db()).await.expect("count");
@@ -375,9 +382,13 @@ async fn stats_count_every_high_risk_user_and_add_up(backend: Backend) {
 
     let trend = s["failureTrend"].as_array().expect("trend");
     assert_eq!(trend.len(), 14, "one entry per day");
-    assert_eq!(
-        trend.last().expect("today")["day"],
-        json!(chrono::Utc::now().format("%Y-%m-%d").to_string())
+    // Today by the service's clock: the day of `before` or of `after`, which
+    // differ only when the request spans midnight.
+    let today = &trend.last().expect("today")["day"];
+    let days = [before, after].map(|t| json!(t.format("%Y-%m-%d").to_string()));
+    assert!(
+        days.contains(today),
+        "the last day {today} is today: {days:?}"
     );
     for day in trend {
         let (p, f) = (
@@ -406,6 +417,7 @@ async fn stats_are_a_snapshot_refreshed_within_seconds_of_a_change() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.seed(10).await;
     let query = "{ stats { totalUsers computedAt } }";
+    let started = Instant::now();
     let first = app.graphql(query, json!({})).await;
     assert_eq!(first["data"]["stats"]["totalUsers"], 10, "{first}");
 
@@ -418,33 +430,37 @@ async fn stats_are_a_snapshot_refreshed_within_seconds_of_a_change() {
         .await;
     assert!(added["errors"].is_null(), "{added}");
     let cached = app.graphql(query, json!({})).await;
+    // Holds only while less than MAX_AGE has passed since the first request:
+    // the cache's clock cannot be set from here.
     assert_eq!(
-        cached, first,
-        "served from the snapshot, computedAt unchanged"
+        cached,
+        first,
+        "served from the snapshot, computedAt unchanged ({:?} after the first request)",
+        started.elapsed()
     );
 
     // Past the snapshot's age, a refresh starts and the new user shows.
     tokio::time::sleep(stats_cache::MAX_AGE).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = 10;
-    for _ in 0..100 {
+    while Instant::now() < deadline {
         let now = app.graphql(query, json!({})).await;
         seen = now["data"]["stats"]["totalUsers"].as_i64().expect("count");
         if seen == 11 {
             assert!(
-                now["data"]["stats"]["computedAt"].as_str()
-                    > first["data"]["stats"]["computedAt"].as_str()
+                instant(&now["data"]["stats"]["computedAt"])
+                    > instant(&first["data"]["stats"]["computedAt"])
             );
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(seen, 11, "the snapshot was refreshed");
+    assert_eq!(seen, 11, "the snapshot was refreshed within 30 s");
 }
 
 backend_tests!(statistics_whose_client_gave_up_are_still_computed_for_the_next_request);
 async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request(backend: Backend) {
     use std::sync::Arc;
-    use std::time::Duration;
     let app = TestApp::spawn(backend).await;
     app.seed(50).await;
     let cache = Arc::new(StatsCache::default());
@@ -455,11 +471,14 @@ async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request
         gave_up.is_err(),
         "{backend:?}: the first request was cancelled"
     );
+    // On this current-thread runtime the spawned computation runs as soon as
+    // the test yields, and reads its clock first: the sleep only puts time
+    // between that instant and `asked`.
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     // The next request is served by the computation the first one
     // started (it began before this request was made), not a new one.
-    let asked = chrono::Utc::now();
+    let asked = Utc::now();
     let stats = cache.get(app.db(), 30).await.expect("stats");
     assert!(
         stats.computed_at < asked,

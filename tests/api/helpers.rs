@@ -394,6 +394,16 @@ pub fn error_code(response: &Value) -> &str {
         .unwrap_or("<no code>")
 }
 
+/// The instant of an RFC 3339 JSON string (a `DateTime` of the API):
+/// compared as instants, not as text, whose precision varies.
+pub fn instant(value: &Value) -> DateTime<Utc> {
+    value
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .unwrap_or_else(|| panic!("an RFC 3339 instant: {value}"))
+        .with_timezone(&Utc)
+}
+
 /// The stored score of `user_id`; panics when there is none.
 pub async fn stored_score(db: &DatabaseConnection, user_id: i64) -> risk_scores::Model {
     risk_scores::Entity::find_by_id(user_id)

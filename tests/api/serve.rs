@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use entity::users;
 use sea_orm::{EntityTrait, PaginatorTrait};
@@ -42,7 +42,7 @@ async fn serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm(backend: Bac
         .spawn()
         .expect("start risk-monitor serve");
 
-    // Act: wait for the address it logs.
+    // Act: wait for the address it logs, two minutes at most in all.
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -52,7 +52,8 @@ async fn serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm(backend: Bac
     });
     let mut address = None;
     let mut explorer_logged = false;
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         if let Some(rest) = line.split("listening on http://").nth(1) {
             address = rest.split('/').next().map(str::to_owned);
             explorer_logged = line.contains("/graphiql");
