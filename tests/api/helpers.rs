@@ -359,30 +359,36 @@ impl TestApp {
 
     /// `POST path` with `body` as JSON.
     pub async fn post_json(&self, path: &str, body: &impl serde::Serialize) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.address))
-            .json(body)
-            .send()
+        self.send(reqwest::Method::POST, path, |request| request.json(body))
             .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     /// `POST path` without a body.
     pub async fn post(&self, path: &str) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.address))
-            .send()
+        self.send(reqwest::Method::POST, path, |request| request)
             .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
     /// `GET path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
+        self.send(reqwest::Method::GET, path, |request| request)
+            .await
+    }
+
+    /// Sends `method path` as `build` completes it; panics without an answer.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Response {
+        let request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.address));
+        build(request)
             .send()
             .await
-            .expect("request")
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 }
 
