@@ -10,7 +10,7 @@
 //! the rate times 100 in `f64`, as Python's `%` format computes it.
 
 use super::assessment::{FactorName, RiskLevel};
-use super::engine::{AmountChange, FailurePattern, History};
+use super::observation::{AmountChange, FailurePattern, History};
 
 /// "No payment history": the only message when there are no payments.
 const NO_HISTORY: &str = "No payment history";

@@ -10,9 +10,11 @@
 //! classified as an [`Outcome`] and money as currency units.
 //!
 //! Layout: `config` (weights, thresholds, their errors), `facts` (inputs),
-//! `assessment` (outputs), `engine` (the computation), `legacy` (messages,
-//! recommendations, number formatting). The golden histories of the legacy system
-//! are replayed by the test-only `golden` module.
+//! `assessment` (outputs), `observation` (what one ordered history shows),
+//! `engine` (the score from it), `legacy` (messages, recommendations, number
+//! formatting); `engine` and `legacy` both read `observation`, not each
+//! other. The golden histories of the legacy system are replayed by the
+//! test-only `golden` module.
 
 mod assessment;
 mod config;
@@ -21,6 +23,7 @@ mod facts;
 #[cfg(test)]
 mod golden;
 mod legacy;
+mod observation;
 
 pub use assessment::{Assessment, Factor, FactorName, RiskLevel, RiskPattern};
 pub use config::{
