@@ -1,8 +1,12 @@
-//! Micro-benchmark of the pure scoring core (issue #5): scores per second on
-//! one core, for the history sizes the demo data has (1 to 15 payments).
+//! Micro-benchmark of the pure scoring core: scores per second on one core,
+//! for the history sizes the demo data has (1 to 15 payments).
 //!
 //! `cargo bench --bench scoring`; criterion prints the time per `assess` call,
 //! and the throughput line gives scores per second.
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark's fixed inputs are valid or it should stop at once"
+)]
 
 use std::hint::black_box;
 

@@ -1,6 +1,7 @@
-//! The HTTP application: shared state, the route table, binding, serving and
-//! graceful shutdown (STYLE principle 5: the app is a function of its
-//! settings, and tests start the real one).
+//! The HTTP application: shared state, the one route table of the service,
+//! binding, serving and graceful shutdown (STYLE principle 5: the app is a
+//! function of its settings, and tests start the real one). Handlers take
+//! the parts of [`AppState`] they need through axum's `FromRef`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,19 +10,21 @@ use std::sync::Arc;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use axum::extract::DefaultBodyLimit;
 use tower_http::trace::TraceLayer;
 
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::graphql::{self, AppSchema, handler};
 use crate::risk::ScoringConfig;
 use crate::service::stats_cache::StatsCache;
+use crate::store::maintenance;
 use crate::{db, rest};
 
 /// What every handler can reach.
@@ -37,26 +40,29 @@ pub struct AppState {
     pub schema: AppSchema,
     /// Snapshots of the statistics, shared by GraphQL and REST.
     pub stats: Arc<StatsCache>,
+    /// The current instant.
+    pub clock: SharedClock,
 }
 
 impl AppState {
-    /// The state for `settings` on `db`.
-    pub fn new(settings: Settings, db: DatabaseConnection) -> Self {
+    /// The state for `settings` on `db`, reading the instant from `clock`.
+    pub fn new(settings: Settings, db: DatabaseConnection, clock: SharedClock) -> Self {
         let scoring = settings.scoring;
-        let stats = Arc::new(StatsCache::default());
-        let schema = graphql::build_schema(db.clone(), scoring, stats.clone());
+        let stats = Arc::new(StatsCache::new(clock.clone()));
+        let schema = graphql::build_schema(db.clone(), scoring, stats.clone(), clock.clone());
         Self {
             db,
             settings: Arc::new(settings),
             scoring,
             schema,
             stats,
+            clock,
         }
     }
 }
 
 /// The route table of the whole service: GraphQL and its explorer, the
-/// legacy REST routes, and the health probes.
+/// legacy REST routes (SPEC §5), and the health probes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
@@ -67,9 +73,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/graphiql", get(handler::explorer_page))
         .route("/graphiql/assets/{name}", get(handler::explorer_asset))
+        .route("/", get(rest::health))
+        .route("/api/risky-users", get(rest::risky_users))
+        .route(
+            "/api/user/{user_id}/risk-analysis",
+            get(rest::user_risk_analysis),
+        )
+        .route("/api/stats", get(rest::stats))
+        .route("/api/alert/{user_id}", post(rest::send_alert))
+        .route("/api/openapi.json", get(rest::openapi::document))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .merge(rest::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -81,7 +95,7 @@ async fn live() -> Json<serde_json::Value> {
 
 /// Readiness: the database answers a trivial query.
 async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
-    match db.execute_unprepared("SELECT 1").await {
+    match maintenance::ping(&db).await {
         Ok(_) => (
             StatusCode::OK,
             Json(json!({ "status": "ok", "database": "ok" })),
@@ -106,19 +120,28 @@ impl Application {
     /// Connects to the database and binds the listener (port 0 takes any free
     /// port; [`Application::address`] tells which). Does not migrate.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = db::connect(&settings.database).await?;
-        Self::with_db(settings, db).await
+        Self::build_with_clock(settings, SharedClock::system()).await
     }
 
-    /// Like [`Application::build`] with an existing pool.
-    pub async fn with_db(settings: Settings, db: DatabaseConnection) -> anyhow::Result<Self> {
+    /// Like [`Application::build`], reading the instant from `clock`.
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.database).await?;
+        Self::with_db(settings, db, clock).await
+    }
+
+    /// Like [`Application::build_with_clock`] with an existing pool.
+    pub async fn with_db(
+        settings: Settings,
+        db: DatabaseConnection,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         let address = SocketAddr::new(settings.http.host, settings.http.port);
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         Ok(Self {
             listener,
-            state: AppState::new(settings, db),
+            state: AppState::new(settings, db, clock),
         })
     }
 

@@ -8,10 +8,11 @@ use migration::{Migrator, MigratorTrait};
 
 use crate::app::{self, Application};
 use crate::cli::MigrateAction;
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::progress::Progress;
 use crate::service::scoring;
-use crate::{db, jobs, seed};
+use crate::{db, jobs, seed, store};
 
 /// How many demo users `serve` loads into an empty database.
 pub const DEMO_USERS: u64 = 300;
@@ -31,7 +32,7 @@ async fn open_migrated(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseC
 /// signal, drain, exit.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let db = open_migrated(&settings).await?;
-    if settings.demo_data && db::is_empty(&db).await? {
+    if settings.demo_data && store::users::none(&db).await? {
         let options = seed::SeedOptions {
             users: DEMO_USERS,
             seed: 42,
@@ -51,7 +52,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let refresher = jobs::refresher(db.clone(), settings.scoring, settings.rescore_interval);
-    let app = Application::with_db(settings, db).await?;
+    let app = Application::with_db(settings, db, SharedClock::system()).await?;
     let address = app.address();
     tracing::info!(%address, "Risk Monitor listening on http://{address}/ (GraphiQL explorer: http://{address}/graphiql)");
     tokio::select! {

@@ -55,43 +55,7 @@ pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DatabaseBackend::Postgres
 }
 
-/// After a bulk write (seeding, a full rescore): brings the planner's
-/// statistics up to date for `tables`, without waiting for autovacuum (which
-/// may be late by hours, or off, as on this project's development machines).
-/// On PostgreSQL `VACUUM (ANALYZE)`, which also clears the dead row versions
-/// a rewrite leaves and marks pages all-visible for index-only scans; on
-/// SQLite `ANALYZE`. Without it, a freshly seeded million-user database had
-/// no statistics at all and the search planned a 190 ms walk of the score
-/// index. Runs outside any transaction (VACUUM cannot run inside one).
-pub async fn refresh_statistics(db: &DatabaseConnection, tables: &[&str]) -> Result<(), DbErr> {
-    use sea_orm::ConnectionTrait;
-    let statement = if is_postgres(db) {
-        format!("VACUUM (ANALYZE) {}", tables.join(", "))
-    } else {
-        tables
-            .iter()
-            .map(|table| format!("ANALYZE {table};"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    db.execute_unprepared(&statement).await?;
-    Ok(())
-}
-
 /// Applies every pending migration.
 pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
-}
-
-/// Whether the users table holds no row (demo data goes only into an empty database).
-pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, DbErr> {
-    use sea_orm::{EntityTrait, QuerySelect};
-    let one = entity::users::Entity::find()
-        .select_only()
-        .column(entity::users::Column::Id)
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?;
-    Ok(one.is_none())
 }

@@ -1,68 +1,65 @@
-//! Validated values shared by every layer: payment statuses and money.
+//! Validated values shared by every layer: statuses, money, the inputs the
+//! service accepts (email, currency code, idempotency key, short texts), and
+//! the risky list's query (filter and cursor).
 //!
 //! Input becomes one of these at the edge; after that nothing checks again
-//! (STYLE principle 2).
+//! (STYLE principle 2). The stored enumerations are the entity crate's active
+//! enums, re-exported here so that every layer names one type.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
-use crate::risk::Outcome;
+use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
+pub use entity::sea_orm_active_enums::{PaymentStatus, PlanStatus};
 
-/// A payment's status as recorded (SPEC §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PaymentStatus {
-    /// Paid.
-    Success,
-    /// Failed (counts as a failure).
-    Failed,
-    /// Declined (counts as a failure).
-    Declined,
-    /// Not settled yet: neither a success nor a failure.
-    Pending,
-    /// Paid then refunded: neither a success nor a failure.
-    Refunded,
-}
+use crate::error::{AppError, AppResult};
+use crate::risk::{Outcome, RiskLevel, RiskPattern};
 
-impl PaymentStatus {
-    /// Every status, in declaration order.
-    pub const ALL: [Self; 5] = [
-        Self::Success,
-        Self::Failed,
-        Self::Declined,
-        Self::Pending,
-        Self::Refunded,
-    ];
-
-    /// The stored spelling (the legacy one).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failed => "failed",
-            Self::Declined => "declined",
-            Self::Pending => "pending",
-            Self::Refunded => "refunded",
-        }
-    }
-
-    /// Parses the stored spelling, ignoring case.
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(value))
-    }
-
-    /// How the risk model counts it (SPEC §2: failed and declined fail).
-    pub fn outcome(self) -> Outcome {
-        match self {
-            Self::Success => Outcome::Success,
-            Self::Failed | Self::Declined => Outcome::Failed,
-            Self::Pending | Self::Refunded => Outcome::Neutral,
+impl From<PaymentStatus> for Outcome {
+    /// How the risk model counts a status (SPEC §2: failed and declined fail;
+    /// pending and refunded are neither a success nor a failure).
+    fn from(status: PaymentStatus) -> Self {
+        match status {
+            PaymentStatus::Success => Outcome::Success,
+            PaymentStatus::Failed | PaymentStatus::Declined => Outcome::Failed,
+            PaymentStatus::Pending | PaymentStatus::Refunded => Outcome::Neutral,
         }
     }
 }
 
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl From<RiskLevel> for StoredLevel {
+    fn from(level: RiskLevel) -> Self {
+        match level {
+            RiskLevel::Low => Self::Low,
+            RiskLevel::Medium => Self::Medium,
+            RiskLevel::High => Self::High,
+            RiskLevel::Critical => Self::Critical,
+        }
+    }
+}
+
+impl From<StoredLevel> for RiskLevel {
+    fn from(level: StoredLevel) -> Self {
+        match level {
+            StoredLevel::Low => Self::Low,
+            StoredLevel::Medium => Self::Medium,
+            StoredLevel::High => Self::High,
+            StoredLevel::Critical => Self::Critical,
+        }
+    }
+}
+
+/// A plan status from a client: `active`, `cancelled` or `suspended`, in
+/// any case.
+pub fn plan_status(value: &str) -> AppResult<PlanStatus> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "active" => Ok(PlanStatus::Active),
+        "cancelled" => Ok(PlanStatus::Cancelled),
+        "suspended" => Ok(PlanStatus::Suspended),
+        other => Err(AppError::bad_input(
+            "status",
+            format!("{other:?} is not one of active, cancelled, suspended"),
+        )),
     }
 }
 
@@ -117,6 +114,11 @@ impl Cents {
         Ok(Self(rounded as i64))
     }
 
+    /// [`Cents::from_units`] for the input field `field`.
+    pub fn parse(units: f64, field: &str) -> AppResult<Self> {
+        Self::from_units(units).map_err(|e| AppError::bad_input(field, e.to_string()))
+    }
+
     /// The count of cents.
     pub fn get(self) -> i64 {
         self.0
@@ -128,6 +130,212 @@ impl Cents {
     pub fn units(self) -> f64 {
         self.0 as f64 / 100.0
     }
+}
+
+/// A required short text: trimmed, not empty, at most `max` characters, no
+/// NUL (neither database stores one).
+pub fn text(value: &str, field: &str, max: usize) -> AppResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(AppError::bad_input(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(AppError::bad_input(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(AppError::bad_input(
+            field,
+            "must not contain a NUL character",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// [`text`] when present.
+pub fn optional_text(value: Option<&str>, field: &str, max: usize) -> AppResult<Option<String>> {
+    value.map(|v| text(v, field, max)).transpose()
+}
+
+/// A free-text note: trimmed, blank as none, at most 2000 characters.
+pub fn note(value: Option<&str>) -> AppResult<Option<String>> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    text(value, "note", 2000).map(Some)
+}
+
+/// A plausible email, lower-case so that uniqueness ignores case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// One `@`, something on each side, a dot inside the domain, no blank.
+    pub fn parse(value: &str) -> AppResult<Self> {
+        let value = text(value, "email", 254)?.to_lowercase();
+        let valid = match value.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+                    && !value.contains(char::is_whitespace)
+            }
+            None => false,
+        };
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(AppError::bad_input(
+                "email",
+                format!("{value:?} is not an email address"),
+            ))
+        }
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The address, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// An ISO 4217 currency code: three ASCII letters, stored upper case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrencyCode(String);
+
+impl CurrencyCode {
+    /// The code of every amount that names none.
+    pub fn euro() -> Self {
+        Self("EUR".to_owned())
+    }
+
+    /// The client's code, EUR when absent.
+    pub fn parse_or_euro(value: Option<&str>) -> AppResult<Self> {
+        let Some(value) = value else {
+            return Ok(Self::euro());
+        };
+        let value = value.trim();
+        if value.len() == 3 && value.chars().all(|c| c.is_ascii_alphabetic()) {
+            Ok(Self(value.to_ascii_uppercase()))
+        } else {
+            Err(AppError::bad_input(
+                "currency",
+                format!("{value:?} is not a three-letter ISO 4217 code"),
+            ))
+        }
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The code, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A client's key that makes a write happen once (SPEC §4 `sendAlert`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// 1 to 200 characters once trimmed.
+    pub fn parse(value: &str) -> AppResult<Self> {
+        let value = value.trim();
+        if value.is_empty() || value.chars().count() > 200 || value.contains('\0') {
+            return Err(AppError::bad_input(
+                "idempotencyKey",
+                "must be 1 to 200 characters",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The lowest score a list shows: a finite number, compared and hashed by
+/// its bits so that a filter can key a cache.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MinScore(f64);
+
+impl MinScore {
+    /// The lists' default (SPEC §4 `minScore`, §5 `min_risk_score`): the
+    /// default high-risk threshold.
+    pub const DEFAULT: Self = Self(0.4);
+
+    /// Refuses NaN and infinities.
+    pub fn parse(value: f64, field: &str) -> AppResult<Self> {
+        if value.is_finite() {
+            Ok(Self(value))
+        } else {
+            Err(AppError::bad_input(field, "must be a number"))
+        }
+    }
+
+    /// The score.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl Eq for MinScore {}
+
+impl Hash for MinScore {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
+impl Default for MinScore {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Which stored scores a list shows (SPEC §4 `riskyUsers`, §5 `/api/risky-users`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RiskyFilter {
+    /// Lowest score shown.
+    pub min_score: MinScore,
+    /// Only this level.
+    pub level: Option<RiskLevel>,
+    /// Only users with this pattern.
+    pub pattern: Option<RiskPattern>,
+    /// Case-insensitive substring of the name or email.
+    pub search: Option<String>,
+    /// Only this plan type (case-insensitive).
+    pub subscription_type: Option<String>,
+    /// Only users with a plan (the legacy list's join).
+    pub require_plan: bool,
+}
+
+/// A position in the risky list: after this score and user id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ListCursor {
+    /// The score of the last row seen.
+    pub score: f64,
+    /// The user id of the last row seen.
+    pub user_id: i64,
 }
 
 #[cfg(test)]
@@ -158,13 +366,48 @@ mod tests {
     }
 
     #[test]
-    fn statuses_round_trip_and_classify() {
-        for status in PaymentStatus::ALL {
-            assert_eq!(PaymentStatus::parse(status.as_str()), Some(status));
+    fn statuses_classify_for_the_model() {
+        assert_eq!(Outcome::from(PaymentStatus::Success), Outcome::Success);
+        assert_eq!(Outcome::from(PaymentStatus::Declined), Outcome::Failed);
+        assert_eq!(Outcome::from(PaymentStatus::Refunded), Outcome::Neutral);
+    }
+
+    #[test]
+    fn levels_round_trip_through_storage() {
+        for level in RiskLevel::ALL {
+            assert_eq!(RiskLevel::from(StoredLevel::from(level)), level);
         }
-        assert_eq!(PaymentStatus::parse("Failed"), Some(PaymentStatus::Failed));
-        assert_eq!(PaymentStatus::parse("lost"), None);
-        assert_eq!(PaymentStatus::Declined.outcome(), Outcome::Failed);
-        assert_eq!(PaymentStatus::Refunded.outcome(), Outcome::Neutral);
+    }
+
+    #[test]
+    fn inputs_are_parsed_once_at_the_edge() {
+        assert_eq!(
+            Email::parse(" Ann@Example.COM ")
+                .map(Email::into_string)
+                .ok(),
+            Some("ann@example.com".to_owned())
+        );
+        for bad in ["ann", "ann@example", "@example.com", "a b@example.com"] {
+            assert_eq!(
+                Email::parse(bad).map_err(|e| e.code().as_str()).err(),
+                Some("BAD_USER_INPUT")
+            );
+        }
+        assert_eq!(
+            CurrencyCode::parse_or_euro(Some("usd"))
+                .ok()
+                .map(CurrencyCode::into_string),
+            Some("USD".to_owned())
+        );
+        assert_eq!(
+            CurrencyCode::parse_or_euro(None).ok(),
+            Some(CurrencyCode::euro())
+        );
+        assert!(CurrencyCode::parse_or_euro(Some("EURO")).is_err());
+        assert!(IdempotencyKey::parse("  ").is_err());
+        assert!(text("a\0b", "name", 10).is_err(), "NUL is refused");
+        assert_eq!(plan_status("Active").ok(), Some(PlanStatus::Active));
+        assert!(plan_status("paused").is_err());
+        assert!(MinScore::parse(f64::NAN, "minScore").is_err());
     }
 }

@@ -1,11 +1,99 @@
-//! The service's error type (STYLE principle 3): one closed enum whose
-//! variants are the codes of SPEC §4. Inner layers return narrow errors
-//! (`DbErr` from `store`, `risk::ConfigError`, `config::ConfigError`);
-//! `service` returns [`AppError`]. [`AppError::code`] is the only place a code
-//! is spelled; the REST and GraphQL mappings live with their front ends and
-//! use it.
+//! The service's errors (STYLE principle 3) and every code a client can see.
+//!
+//! [`Code`] spells each `extensions.code` the service sends, once: the SPEC
+//! §4 codes of [`AppError`] and the refusals the GraphQL handler makes
+//! before anything runs. Inner layers return narrow errors (`DbErr` from
+//! `store`, `risk::ConfigError`, `config::ConfigError`); `service` returns
+//! [`AppError`]. Its two mappings live here: [`IntoResponse`] (REST: the
+//! legacy status and `{"detail": …}`) and [`ErrorExtensions`] (GraphQL: the
+//! message and `extensions.code`). Internal and database errors reach clients
+//! as a generic message; their cause chain is logged by [`AppError::log`],
+//! which both mappings call.
 
+use async_graphql::ErrorExtensions;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use sea_orm::{DbErr, RuntimeErr};
+
+/// A machine-readable error code (GraphQL `extensions.code`, REST
+/// `x-error-code`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// No such record.
+    NotFound,
+    /// The client sent something invalid.
+    BadUserInput,
+    /// No valid credentials.
+    Unauthenticated,
+    /// Credentials without the right.
+    Forbidden,
+    /// The database could not be reached.
+    DatabaseUnavailable,
+    /// A bug or an unexpected failure.
+    Internal,
+    /// The request body is over the limit (HTTP 413).
+    PayloadTooLarge,
+    /// The body is not a GraphQL request.
+    BadRequest,
+    /// A mutation sent over GET.
+    MethodNotAllowed,
+    /// A batch of too many operations.
+    BatchTooLarge,
+    /// The document does not parse.
+    GraphqlParseFailed,
+    /// The document is not valid against the schema.
+    GraphqlValidationFailed,
+    /// Selections nested past the depth limit.
+    QueryTooDeep,
+    /// A query past the complexity limit.
+    QueryTooComplex,
+}
+
+impl Code {
+    /// Every code, in declaration order.
+    pub const ALL: [Self; 14] = [
+        Self::NotFound,
+        Self::BadUserInput,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::DatabaseUnavailable,
+        Self::Internal,
+        Self::PayloadTooLarge,
+        Self::BadRequest,
+        Self::MethodNotAllowed,
+        Self::BatchTooLarge,
+        Self::GraphqlParseFailed,
+        Self::GraphqlValidationFailed,
+        Self::QueryTooDeep,
+        Self::QueryTooComplex,
+    ];
+
+    /// The code as clients read it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "NOT_FOUND",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::BadRequest => "BAD_REQUEST",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::BatchTooLarge => "BATCH_TOO_LARGE",
+            Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::QueryTooDeep => "QUERY_TOO_DEEP",
+            Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What went wrong in a use case, by the code a client sees.
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +145,15 @@ impl AppError {
         }
     }
 
-    /// The machine-readable code (GraphQL `extensions.code`).
-    pub fn code(&self) -> &'static str {
+    /// The machine-readable code.
+    pub fn code(&self) -> Code {
         match self {
-            Self::NotFound(_) => "NOT_FOUND",
-            Self::BadUserInput { .. } => "BAD_USER_INPUT",
-            Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::Forbidden => "FORBIDDEN",
-            Self::DatabaseUnavailable(_) => "DATABASE_UNAVAILABLE",
-            Self::Internal(_) => "INTERNAL",
+            Self::NotFound(_) => Code::NotFound,
+            Self::BadUserInput { .. } => Code::BadUserInput,
+            Self::Unauthenticated => Code::Unauthenticated,
+            Self::Forbidden => Code::Forbidden,
+            Self::DatabaseUnavailable(_) => Code::DatabaseUnavailable,
+            Self::Internal(_) => Code::Internal,
         }
     }
 
@@ -76,11 +164,48 @@ impl AppError {
             reason: reason.into(),
         }
     }
+
+    /// No user `id` (SPEC §5: the legacy `User <id> not found`).
+    pub fn user_not_found(id: i64) -> Self {
+        Self::NotFound(format!("User {id} not found"))
+    }
+
+    /// An impossible state reached: a bug, reported as `INTERNAL`.
+    pub fn bug(what: impl std::fmt::Display) -> Self {
+        Self::Internal(anyhow::anyhow!("{what}"))
+    }
+
+    /// Logs the cause chain of an internal or database error (once, where
+    /// the error leaves the service); the client sees only the code.
+    pub fn log(&self) {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
+            Self::DatabaseUnavailable(cause) => {
+                tracing::error!(error = %cause, "database unavailable");
+            }
+            _ => {}
+        }
+    }
+
+    /// The HTTP status of the REST mapping.
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadUserInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
 }
 
 impl From<DbErr> for AppError {
-    /// Connection failures become `DatabaseUnavailable`; everything else is
-    /// internal. Known constraint violations are mapped at their call sites.
+    /// Connection failures become `DatabaseUnavailable`; everything else,
+    /// including a stored value no enum knows (`DbErr::Type`), is internal.
+    /// Known constraint violations are mapped at their call sites.
     fn from(error: DbErr) -> Self {
         match &error {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::DatabaseUnavailable(error),
@@ -105,14 +230,78 @@ pub fn is_unique_violation(error: &DbErr) -> bool {
     )
 }
 
+/// The REST mapping: the legacy status and `{"detail": …}`, the code in
+/// `x-error-code`.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let mut response = (
+            self.status(),
+            axum::Json(serde_json::json!({ "detail": self.to_string() })),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            "x-error-code",
+            HeaderValue::from_static(self.code().as_str()),
+        );
+        response
+    }
+}
+
+/// The GraphQL mapping: the message and `extensions.code` (and `field` for a
+/// bad input).
+///
+/// async-graphql converts any `Display` error into its own error without a
+/// code, so resolvers convert with `graphql::GqlResultExt::gql` rather than
+/// `?` directly; the handler gives any error that still has no code one.
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        self.log();
+        let message = match self {
+            AppError::BadUserInput { field, reason } => format!("invalid {field}: {reason}"),
+            other => other.to_string(),
+        };
+        let code = self.code().as_str();
+        let field = match self {
+            AppError::BadUserInput { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        async_graphql::Error::new(message).extend_with(|_, e| {
+            e.set("code", code);
+            if let Some(field) = &field {
+                e.set("field", field.as_str());
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn every_code_is_spelled_once_in_screaming_snake_case() {
+        let spelled: std::collections::HashSet<&str> =
+            Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            spelled.len(),
+            Code::ALL.len(),
+            "no two codes share a spelling"
+        );
+        for code in Code::ALL {
+            assert!(
+                code.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
     fn every_variant_has_its_spec_code() {
         let cases = [
-            (AppError::NotFound("User 1 not found".into()), "NOT_FOUND"),
+            (AppError::user_not_found(1), "NOT_FOUND"),
             (
                 AppError::bad_input("amount", "must not be negative"),
                 "BAD_USER_INPUT",
@@ -123,23 +312,52 @@ mod tests {
                 AppError::DatabaseUnavailable(DbErr::Conn(RuntimeErr::Internal("down".into()))),
                 "DATABASE_UNAVAILABLE",
             ),
-            (AppError::Internal(anyhow::anyhow!("bug")), "INTERNAL"),
+            (AppError::bug("bug"), "INTERNAL"),
         ];
         for (error, code) in cases {
-            assert_eq!(error.code(), code);
+            assert_eq!(error.code().as_str(), code);
         }
     }
 
     #[test]
     fn connection_failures_are_database_unavailable_and_others_internal() {
         let down: AppError = DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout).into();
-        assert_eq!(down.code(), "DATABASE_UNAVAILABLE");
+        assert_eq!(down.code(), Code::DatabaseUnavailable);
         let other: AppError = DbErr::Custom("odd".into()).into();
-        assert_eq!(other.code(), "INTERNAL");
+        assert_eq!(other.code(), Code::Internal);
         assert_eq!(
             other.to_string(),
             "internal error",
             "no detail leaks to clients"
         );
+        let corrupt: AppError = DbErr::Type("unexpected value \"lowish\"".into()).into();
+        assert_eq!(corrupt.code(), Code::Internal, "an unknown stored value");
+    }
+
+    #[test]
+    fn rest_errors_keep_the_legacy_status_body_and_code_header() {
+        let response = AppError::user_not_found(7).into_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(response.headers()["x-error-code"], "NOT_FOUND");
+        let response = AppError::bad_input("limit", "too big").into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn app_errors_carry_their_code_to_graphql() {
+        let error = AppError::bad_input("amount", "must not be negative").extend();
+        assert_eq!(error.message, "invalid amount: must not be negative");
+        let extensions = error.extensions.expect("extensions");
+        assert_eq!(
+            extensions.get("code"),
+            Some(&async_graphql::Value::from("BAD_USER_INPUT"))
+        );
+        assert_eq!(
+            extensions.get("field"),
+            Some(&async_graphql::Value::from("amount"))
+        );
+
+        let error = AppError::Internal(anyhow::anyhow!("SELECT secret")).extend();
+        assert_eq!(error.message, "internal error", "no SQL reaches the client");
     }
 }

@@ -2,10 +2,11 @@
 //! score, and serves it over GraphQL and the legacy REST routes.
 //!
 //! Map of the crate (dependencies point downwards only):
-//! - [`cli`], [`config`], [`telemetry`]: process start-up.
+//! - [`cli`], [`config`], [`telemetry`]: process start-up; [`clock`]: the
+//!   current instant, injectable.
 //! - [`app`]: the HTTP application: state, routes, serving and shutdown.
 //! - [`graphql`], [`rest`]: the two front ends (SPEC §4, §5); thin adapters
-//!   over [`service`].
+//!   over [`service`], sharing [`http`] but not each other.
 //! - [`service`]: one function per use case; owns transactions.
 //! - [`store`]: every query. [`domain`]: validated values. [`error`]: codes.
 //! - [`jobs`]: the background score refresher.
@@ -16,12 +17,14 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod http;
 pub mod jobs;
 pub mod progress;
 pub mod rest;

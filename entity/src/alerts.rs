@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::sea_orm_active_enums::{AlertChannel, DeliveryStatus, RiskLevel};
+
 /// One alert raised on a user.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "alerts")]
@@ -15,14 +17,14 @@ pub struct Model {
     #[sea_orm(column_type = "Double")]
     pub risk_score: f64,
     /// The user's level when the alert was raised.
-    pub risk_level: String,
+    pub risk_level: RiskLevel,
     /// Free text from whoever raised it.
     #[sea_orm(column_type = "Text", nullable)]
     pub note: Option<String>,
-    /// Where it was delivered (e.g. `log`).
-    pub channel: String,
-    /// delivered, pending or failed.
-    pub delivery_status: String,
+    /// Where it was delivered.
+    pub channel: AlertChannel,
+    /// How far its delivery got.
+    pub delivery_status: DeliveryStatus,
     /// Client-chosen key: one alert per key.
     #[sea_orm(unique)]
     pub idempotency_key: Option<String>,

@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod prelude;
 pub mod risk_scores;
+pub mod sea_orm_active_enums;
 pub mod subscription_payments;
 pub mod user_subscriptions;
 pub mod users;

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::sea_orm_active_enums::RiskLevel;
+
 /// A user's current score, kept fresh by the service.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "risk_scores")]
@@ -12,8 +14,8 @@ pub struct Model {
     /// Score in [0, 1].
     #[sea_orm(column_type = "Double")]
     pub score: f64,
-    /// low, medium, high or critical.
-    pub level: String,
+    /// The level by the thresholds in force when it was computed.
+    pub level: RiskLevel,
     /// Bit set of the detected patterns.
     pub patterns: i32,
     /// Every payment of the user.

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::sea_orm_active_enums::PaymentStatus;
+
 /// One payment attempt.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "subscription_payments")]
@@ -20,8 +22,8 @@ pub struct Model {
     pub amount_cents: i64,
     /// ISO 4217 code.
     pub currency: String,
-    /// success, failed, declined, pending or refunded.
-    pub status: String,
+    /// The outcome.
+    pub status: PaymentStatus,
     /// When the payment was attempted (UTC).
     pub payment_date: DateTimeUtc,
     /// card, paypal, bank_transfer, …

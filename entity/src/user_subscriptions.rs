@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::sea_orm_active_enums::PlanStatus;
+
 /// One version of a user's plan.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "user_subscriptions")]
@@ -14,7 +16,7 @@ pub struct Model {
     /// basic, premium, pro, enterprise, …
     pub subscription_type: String,
     /// active, cancelled, suspended.
-    pub status: String,
+    pub status: PlanStatus,
     /// Monthly price in cents of `currency`.
     pub monthly_amount_cents: i64,
     /// ISO 4217 code.

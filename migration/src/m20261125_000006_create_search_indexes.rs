@@ -2,9 +2,9 @@
 //! list (SPEC §4 `riskyUsers(search:)`), on PostgreSQL only.
 //!
 //! `lower(name) LIKE '%smith%'` cannot use a B-tree: without these indexes
-//! PostgreSQL walks the score index checking every user's name (183 ms at a
-//! million users, BENCHMARKS.md). `pg_trgm` GIN indexes on the lowered name
-//! and email answer the same `LIKE` directly. `pg_trgm` ships with
+//! PostgreSQL walks the score index checking every user's name. `pg_trgm`
+//! GIN indexes on the lowered name and email answer the same `LIKE`
+//! directly. `pg_trgm` ships with
 //! PostgreSQL (contrib) and is a trusted extension: the database's owner may
 //! create it. SQLite has no equivalent index; its search stays a scan.
 

@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{AppSchema, MAX_BATCH, explorer};
+use crate::error::Code;
+use crate::http::prefers_html;
 
 /// `POST /graphql`: one operation or a batch of at most [`MAX_BATCH`].
 pub async fn graphql_post(
@@ -29,7 +31,7 @@ pub async fn graphql_post(
         {
             return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                Code::PayloadTooLarge,
                 format!(
                     "the request body is larger than {} bytes",
                     super::MAX_BODY_BYTES
@@ -39,7 +41,7 @@ pub async fn graphql_post(
         Err(rejection) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+                Code::BadRequest,
                 rejection.body_text(),
             );
         }
@@ -56,13 +58,7 @@ pub async fn graphql_post(
     .await
     {
         Ok(request) => request,
-        Err(error) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("not a GraphQL request: {error}"),
-            );
-        }
+        Err(error) => return not_graphql(error),
     };
     execute(&schema, request).await
 }
@@ -79,13 +75,7 @@ pub async fn graphql_get(
     }
     let request = match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
         Ok(request) => request,
-        Err(error) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("not a GraphQL request: {error}"),
-            );
-        }
+        Err(error) => return not_graphql(error),
     };
     let is_mutation = async_graphql::parser::parse_query(&request.query)
         .map(|doc| {
@@ -97,7 +87,7 @@ pub async fn graphql_get(
     if is_mutation {
         return refuse(
             StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+            Code::MethodNotAllowed,
             "mutations are accepted over POST only".to_owned(),
         );
     }
@@ -110,7 +100,7 @@ async fn execute(schema: &AppSchema, request: BatchRequest) -> Response {
     {
         return refuse(
             StatusCode::BAD_REQUEST,
-            "BATCH_TOO_LARGE",
+            Code::BatchTooLarge,
             format!(
                 "a batch holds 1 to {MAX_BATCH} operations; this one has {}",
                 operations.len()
@@ -141,66 +131,43 @@ pub fn fill_code(error: &mut ServerError) {
     }
     let m = error.message.as_str();
     let code = if m.starts_with(" --> ") {
-        "GRAPHQL_PARSE_FAILED"
+        Code::GraphqlParseFailed
     } else if m.starts_with("Query is nested too deep") || m.starts_with("recursion limit exceeded")
     {
-        "QUERY_TOO_DEEP"
+        Code::QueryTooDeep
     } else if m.starts_with("Query is too complex") {
-        "QUERY_TOO_COMPLEX"
+        Code::QueryTooComplex
     } else if m.contains("Invalid value for argument")
         || m.contains("Invalid value for variable")
         || m.starts_with("Failed to parse")
         || m.contains("is required")
     {
-        "BAD_USER_INPUT"
+        Code::BadUserInput
     } else if error.path.is_empty() {
-        "GRAPHQL_VALIDATION_FAILED"
+        Code::GraphqlValidationFailed
     } else {
-        "INTERNAL"
+        Code::Internal
     };
     error
         .extensions
         .get_or_insert_with(ErrorExtensionValues::default)
-        .set("code", Value::from(code));
+        .set("code", Value::from(code.as_str()));
+}
+
+/// 400: the body or query string is not a GraphQL request.
+fn not_graphql(error: impl std::fmt::Display) -> Response {
+    refuse(
+        StatusCode::BAD_REQUEST,
+        Code::BadRequest,
+        format!("not a GraphQL request: {error}"),
+    )
 }
 
 /// A refusal before execution, in the GraphQL response shape.
-fn refuse(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        axum::Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
-    )
-        .into_response()
-}
-
-/// Whether the client prefers HTML to JSON (a browser), by the `Accept`
-/// header's quality values; a tie (`*/*`, curl) is JSON.
-pub fn prefers_html(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let mut html: f32 = 0.0;
-    let mut json: f32 = 0.0;
-    for item in accept.split(',') {
-        let mut parts = item.split(';').map(str::trim);
-        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
-        let q = parts
-            .find_map(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-            .unwrap_or(1.0);
-        match media.as_str() {
-            "text/html" => html = html.max(q),
-            "application/json" | "application/graphql-response+json" => json = json.max(q),
-            "*/*" => {
-                html = html.max(q);
-                json = json.max(q);
-            }
-            "application/*" => json = json.max(q),
-            "text/*" => html = html.max(q),
-            _ => {}
-        }
-    }
-    // `*/*` counts for both; only an explicit, stronger text/html wins.
-    html > json
+fn refuse(status: StatusCode, code: Code, message: String) -> Response {
+    let body =
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    (status, axum::Json(body)).into_response()
 }
 
 /// `GET /graphiql`: the explorer's page.
@@ -231,27 +198,5 @@ pub async fn explorer_asset(Path(name): Path<String>) -> Response {
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such explorer asset").into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn accept(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, value.parse().expect("header"));
-        headers
-    }
-
-    #[test]
-    fn browsers_get_html_and_api_clients_get_json() {
-        let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8";
-        assert!(prefers_html(&accept(chrome)));
-        assert!(!prefers_html(&accept("*/*")), "curl");
-        assert!(!prefers_html(&accept("application/json")));
-        assert!(!prefers_html(&accept("application/json, text/html;q=0.5")));
-        assert!(prefers_html(&accept("text/html")));
-        assert!(!prefers_html(&HeaderMap::new()), "no Accept: JSON");
     }
 }

@@ -14,6 +14,7 @@ pub mod types;
 use async_graphql::{EmptySubscription, ErrorExtensions, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
+use crate::clock::SharedClock;
 use crate::error::AppError;
 use crate::risk::ScoringConfig;
 use crate::service::payment_writer::PaymentWriter;
@@ -47,9 +48,11 @@ pub fn build_schema(
     db: DatabaseConnection,
     config: ScoringConfig,
     stats: Arc<StatsCache>,
+    clock: SharedClock,
 ) -> AppSchema {
     schema()
-        .data(PaymentWriter::new(db.clone(), config))
+        .data(PaymentWriter::new(db.clone(), config, clock.clone()))
+        .data(clock)
         .data(db)
         .data(config)
         .data(stats)
@@ -60,43 +63,9 @@ pub fn build_schema(
         .finish()
 }
 
-/// The GraphQL side of the error mapping (the REST side is `IntoResponse` in
-/// `rest`): message and `extensions.code`. Internal and database errors reach
-/// the client as a generic message; their cause chain is logged here, once.
-///
-/// async-graphql converts any `Display` error into its own error without a
-/// code, so resolvers convert with [`GqlResultExt::gql`] rather than `?`
-/// directly; the handler's `fill_code` backstops anything that slips through.
-impl ErrorExtensions for AppError {
-    fn extend(&self) -> async_graphql::Error {
-        match self {
-            AppError::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error")
-            }
-            AppError::DatabaseUnavailable(cause) => {
-                tracing::error!(error = %cause, "database unavailable")
-            }
-            _ => {}
-        }
-        let message = match self {
-            AppError::BadUserInput { field, reason } => format!("invalid {field}: {reason}"),
-            other => other.to_string(),
-        };
-        let code = self.code();
-        let field = match self {
-            AppError::BadUserInput { field, .. } => Some(field.clone()),
-            _ => None,
-        };
-        async_graphql::Error::new(message).extend_with(|_, e| {
-            e.set("code", code);
-            if let Some(field) = &field {
-                e.set("field", field.as_str());
-            }
-        })
-    }
-}
-
-/// Converts a service result into a resolver result, keeping the code.
+/// Converts a service result into a resolver result, keeping the code
+/// (async-graphql's blanket conversion from any `Display` error would drop
+/// it; the mapping itself is in [`crate::error`]).
 pub trait GqlResultExt<T> {
     /// `Err(AppError)` becomes an error with `extensions.code`.
     fn gql(self) -> async_graphql::Result<T>;
@@ -111,24 +80,6 @@ impl<T> GqlResultExt<T> for Result<T, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn app_errors_carry_their_code_to_graphql() {
-        let error = AppError::bad_input("amount", "must not be negative").extend();
-        assert_eq!(error.message, "invalid amount: must not be negative");
-        let extensions = error.extensions.expect("extensions");
-        assert_eq!(
-            extensions.get("code"),
-            Some(&async_graphql::Value::from("BAD_USER_INPUT"))
-        );
-        assert_eq!(
-            extensions.get("field"),
-            Some(&async_graphql::Value::from("amount"))
-        );
-
-        let error = AppError::Internal(anyhow::anyhow!("SELECT secret")).extend();
-        assert_eq!(error.message, "internal error", "no SQL reaches the client");
-    }
 
     #[test]
     fn the_committed_sdl_matches_the_code() {

@@ -3,23 +3,18 @@
 //! transaction, and changes nothing on error.
 
 use async_graphql::{Context, ID, MergedObject, Object, Result};
-use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
 use super::GqlResultExt;
 use super::types::{
     AlertResult, PaymentInput, PaymentResult, Subscription, SubscriptionInput, User, UserInput,
-    parse_id,
+    new_alert,
 };
-use crate::domain::Cents;
-use crate::error::AppError;
+use crate::clock::SharedClock;
 use crate::risk::ScoringConfig;
+use crate::service::ingest::{NewPayment, NewSubscription, UserUpsert};
 use crate::service::payment_writer::PaymentWriter;
 use crate::service::{alerts, ingest};
-
-fn amount(value: f64, field: &str) -> Result<Cents, AppError> {
-    Cents::from_units(value).map_err(|e| AppError::bad_input(field, e.to_string()))
-}
 
 /// Recording users, plans and payments.
 #[derive(Default)]
@@ -30,16 +25,11 @@ impl IngestMutation {
     /// Creates a user, or updates the one with the same `externalId` (else
     /// the same email), and scores them.
     async fn upsert_user(&self, ctx: &Context<'_>, input: UserInput) -> Result<User> {
+        let upsert = UserUpsert::try_from(input).gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<ScoringConfig>()?;
-        let upsert = ingest::UserUpsert {
-            external_id: input.external_id,
-            name: input.name,
-            email: input.email,
-            created_at: input.created_at,
-            is_active: input.is_active,
-        };
-        Ok(ingest::upsert_user(db, config, upsert, Utc::now())
+        let now = ctx.data::<SharedClock>()?.now();
+        Ok(ingest::upsert_user(db, config, upsert, now)
             .await
             .gql()?
             .into())
@@ -51,18 +41,11 @@ impl IngestMutation {
         ctx: &Context<'_>,
         input: SubscriptionInput,
     ) -> Result<Subscription> {
+        let new = NewSubscription::try_from(input).gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<ScoringConfig>()?;
-        let new = ingest::NewSubscription {
-            user_id: parse_id(&input.user_id, "userId").gql()?,
-            subscription_type: input.subscription_type,
-            status: input.status,
-            monthly_amount: amount(input.monthly_amount, "monthlyAmount").gql()?,
-            currency: input.currency,
-            effective_from: input.effective_from,
-            effective_until: input.effective_until,
-        };
-        Ok(ingest::record_subscription(db, config, new, Utc::now())
+        let now = ctx.data::<SharedClock>()?.now();
+        Ok(ingest::record_subscription(db, config, new, now)
             .await
             .gql()?
             .into())
@@ -76,23 +59,8 @@ impl IngestMutation {
         ctx: &Context<'_>,
         input: PaymentInput,
     ) -> Result<PaymentResult> {
+        let new = NewPayment::try_from(input).gql()?;
         let writer = ctx.data::<PaymentWriter>()?;
-        let new = ingest::NewPayment {
-            user_id: parse_id(&input.user_id, "userId").gql()?,
-            subscription_id: input
-                .subscription_id
-                .as_ref()
-                .map(|id| parse_id(id, "subscriptionId"))
-                .transpose()
-                .gql()?,
-            external_id: input.external_id,
-            amount: amount(input.amount, "amount").gql()?,
-            currency: input.currency,
-            status: input.status.into(),
-            payment_date: input.payment_date,
-            payment_method: input.payment_method,
-            failure_reason: input.failure_reason,
-        };
         let recorded = writer.record(new).await.gql()?;
         Ok(PaymentResult {
             risk_score: recorded.assessment.score,
@@ -119,12 +87,11 @@ impl AlertMutation {
         note: Option<String>,
         idempotency_key: Option<String>,
     ) -> Result<AlertResult> {
+        let input = new_alert(&user_id, note.as_deref(), idempotency_key.as_deref()).gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<ScoringConfig>()?;
-        let user_id = parse_id(&user_id, "userId").gql()?;
-        let sent = alerts::send_alert(db, config, user_id, note, idempotency_key, Utc::now())
-            .await
-            .gql()?;
+        let now = ctx.data::<SharedClock>()?.now();
+        let sent = alerts::send_alert(db, config, input, now).await.gql()?;
         Ok(AlertResult {
             deduplicated: sent.deduplicated,
             alert: sent.alert.into(),

@@ -10,13 +10,16 @@ use sea_orm::DatabaseConnection;
 use super::GqlResultExt;
 use super::types::{
     Alert, GqlRiskLevel, GqlRiskPattern, Payment, RiskFactor, RiskyUser, Subscription, SystemStats,
-    User, parse_id, patterns_of,
+    User, page_size, parse_id, patterns_of,
 };
+use crate::clock::SharedClock;
+use crate::domain::{ListCursor, MinScore, RiskyFilter};
 use crate::error::AppError;
-use crate::risk::{RiskLevel, RiskPattern, ScoringConfig};
-use crate::service::queries::{self, MAX_PAGE, UserAnalysis};
+use crate::risk::ScoringConfig;
+use crate::service::queries::{
+    self, DEFAULT_PAGE, DEFAULT_TREND_DAYS, RECENT_PAYMENTS, UserAnalysis,
+};
 use crate::service::stats_cache::StatsCache;
-use crate::store::risk_scores::{ListCursor, RiskyFilter};
 use std::sync::Arc;
 
 /// An opaque position in the risky list: the exact score bits and user id of
@@ -125,9 +128,9 @@ impl UserRiskAnalysis {
     async fn recent_payments(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 10)] first: Option<i32>,
+        #[graphql(default_with = "Some(RECENT_PAYMENTS as i32)")] first: Option<i32>,
     ) -> Result<Vec<Payment>> {
-        let first = page_size(first.unwrap_or(10)).gql()?;
+        let first = page_size(first.or(Some(RECENT_PAYMENTS as i32))).gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
         Ok(queries::analysis_payments(db, &self.0, first)
             .await
@@ -146,19 +149,6 @@ impl UserRiskAnalysis {
             .map(Into::into)
             .collect())
     }
-}
-
-/// `first` within the page cap.
-fn page_size(first: i32) -> Result<u64, AppError> {
-    u64::try_from(first)
-        .ok()
-        .filter(|n| *n <= MAX_PAGE)
-        .ok_or_else(|| {
-            AppError::bad_input(
-                "first",
-                format!("must be between 0 and {MAX_PAGE} (the page cap)"),
-            )
-        })
 }
 
 /// Queries about risk.
@@ -180,15 +170,15 @@ impl RiskQuery {
     async fn risky_users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 0.4)] min_score: Option<f64>,
+        #[graphql(default_with = "Some(MinScore::DEFAULT.get())")] min_score: Option<f64>,
         level: Option<GqlRiskLevel>,
         pattern: Option<GqlRiskPattern>,
         search: Option<String>,
         subscription_type: Option<String>,
-        #[graphql(default = 20)] first: Option<i32>,
+        #[graphql(default_with = "Some(DEFAULT_PAGE as i32)")] first: Option<i32>,
         after: Option<String>,
     ) -> Result<RiskyUserConnection> {
-        let first = page_size(first.unwrap_or(20)).gql()?;
+        let first = page_size(first).gql()?;
         let after = after
             .map(|a| {
                 RiskCursor::decode_cursor(&a)
@@ -198,9 +188,11 @@ impl RiskQuery {
             .transpose()
             .gql()?;
         let filter = RiskyFilter {
-            min_score: min_score.unwrap_or(0.4),
-            level: level.map(|l| RiskLevel::from(l).as_str()),
-            pattern_bit: pattern.map(|p| RiskPattern::from(p).bit() as i32),
+            min_score: min_score
+                .map_or(Ok(MinScore::DEFAULT), |s| MinScore::parse(s, "minScore"))
+                .gql()?,
+            level: level.map(Into::into),
+            pattern: pattern.map(Into::into),
             search,
             subscription_type,
             require_plan: false,
@@ -241,7 +233,8 @@ impl RiskQuery {
         let user_id = parse_id(&user_id, "userId").gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<ScoringConfig>()?;
-        let analysis = queries::user_analysis(db, config, user_id, as_of, Utc::now())
+        let now = ctx.data::<SharedClock>()?.now();
+        let analysis = queries::user_analysis(db, config, user_id, as_of, now)
             .await
             .gql()?;
         Ok(analysis.map(UserRiskAnalysis))
@@ -260,12 +253,12 @@ impl StatsQuery {
     async fn stats(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 30)] trend_days: Option<i32>,
+        #[graphql(default_with = "Some(DEFAULT_TREND_DAYS as i32)")] trend_days: Option<i32>,
     ) -> Result<SystemStats> {
         let db = ctx.data::<DatabaseConnection>()?;
         let cache = ctx.data::<Arc<StatsCache>>()?;
         let stats = cache
-            .get(db, i64::from(trend_days.unwrap_or(30)))
+            .get(db, trend_days.map_or(DEFAULT_TREND_DAYS, i64::from))
             .await
             .gql()?;
         Ok(stats.as_ref().into())

@@ -5,15 +5,20 @@
 use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{alerts, subscription_payments, user_subscriptions, users};
+use sea_orm::ActiveEnum;
 
-use crate::domain::PaymentStatus as DomainStatus;
-use crate::error::AppError;
+use crate::domain::{
+    self, Cents, CurrencyCode, Email, IdempotencyKey, PaymentStatus as DomainStatus,
+};
+use crate::error::{AppError, AppResult};
 use crate::risk::{self, FactorName};
-use crate::store::payments::cents_to_units;
+use crate::service::alerts::NewAlert;
+use crate::service::ingest::{NewPayment, NewSubscription, UserUpsert};
+use crate::service::queries::{self, DEFAULT_PAGE, MAX_PAGE};
 
 /// How risky a user is, by the configured thresholds.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "RiskLevel")]
+#[graphql(name = "RiskLevel", remote = "risk::RiskLevel")]
 pub enum GqlRiskLevel {
     /// Below the medium threshold (0.2).
     Low,
@@ -25,39 +30,16 @@ pub enum GqlRiskLevel {
     Critical,
 }
 
-impl From<risk::RiskLevel> for GqlRiskLevel {
-    fn from(level: risk::RiskLevel) -> Self {
-        match level {
-            risk::RiskLevel::Low => Self::Low,
-            risk::RiskLevel::Medium => Self::Medium,
-            risk::RiskLevel::High => Self::High,
-            risk::RiskLevel::Critical => Self::Critical,
-        }
+impl From<entity::sea_orm_active_enums::RiskLevel> for GqlRiskLevel {
+    fn from(level: entity::sea_orm_active_enums::RiskLevel) -> Self {
+        risk::RiskLevel::from(level).into()
     }
-}
-
-impl From<GqlRiskLevel> for risk::RiskLevel {
-    fn from(level: GqlRiskLevel) -> Self {
-        match level {
-            GqlRiskLevel::Low => Self::Low,
-            GqlRiskLevel::Medium => Self::Medium,
-            GqlRiskLevel::High => Self::High,
-            GqlRiskLevel::Critical => Self::Critical,
-        }
-    }
-}
-
-/// A stored level spelling as the GraphQL enum.
-pub fn level_of(stored: &str) -> GqlRiskLevel {
-    risk::RiskLevel::from_name(stored)
-        .unwrap_or(risk::RiskLevel::Low)
-        .into()
 }
 
 /// A payment's status. FAILED and DECLINED count as failures; PENDING and
 /// REFUNDED count as neither a success nor a failure.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "PaymentStatus")]
+#[graphql(name = "PaymentStatus", remote = "DomainStatus")]
 pub enum GqlPaymentStatus {
     /// Paid.
     Success,
@@ -71,33 +53,9 @@ pub enum GqlPaymentStatus {
     Refunded,
 }
 
-impl From<GqlPaymentStatus> for DomainStatus {
-    fn from(status: GqlPaymentStatus) -> Self {
-        match status {
-            GqlPaymentStatus::Success => Self::Success,
-            GqlPaymentStatus::Failed => Self::Failed,
-            GqlPaymentStatus::Declined => Self::Declined,
-            GqlPaymentStatus::Pending => Self::Pending,
-            GqlPaymentStatus::Refunded => Self::Refunded,
-        }
-    }
-}
-
-impl From<DomainStatus> for GqlPaymentStatus {
-    fn from(status: DomainStatus) -> Self {
-        match status {
-            DomainStatus::Success => Self::Success,
-            DomainStatus::Failed => Self::Failed,
-            DomainStatus::Declined => Self::Declined,
-            DomainStatus::Pending => Self::Pending,
-            DomainStatus::Refunded => Self::Refunded,
-        }
-    }
-}
-
 /// A named risk pattern detected in a user's history.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-#[graphql(name = "RiskPattern")]
+#[graphql(name = "RiskPattern", remote = "risk::RiskPattern")]
 pub enum GqlRiskPattern {
     /// More than 40% of the last 3 payments failed.
     RecentFailures,
@@ -117,38 +75,6 @@ pub enum GqlRiskPattern {
     ConsecutiveFailures,
 }
 
-impl From<risk::RiskPattern> for GqlRiskPattern {
-    fn from(pattern: risk::RiskPattern) -> Self {
-        use risk::RiskPattern as P;
-        match pattern {
-            P::RecentFailures => Self::RecentFailures,
-            P::PayOnceThenDecline => Self::PayOnceThenDecline,
-            P::EarlySuccessRecentFailures => Self::EarlySuccessRecentFailures,
-            P::Downgrade => Self::Downgrade,
-            P::Upgrade => Self::Upgrade,
-            P::LowCostPlan => Self::LowCostPlan,
-            P::NewAccount => Self::NewAccount,
-            P::ConsecutiveFailures => Self::ConsecutiveFailures,
-        }
-    }
-}
-
-impl From<GqlRiskPattern> for risk::RiskPattern {
-    fn from(pattern: GqlRiskPattern) -> Self {
-        use GqlRiskPattern as G;
-        match pattern {
-            G::RecentFailures => Self::RecentFailures,
-            G::PayOnceThenDecline => Self::PayOnceThenDecline,
-            G::EarlySuccessRecentFailures => Self::EarlySuccessRecentFailures,
-            G::Downgrade => Self::Downgrade,
-            G::Upgrade => Self::Upgrade,
-            G::LowCostPlan => Self::LowCostPlan,
-            G::NewAccount => Self::NewAccount,
-            G::ConsecutiveFailures => Self::ConsecutiveFailures,
-        }
-    }
-}
-
 /// The patterns as GraphQL values.
 pub fn patterns_of(patterns: &[risk::RiskPattern]) -> Vec<GqlRiskPattern> {
     patterns.iter().copied().map(Into::into).collect()
@@ -156,6 +82,7 @@ pub fn patterns_of(patterns: &[risk::RiskPattern]) -> Vec<GqlRiskPattern> {
 
 /// One input of the score.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "FactorName")]
 pub enum RiskFactorName {
     /// Failure rate on the last 3 payments.
     RecentFailures,
@@ -167,18 +94,6 @@ pub enum RiskFactorName {
     Pattern,
     /// The account's age.
     AccountAge,
-}
-
-impl From<FactorName> for RiskFactorName {
-    fn from(name: FactorName) -> Self {
-        match name {
-            FactorName::RecentFailures => Self::RecentFailures,
-            FactorName::Amount => Self::Amount,
-            FactorName::OverallFailures => Self::OverallFailures,
-            FactorName::Pattern => Self::Pattern,
-            FactorName::AccountAge => Self::AccountAge,
-        }
-    }
 }
 
 /// One input of the score with its share: `contribution = weight × value`.
@@ -262,8 +177,8 @@ impl From<user_subscriptions::Model> for Subscription {
         Self {
             id: ID(s.id.to_string()),
             subscription_type: s.subscription_type,
-            status: s.status,
-            monthly_amount: cents_to_units(s.monthly_amount_cents),
+            status: s.status.to_value(),
+            monthly_amount: Cents::new(s.monthly_amount_cents).units(),
             currency: s.currency,
             effective_from: s.effective_from,
             effective_until: s.effective_until,
@@ -300,11 +215,9 @@ impl From<subscription_payments::Model> for Payment {
             id: ID(p.id.to_string()),
             external_id: p.external_id,
             subscription_id: p.subscription_id.map(|id| ID(id.to_string())),
-            amount: cents_to_units(p.amount_cents),
+            amount: Cents::new(p.amount_cents).units(),
             currency: p.currency,
-            status: DomainStatus::parse(&p.status)
-                .unwrap_or(DomainStatus::Pending)
-                .into(),
+            status: p.status.into(),
             payment_date: p.payment_date,
             payment_method: p.payment_method,
             failure_reason: p.failure_reason,
@@ -338,11 +251,11 @@ impl From<alerts::Model> for Alert {
         Self {
             id: ID(a.id.to_string()),
             risk_score: a.risk_score,
-            risk_level: level_of(&a.risk_level),
+            risk_level: a.risk_level.into(),
             note: a.note,
             idempotency_key: a.idempotency_key,
-            channel: a.channel,
-            delivery_status: a.delivery_status,
+            channel: a.channel.to_value(),
+            delivery_status: a.delivery_status.to_value(),
             created_at: a.created_at,
         }
     }
@@ -393,8 +306,8 @@ pub struct RiskyUser {
     pub monthly_amount: Option<f64>,
 }
 
-impl From<crate::service::queries::RiskyUser> for RiskyUser {
-    fn from(row: crate::service::queries::RiskyUser) -> Self {
+impl From<queries::RiskyUser> for RiskyUser {
+    fn from(row: queries::RiskyUser) -> Self {
         let patterns = patterns_of(&row.patterns());
         let level = row.level().into();
         let s = row.score;
@@ -407,7 +320,7 @@ impl From<crate::service::queries::RiskyUser> for RiskyUser {
             failed_payments: s.failed_payments,
             patterns,
             subscription_type: s.subscription_type,
-            monthly_amount: s.monthly_amount_cents.map(cents_to_units),
+            monthly_amount: s.monthly_amount_cents.map(|c| Cents::new(c).units()),
         }
     }
 }
@@ -477,8 +390,8 @@ fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-impl From<&crate::service::queries::SystemStats> for SystemStats {
-    fn from(s: &crate::service::queries::SystemStats) -> Self {
+impl From<&queries::SystemStats> for SystemStats {
+    fn from(s: &queries::SystemStats) -> Self {
         Self {
             total_users: count(s.total_users),
             active_users: count(s.active_users),
@@ -576,6 +489,91 @@ pub struct PaymentInput {
     pub payment_method: String,
     /// Why it failed.
     pub failure_reason: Option<String>,
+}
+
+impl TryFrom<UserInput> for UserUpsert {
+    type Error = AppError;
+
+    fn try_from(input: UserInput) -> AppResult<Self> {
+        Ok(Self {
+            name: domain::text(&input.name, "name", 200)?,
+            email: Email::parse(&input.email)?,
+            external_id: domain::optional_text(input.external_id.as_deref(), "externalId", 255)?,
+            created_at: input.created_at,
+            is_active: input.is_active,
+        })
+    }
+}
+
+impl TryFrom<SubscriptionInput> for NewSubscription {
+    type Error = AppError;
+
+    fn try_from(input: SubscriptionInput) -> AppResult<Self> {
+        Ok(Self {
+            user_id: parse_id(&input.user_id, "userId")?,
+            monthly_amount: Cents::parse(input.monthly_amount, "monthlyAmount")?,
+            subscription_type: domain::text(&input.subscription_type, "subscriptionType", 50)?,
+            status: domain::plan_status(&domain::text(&input.status, "status", 20)?)?,
+            currency: CurrencyCode::parse_or_euro(input.currency.as_deref())?,
+            effective_from: input.effective_from,
+            effective_until: input.effective_until,
+        })
+    }
+}
+
+impl TryFrom<PaymentInput> for NewPayment {
+    type Error = AppError;
+
+    fn try_from(input: PaymentInput) -> AppResult<Self> {
+        Ok(Self {
+            user_id: parse_id(&input.user_id, "userId")?,
+            subscription_id: input
+                .subscription_id
+                .as_ref()
+                .map(|id| parse_id(id, "subscriptionId"))
+                .transpose()?,
+            amount: Cents::parse(input.amount, "amount")?,
+            external_id: domain::optional_text(input.external_id.as_deref(), "externalId", 255)?,
+            currency: CurrencyCode::parse_or_euro(input.currency.as_deref())?,
+            status: input.status.into(),
+            payment_date: input.payment_date,
+            payment_method: domain::text(&input.payment_method, "paymentMethod", 50)?,
+            failure_reason: domain::optional_text(
+                input.failure_reason.as_deref(),
+                "failureReason",
+                1000,
+            )?,
+        })
+    }
+}
+
+/// The arguments of `sendAlert`, parsed.
+pub fn new_alert(
+    user_id: &ID,
+    note: Option<&str>,
+    idempotency_key: Option<&str>,
+) -> AppResult<NewAlert> {
+    Ok(NewAlert {
+        user_id: parse_id(user_id, "userId")?,
+        note: domain::note(note)?,
+        idempotency_key: idempotency_key.map(IdempotencyKey::parse).transpose()?,
+    })
+}
+
+/// A `first` argument within the page cap (the default when absent).
+pub fn page_size(first: Option<i32>) -> AppResult<u64> {
+    let Some(first) = first else {
+        return Ok(DEFAULT_PAGE);
+    };
+    u64::try_from(first)
+        .ok()
+        .filter(|n| *n <= MAX_PAGE)
+        .ok_or_else(|| {
+            AppError::bad_input(
+                "first",
+                format!("must be between 0 and {MAX_PAGE} (the page cap)"),
+            )
+        })
 }
 
 /// Parses an `ID` argument into a database id.

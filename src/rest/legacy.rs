@@ -8,7 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::service::queries::{RiskyUser, SystemStats, UserAnalysis};
-use crate::store::payments::cents_to_units;
+use sea_orm::ActiveEnum;
+
+use crate::domain::Cents;
 
 /// A timestamp as the legacy API wrote it: ISO 8601, UTC, no offset,
 /// microseconds only when not zero (Python's `datetime.isoformat()`).
@@ -70,7 +72,10 @@ impl From<RiskyUser> for RiskyUserSummary {
             total_payments: row.score.total_payments,
             failed_payments: row.score.failed_payments,
             subscription_type: row.score.subscription_type,
-            monthly_amount: row.score.monthly_amount_cents.map(cents_to_units),
+            monthly_amount: row
+                .score
+                .monthly_amount_cents
+                .map(|c| Cents::new(c).units()),
             created_at: legacy_time(row.user.created_at),
         }
     }
@@ -103,8 +108,8 @@ impl From<user_subscriptions::Model> for LegacySubscription {
     fn from(s: user_subscriptions::Model) -> Self {
         Self {
             subscription_type: s.subscription_type,
-            monthly_amount: cents_to_units(s.monthly_amount_cents),
-            status: s.status,
+            monthly_amount: Cents::new(s.monthly_amount_cents).units(),
+            status: s.status.to_value(),
             id: s.id,
             user_id: s.user_id,
             created_at: legacy_time(s.created_at),
@@ -141,13 +146,13 @@ pub struct LegacyPayment {
 impl From<subscription_payments::Model> for LegacyPayment {
     fn from(p: subscription_payments::Model) -> Self {
         Self {
-            amount: cents_to_units(p.amount_cents),
+            amount: Cents::new(p.amount_cents).units(),
             currency: p.currency,
             payment_method: p.payment_method,
             id: p.id,
             subscription_id: p.subscription_id,
             user_id: p.user_id,
-            status: p.status,
+            status: p.status.to_value(),
             payment_date: legacy_time(p.payment_date),
             failure_reason: p.failure_reason,
         }
@@ -259,6 +264,17 @@ pub struct AlertSent {
 pub struct Detail {
     /// What went wrong, e.g. `User 42 not found`.
     pub detail: String,
+}
+
+/// The refusals of a route about one user: unknown (404) or a malformed id (422).
+#[derive(utoipa::IntoResponses)]
+pub enum UserRouteErrors {
+    /// No such user.
+    #[response(status = 404, description = "No such user")]
+    NotFound(Detail),
+    /// A malformed id.
+    #[response(status = 422, description = "A malformed id")]
+    Invalid(ValidationError),
 }
 
 /// One problem with a request parameter, as FastAPI's validation wrote it.

@@ -11,71 +11,29 @@ pub mod legacy;
 pub mod openapi;
 pub mod params;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
-use crate::app::AppState;
-use crate::error::AppError;
+use crate::clock::SharedClock;
+use crate::domain::RiskyFilter;
+use crate::error::{AppError, AppResult};
+use crate::http::prefers_html;
 use crate::risk::ScoringConfig;
+use crate::service::alerts::{self, NewAlert};
+use crate::service::queries;
 use crate::service::stats_cache::StatsCache;
-use crate::service::{alerts, queries};
-use crate::store::risk_scores::RiskyFilter;
-use legacy::{AlertSent, Detail, Health, RiskAnalysis, RiskyUserSummary, Stats, ValidationError};
+use legacy::{
+    AlertSent, Health, RiskAnalysis, RiskyUserSummary, Stats, UserRouteErrors, ValidationError,
+};
+use params::{RiskyListParams, UserIdPath};
 
-/// The legacy routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(health))
-        .route("/api/risky-users", get(risky_users))
-        .route("/api/user/{user_id}/risk-analysis", get(user_risk_analysis))
-        .route("/api/stats", get(stats))
-        .route("/api/alert/{user_id}", post(send_alert))
-        .route("/api/openapi.json", get(openapi::document))
-}
-
-/// The REST side of the error mapping: the legacy status and `{"detail": …}`.
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        match &self {
-            AppError::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error")
-            }
-            AppError::DatabaseUnavailable(cause) => {
-                tracing::error!(error = %cause, "database unavailable")
-            }
-            _ => {}
-        }
-        let status = match &self {
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::BadUserInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
-            AppError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let mut response = (
-            status,
-            Json(Detail {
-                detail: self.to_string(),
-            }),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            "x-error-code",
-            axum::http::HeaderValue::from_static(self.code()),
-        );
-        response
-    }
-}
+/// Where a browser asking for `/` is sent.
+pub const BROWSER_HOME: &str = "/graphiql";
 
 /// Health check. A browser (an `Accept` that prefers HTML) is sent to the
 /// GraphiQL explorer instead; API clients get the legacy JSON.
@@ -83,8 +41,8 @@ impl IntoResponse for AppError {
     responses((status = 200, description = "The service is up", body = Health)))]
 pub async fn health(headers: HeaderMap) -> Response {
     // Legacy quirk kept: `/` is the health route for API clients.
-    if crate::graphql::handler::prefers_html(&headers) {
-        return Redirect::to("/graphiql").into_response();
+    if prefers_html(&headers) {
+        return Redirect::to(BROWSER_HOME).into_response();
     }
     Json(Health {
         status: "healthy",
@@ -107,46 +65,33 @@ pub async fn health(headers: HeaderMap) -> Response {
     ))]
 pub async fn risky_users(
     State(db): State<DatabaseConnection>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Vec<RiskyUserSummary>>, Response> {
-    let query = query.map(|Query(q)| q).unwrap_or_default();
-    let (min_score, limit) = params::risky_list(&query).map_err(IntoResponse::into_response)?;
+    RiskyListParams { min_score, limit }: RiskyListParams,
+) -> AppResult<Json<Vec<RiskyUserSummary>>> {
     // Legacy quirk kept: the legacy list joined plans, so users without one are left out.
     let filter = RiskyFilter {
         min_score,
         require_plan: true,
         ..RiskyFilter::default()
     };
-    let page = queries::risky_users(&db, &filter, limit, None)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let page = queries::risky_users(&db, &filter, limit, None).await?;
     Ok(Json(page.rows.into_iter().map(Into::into).collect()))
 }
 
 /// One user's analysis with the legacy risk factors; 404 for an unknown user.
 #[utoipa::path(get, path = "/api/user/{user_id}/risk-analysis", tag = "legacy",
-    params(("user_id" = i64, Path, description = "The user's id")),
-    responses(
-        (status = 200, description = "The analysis", body = RiskAnalysis),
-        (status = 404, description = "No such user", body = Detail),
-        (status = 422, description = "A malformed id", body = ValidationError),
-    ))]
+    params(UserIdPath),
+    responses((status = 200, description = "The analysis", body = RiskAnalysis), UserRouteErrors))]
 pub async fn user_risk_analysis(
     State(db): State<DatabaseConnection>,
     State(config): State<ScoringConfig>,
-    Path(raw_id): Path<String>,
-) -> Result<Json<RiskAnalysis>, Response> {
-    let user_id = params::user_id(&raw_id).map_err(IntoResponse::into_response)?;
-    let analysis = queries::user_analysis(&db, &config, user_id, None, Utc::now())
-        .await
-        .map_err(IntoResponse::into_response)?
-        .ok_or_else(|| AppError::NotFound(format!("User {user_id} not found")).into_response())?;
-    let subscriptions = queries::analysis_subscriptions(&db, &analysis)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let payments = queries::analysis_payments(&db, &analysis, 10)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    State(clock): State<SharedClock>,
+    UserIdPath(user_id): UserIdPath,
+) -> AppResult<Json<RiskAnalysis>> {
+    let analysis = queries::user_analysis(&db, &config, user_id, None, clock.now())
+        .await?
+        .ok_or_else(|| AppError::user_not_found(user_id))?;
+    let subscriptions = queries::analysis_subscriptions(&db, &analysis).await?;
+    let payments = queries::analysis_payments(&db, &analysis, queries::RECENT_PAYMENTS).await?;
     Ok(Json(RiskAnalysis::new(analysis, subscriptions, payments)))
 }
 
@@ -156,32 +101,31 @@ pub async fn user_risk_analysis(
 pub async fn stats(
     State(db): State<DatabaseConnection>,
     State(cache): State<Arc<StatsCache>>,
-) -> Result<Json<Stats>, AppError> {
+) -> AppResult<Json<Stats>> {
     Ok(Json(cache.get(&db, 1).await?.as_ref().into()))
 }
 
 /// Raises an alert on the user (recorded in the audit trail); 404 for an
 /// unknown user.
 #[utoipa::path(post, path = "/api/alert/{user_id}", tag = "legacy",
-    params(("user_id" = i64, Path, description = "The user's id")),
-    responses(
-        (status = 200, description = "The alert was sent", body = AlertSent),
-        (status = 404, description = "No such user", body = Detail),
-        (status = 422, description = "A malformed id", body = ValidationError),
-    ))]
+    params(UserIdPath),
+    responses((status = 200, description = "The alert was sent", body = AlertSent), UserRouteErrors))]
 pub async fn send_alert(
     State(db): State<DatabaseConnection>,
     State(config): State<ScoringConfig>,
-    Path(raw_id): Path<String>,
-) -> Result<Json<AlertSent>, Response> {
-    let user_id = params::user_id(&raw_id).map_err(IntoResponse::into_response)?;
-    let sent = alerts::send_alert(&db, &config, user_id, None, None, Utc::now())
-        .await
-        .map_err(IntoResponse::into_response)?;
+    State(clock): State<SharedClock>,
+    UserIdPath(user_id): UserIdPath,
+) -> AppResult<Json<AlertSent>> {
+    let input = NewAlert {
+        user_id,
+        note: None,
+        idempotency_key: None,
+    };
+    let sent = alerts::send_alert(&db, &config, input, clock.now()).await?;
     Ok(Json(AlertSent {
         status: "success",
         message: format!("Alert sent for user {user_id}"),
-        risk_level: sent.alert.risk_level,
+        risk_level: sent.level().as_str().to_owned(),
         risk_score: sent.alert.risk_score,
     }))
 }

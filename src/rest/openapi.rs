@@ -20,6 +20,7 @@ use utoipa::OpenApi;
         super::stats,
         super::send_alert,
     ),
+    components(schemas(super::legacy::Detail)),
     tags((name = "legacy", description = "Compatibility routes of the legacy API")),
 )]
 pub struct LegacyApi;

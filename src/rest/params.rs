@@ -1,15 +1,18 @@
 //! Legacy parameter parsing (SPEC §5): a malformed parameter is a 422 whose
 //! `detail` names it, as FastAPI answered, never a 500. axum's own
-//! extractors would answer 400 with plain text, so parameters arrive as text
-//! and are parsed here.
+//! extractors would answer 400 with plain text, so the extractors here take
+//! parameters as text and parse them, rejecting with [`Invalid`].
 
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use super::legacy::{ValidationError, ValidationItem};
+use crate::domain::MinScore;
 
 /// Every problem found in a request's parameters.
 #[derive(Debug, Default)]
@@ -72,6 +75,49 @@ pub enum Kind {
     Number,
 }
 
+/// The `{user_id}` of a `/api/user/{user_id}/…` or `/api/alert/{user_id}`
+/// path, parsed.
+#[derive(Clone, Copy, Debug, utoipa::IntoParams)]
+#[into_params(names("user_id"), parameter_in = Path)]
+pub struct UserIdPath(
+    /// The user's id
+    pub i64,
+);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserIdPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        user_id(&raw).map(Self).map_err(IntoResponse::into_response)
+    }
+}
+
+/// The risky list's query string, parsed: `min_risk_score` and `limit`.
+#[derive(Clone, Copy, Debug)]
+pub struct RiskyListParams {
+    /// Lowest score listed.
+    pub min_score: MinScore,
+    /// Most rows returned.
+    pub limit: u64,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RiskyListParams {
+    type Rejection = Invalid;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A query string that is not even key=value pairs reads as no parameter.
+        let query = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| q)
+            .unwrap_or_default();
+        let (min_score, limit) = risky_list(&query)?;
+        Ok(Self { min_score, limit })
+    }
+}
+
 /// The id in a `/api/user/{user_id}/…` path.
 pub fn user_id(raw: &str) -> Result<i64, Invalid> {
     let mut invalid = Invalid::default();
@@ -86,12 +132,16 @@ pub fn user_id(raw: &str) -> Result<i64, Invalid> {
 
 /// The risky list's query: `min_risk_score` (default 0.4) and `limit`
 /// (default 100, 1 to [`MAX_LIMIT`]).
-pub fn risky_list(query: &HashMap<String, String>) -> Result<(f64, u64), Invalid> {
+pub fn risky_list(query: &HashMap<String, String>) -> Result<(MinScore, u64), Invalid> {
     let mut invalid = Invalid::default();
-    let mut min_score = 0.4;
+    let mut min_score = MinScore::DEFAULT;
     if let Some(raw) = query.get("min_risk_score") {
-        match raw.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() => min_score = v,
+        match raw
+            .trim()
+            .parse::<f64>()
+            .map(|v| MinScore::parse(v, "min_risk_score"))
+        {
+            Ok(Ok(v)) => min_score = v,
             _ => invalid.push("query", "min_risk_score", Kind::Number, raw),
         }
     }

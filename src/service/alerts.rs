@@ -5,12 +5,27 @@
 
 use chrono::{DateTime, Utc};
 use entity::alerts;
-use sea_orm::{ActiveValue::Set, DatabaseConnection};
+use entity::sea_orm_active_enums::{AlertChannel, DeliveryStatus};
+use sea_orm::DatabaseConnection;
 
+use crate::domain::IdempotencyKey;
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::risk::{RiskLevel, ScoringConfig};
-use crate::service::scoring;
+use crate::service::scoring::{self, When};
 use crate::store;
+use crate::store::alerts::AlertFields;
+use crate::store::users::ScoringUser;
+
+/// An alert to raise, parsed.
+#[derive(Clone, Debug)]
+pub struct NewAlert {
+    /// The user alerted on.
+    pub user_id: i64,
+    /// Free text from whoever raises it.
+    pub note: Option<String>,
+    /// The client's key: the same key never makes a second alert.
+    pub idempotency_key: Option<IdempotencyKey>,
+}
 
 /// What raising an alert did.
 #[derive(Clone, Debug)]
@@ -24,70 +39,51 @@ pub struct AlertSent {
 impl AlertSent {
     /// The alert's level.
     pub fn level(&self) -> RiskLevel {
-        RiskLevel::from_name(&self.alert.risk_level).unwrap_or(RiskLevel::Low)
+        RiskLevel::from(self.alert.risk_level)
     }
 }
 
-/// Records and delivers an alert on `user_id`.
+/// Records and delivers an alert.
 pub async fn send_alert(
     db: &DatabaseConnection,
     config: &ScoringConfig,
-    user_id: i64,
-    note: Option<String>,
-    idempotency_key: Option<String>,
+    input: NewAlert,
     now: DateTime<Utc>,
 ) -> AppResult<AlertSent> {
-    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(AppError::bad_input(
-            "note",
-            "must be at most 2000 characters",
-        ));
-    }
-    let key = idempotency_key.map(|k| k.trim().to_owned());
-    if let Some(key) = &key
-        && (key.is_empty() || key.chars().count() > 200)
-    {
-        return Err(AppError::bad_input(
-            "idempotencyKey",
-            "must be 1 to 200 characters",
-        ));
-    }
+    let NewAlert {
+        user_id,
+        note,
+        idempotency_key: key,
+    } = input;
     if let Some(key) = &key
         && let Some(existing) = deduplicate(db, key, user_id).await?
     {
         return Ok(existing);
     }
-    store::users::find(db, user_id)
+    let user = store::users::find(db, user_id)
         .await?
-        .ok_or_else(|| not_found(user_id))?;
+        .ok_or_else(|| AppError::user_not_found(user_id))?;
     // The score at this moment: the materialized one, or computed if missing.
-    let (score, level) = match store::risk_scores::find(db, user_id).await? {
-        Some(row) => (row.score, row.level),
+    let (risk_score, risk_level) = match store::risk_scores::find(db, user_id).await? {
+        Some(row) => (row.score, RiskLevel::from(row.level)),
         None => {
-            let a = scoring::assess_now(db, config, user_id, now)
-                .await?
-                .ok_or_else(|| not_found(user_id))?;
-            (a.score, a.level.as_str().to_owned())
+            let user = ScoringUser::from(&user);
+            let a = scoring::assess_stored(db, config, &user, When::Now(now)).await?;
+            (a.score, a.level)
         }
     };
-    let inserted = store::alerts::insert(
-        db,
-        alerts::ActiveModel {
-            user_id: Set(user_id),
-            risk_score: Set(score),
-            risk_level: Set(level),
-            note: Set(note),
-            channel: Set("log".to_owned()),
-            delivery_status: Set("delivered".to_owned()),
-            idempotency_key: Set(key.clone()),
-            created_by: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        },
-    )
-    .await;
-    let alert = match inserted {
+    let fields = AlertFields {
+        user_id,
+        risk_score,
+        risk_level,
+        note,
+        channel: AlertChannel::Log,
+        delivery_status: DeliveryStatus::Delivered,
+        idempotency_key: key.as_ref().map(|k| k.as_str().to_owned()),
+        created_by: None,
+        created_at: now,
+    };
+    let alert = match store::alerts::insert(db, fields).await {
         Ok(alert) => alert,
         Err(error) if is_unique_violation(&error) => {
             // The same key, raised concurrently: the first one wins.
@@ -104,7 +100,7 @@ pub async fn send_alert(
         alert.id = alert.id,
         user.id = user_id,
         risk.score = alert.risk_score,
-        risk.level = %alert.risk_level,
+        risk.level = %RiskLevel::from(alert.risk_level),
         note = alert.note.as_deref().unwrap_or(""),
         "risk alert raised"
     );
@@ -114,16 +110,12 @@ pub async fn send_alert(
     })
 }
 
-fn not_found(user_id: i64) -> AppError {
-    AppError::NotFound(format!("User {user_id} not found"))
-}
-
 async fn deduplicate(
     db: &DatabaseConnection,
-    key: &str,
+    key: &IdempotencyKey,
     user_id: i64,
 ) -> AppResult<Option<AlertSent>> {
-    match store::alerts::by_idempotency_key(db, key).await? {
+    match store::alerts::by_idempotency_key(db, key.as_str()).await? {
         Some(alert) if alert.user_id == user_id => Ok(Some(AlertSent {
             alert,
             deduplicated: true,

@@ -1,24 +1,25 @@
 //! Recording users, plan versions and payments (SPEC §4 mutations). Each
 //! write locks the user, writes, rescores the user (SPEC §3.4) and commits:
-//! all of it or none of it. Inputs are validated before anything is written.
+//! all of it or none of it. Inputs arrive parsed (the front end turned them
+//! into [`crate::domain`] values), so nothing is written for a bad one.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{subscription_payments, user_subscriptions, users};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, TryInsertResult,
-};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 use crate::db;
-use crate::domain::{Cents, PaymentStatus};
+use crate::domain::{Cents, CurrencyCode, Email, PaymentStatus, PlanStatus};
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::risk::{Assessment, PaymentFact, ScoringConfig};
-use crate::service::scoring;
-use crate::store::risk_scores;
-use crate::store::users as user_store;
-use crate::store::{payments, subscriptions};
+use crate::service::scoring::{self, When};
+use crate::store::payments::PaymentFields;
+use crate::store::subscriptions::PlanFields;
+use crate::store::users::{ScoringUser, UserFields};
+use crate::store::{payments, risk_scores, subscriptions, users as user_store};
 
-/// A payment to record, as the client sent it (money already in cents).
+/// A payment to record, parsed.
 #[derive(Clone, Debug)]
 pub struct NewPayment {
     /// The payer.
@@ -29,8 +30,8 @@ pub struct NewPayment {
     pub external_id: Option<String>,
     /// Amount.
     pub amount: Cents,
-    /// ISO 4217 code; EUR when absent.
-    pub currency: Option<String>,
+    /// Currency.
+    pub currency: CurrencyCode,
     /// Outcome.
     pub status: PaymentStatus,
     /// When it was attempted.
@@ -39,6 +40,23 @@ pub struct NewPayment {
     pub payment_method: String,
     /// Why it failed.
     pub failure_reason: Option<String>,
+}
+
+impl From<NewPayment> for PaymentFields {
+    fn from(p: NewPayment) -> Self {
+        Self {
+            user_id: p.user_id,
+            subscription_id: p.subscription_id,
+            external_id: p.external_id,
+            amount: p.amount,
+            currency: p.currency.into_string(),
+            status: p.status,
+            // As stored: both databases keep microseconds.
+            payment_date: p.payment_date.trunc_subsecs(6),
+            payment_method: p.payment_method,
+            failure_reason: p.failure_reason,
+        }
+    }
 }
 
 /// What recording a payment did.
@@ -52,26 +70,26 @@ pub struct PaymentRecorded {
     pub assessment: Assessment,
 }
 
-/// A plan version to record.
+/// A plan version to record, parsed.
 #[derive(Clone, Debug)]
 pub struct NewSubscription {
     /// The subscriber.
     pub user_id: i64,
-    /// basic, premium, pro, enterprise, …
+    /// basic, premium, pro, enterprise, … (stored lower case).
     pub subscription_type: String,
-    /// active, cancelled or suspended.
-    pub status: String,
+    /// Its status.
+    pub status: PlanStatus,
     /// Monthly price.
     pub monthly_amount: Cents,
-    /// ISO 4217 code; EUR when absent.
-    pub currency: Option<String>,
+    /// Currency.
+    pub currency: CurrencyCode,
     /// First instant it applies.
     pub effective_from: DateTime<Utc>,
     /// Last instant it applies.
     pub effective_until: Option<DateTime<Utc>>,
 }
 
-/// A user to create or update: matched by external id, else by email.
+/// A user to create or update, parsed: matched by external id, else by email.
 #[derive(Clone, Debug)]
 pub struct UserUpsert {
     /// The billing system's id.
@@ -79,72 +97,11 @@ pub struct UserUpsert {
     /// Display name.
     pub name: String,
     /// Contact email.
-    pub email: String,
+    pub email: Email,
     /// Account opening; now for a new user when absent, unchanged otherwise.
     pub created_at: Option<DateTime<Utc>>,
     /// Active flag; true for a new user when absent, unchanged otherwise.
     pub is_active: Option<bool>,
-}
-
-/// The currency spelled as stored: three ASCII letters, upper case.
-fn currency(value: Option<&str>, field: &str) -> AppResult<String> {
-    let value = value.unwrap_or("EUR").trim();
-    if value.len() == 3 && value.chars().all(|c| c.is_ascii_alphabetic()) {
-        Ok(value.to_ascii_uppercase())
-    } else {
-        Err(AppError::bad_input(
-            field,
-            format!("{value:?} is not a three-letter ISO 4217 code"),
-        ))
-    }
-}
-
-/// A required short text: trimmed, not empty, at most `max` characters.
-fn text(value: &str, field: &str, max: usize) -> AppResult<String> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(AppError::bad_input(field, "must not be empty"));
-    }
-    if value.chars().count() > max {
-        return Err(AppError::bad_input(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-fn optional_text(value: Option<&str>, field: &str, max: usize) -> AppResult<Option<String>> {
-    value.map(|v| text(v, field, max)).transpose()
-}
-
-/// A plausible email: one `@`, something on each side, a dot in the domain;
-/// stored lower-case so uniqueness ignores case.
-fn email(value: &str) -> AppResult<String> {
-    let value = text(value, "email", 254)?.to_lowercase();
-    let valid = match value.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !value.contains(char::is_whitespace)
-        }
-        None => false,
-    };
-    if valid {
-        Ok(value)
-    } else {
-        Err(AppError::bad_input(
-            "email",
-            format!("{value:?} is not an email address"),
-        ))
-    }
-}
-
-fn not_found(user_id: i64) -> AppError {
-    AppError::NotFound(format!("User {user_id} not found"))
 }
 
 /// Records a payment and rescores its user in the same transaction. With an
@@ -159,129 +116,98 @@ pub async fn record_payment(
     record_payments(db, config, vec![input], now)
         .await
         .pop()
-        .expect("one result per payment")
+        .unwrap_or_else(|| Err(AppError::bug("a payment was recorded without an answer")))
 }
 
-/// A payment whose fields passed validation, as it will be stored.
-#[derive(Clone, Debug)]
-struct ValidPayment {
-    user_id: i64,
-    subscription_id: Option<i64>,
-    external_id: Option<String>,
-    amount_cents: i64,
-    currency: String,
-    status: &'static str,
-    payment_date: DateTime<Utc>,
-    payment_method: String,
-    failure_reason: Option<String>,
-}
-
-impl ValidPayment {
-    fn row(&self) -> subscription_payments::ActiveModel {
-        subscription_payments::ActiveModel {
-            external_id: Set(self.external_id.clone()),
-            subscription_id: Set(self.subscription_id),
-            user_id: Set(self.user_id),
-            amount_cents: Set(self.amount_cents),
-            currency: Set(self.currency.clone()),
-            status: Set(self.status.to_owned()),
-            payment_date: Set(self.payment_date),
-            payment_method: Set(self.payment_method.clone()),
-            failure_reason: Set(self.failure_reason.clone()),
-            ..Default::default()
-        }
-    }
-
-    /// Whether `stored` is this payment: how the rows `RETURNING` gave back
-    /// are told apart without relying on their order, which PostgreSQL does
-    /// not promise (identical payments are interchangeable).
-    fn is_stored_as(&self, stored: &subscription_payments::Model) -> bool {
-        stored.external_id == self.external_id
-            && stored.subscription_id == self.subscription_id
-            && stored.user_id == self.user_id
-            && stored.amount_cents == self.amount_cents
-            && stored.currency == self.currency
-            && stored.status == self.status
-            && stored.payment_date == self.payment_date
-            && stored.payment_method == self.payment_method
-            && stored.failure_reason == self.failure_reason
-    }
-}
-
-fn validate(input: NewPayment) -> AppResult<ValidPayment> {
-    Ok(ValidPayment {
-        user_id: input.user_id,
-        subscription_id: input.subscription_id,
-        external_id: optional_text(input.external_id.as_deref(), "externalId", 255)?,
-        amount_cents: input.amount.get(),
-        currency: currency(input.currency.as_deref(), "currency")?,
-        status: input.status.as_str(),
-        // As stored: both databases keep microseconds.
-        payment_date: input.payment_date.trunc_subsecs(6),
-        payment_method: text(&input.payment_method, "paymentMethod", 50)?,
-        failure_reason: optional_text(input.failure_reason.as_deref(), "failureReason", 1000)?,
-    })
-}
-
-/// Records several payments in one transaction (SPEC §3.4: each user locked,
-/// written and rescored together), and returns one result per input, in
-/// order: as if each had been recorded alone, one after the other. One
-/// refused payment (unknown user, another user's plan or external id, bad
-/// field) refuses only itself. Should the transaction fail as a whole, each
-/// payment is retried alone, so that one cannot sink the others.
+/// Records several payments and returns one result per input, in order: as
+/// if each had been recorded alone, one after the other. They are written in
+/// rounds (see [`rounds`]), each one transaction in which every user is
+/// locked, written and rescored together (SPEC §3.4). One refused payment
+/// (unknown user, another user's plan or external id) refuses only itself.
+/// Should a round's transaction fail as a whole, each of its payments is
+/// retried alone, so that one cannot sink the others.
 pub async fn record_payments(
     db: &DatabaseConnection,
     config: &ScoringConfig,
     inputs: Vec<NewPayment>,
     now: DateTime<Utc>,
 ) -> Vec<AppResult<PaymentRecorded>> {
-    let mut results: Vec<Option<AppResult<PaymentRecorded>>> =
-        std::iter::repeat_with(|| None).take(inputs.len()).collect();
-    let mut pending = Vec::with_capacity(inputs.len());
-    for (index, input) in inputs.into_iter().enumerate() {
-        match validate(input) {
-            Ok(valid) => pending.push((index, valid)),
-            Err(error) => results[index] = Some(Err(error)),
-        }
-    }
-    while !pending.is_empty() {
-        // The same external id twice in one round would insert nothing for
-        // the second: a round ends before a repeat, which starts the next
-        // round and sees the first. Rounds keep the order of arrival.
-        let mut seen = std::collections::HashSet::new();
-        let cut = pending
-            .iter()
-            .position(|(_, p)| {
-                p.external_id
-                    .as_ref()
-                    .is_some_and(|id| !seen.insert(id.clone()))
-            })
-            .unwrap_or(pending.len());
-        let later = pending.split_off(cut);
-        let round = std::mem::replace(&mut pending, later);
+    let mut results = Vec::with_capacity(inputs.len());
+    for round in rounds(inputs.into_iter().map(PaymentFields::from).collect()) {
         match record_round(db, config, &round, now).await {
-            Ok(outcomes) => {
-                for ((index, _), outcome) in round.iter().zip(outcomes) {
-                    results[*index] = Some(outcome);
-                }
-            }
-            Err(error) if round.len() == 1 => results[round[0].0] = Some(Err(error.into())),
+            Ok(outcomes) => results.extend(outcomes),
+            Err(error) if round.len() == 1 => results.push(Err(error.into())),
             Err(_) => {
-                for item in &round {
-                    let outcome =
-                        match record_round(db, config, std::slice::from_ref(item), now).await {
-                            Ok(mut outcomes) => outcomes.pop().expect("one outcome"),
-                            Err(error) => Err(error.into()),
-                        };
-                    results[item.0] = Some(outcome);
+                for payment in &round {
+                    match record_round(db, config, std::slice::from_ref(payment), now).await {
+                        Ok(outcomes) => results.extend(outcomes),
+                        Err(error) => results.push(Err(error.into())),
+                    }
                 }
             }
         }
     }
     results
-        .into_iter()
-        .map(|result| result.expect("every payment has a result"))
-        .collect()
+}
+
+/// Splits `payments`, in order, into rounds in which no external id appears
+/// twice: the second of two payments with one external id must see the
+/// first recorded, so it starts the next round.
+fn rounds(payments: Vec<PaymentFields>) -> Vec<Vec<PaymentFields>> {
+    let mut rounds: Vec<Vec<PaymentFields>> = vec![Vec::new()];
+    let mut seen = HashSet::new();
+    for payment in payments {
+        if let Some(id) = &payment.external_id
+            && !seen.insert(id.clone())
+        {
+            seen.clear();
+            seen.insert(id.clone());
+            rounds.push(Vec::new());
+        }
+        if let Some(round) = rounds.last_mut() {
+            round.push(payment);
+        }
+    }
+    rounds.retain(|round| !round.is_empty());
+    rounds
+}
+
+/// What a round's transaction found before writing: the locked users, the
+/// external ids already recorded, the owners of the plans named, and the
+/// histories and current plans of the users.
+struct RoundState {
+    users: HashMap<i64, ScoringUser>,
+    recorded: HashMap<String, subscription_payments::Model>,
+    owners: HashMap<i64, i64>,
+    histories: HashMap<i64, Vec<PaymentFact>>,
+    plans: HashMap<i64, risk_scores::CurrentPlan>,
+}
+
+impl RoundState {
+    async fn load(txn: &DatabaseTransaction, items: &[PaymentFields]) -> Result<Self, DbErr> {
+        let mut user_ids: Vec<i64> = items.iter().map(|p| p.user_id).collect();
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let users: HashMap<i64, ScoringUser> = user_store::lock_many(txn, &user_ids)
+            .await?
+            .into_iter()
+            .map(|user| (user.id, user))
+            .collect();
+        let external_ids: Vec<&str> = items
+            .iter()
+            .filter_map(|p| p.external_id.as_deref())
+            .collect();
+        let plan_ids: Vec<i64> = items.iter().filter_map(|p| p.subscription_id).collect();
+        // The histories as they stand before this round (the users are locked).
+        let scored: Vec<i64> = users.keys().copied().collect();
+        Ok(Self {
+            recorded: payments::by_external_ids(txn, &external_ids).await?,
+            owners: subscriptions::owners(txn, &plan_ids).await?,
+            histories: payments::facts_of(txn, &scored).await?,
+            plans: subscriptions::current_plans_of(txn, &scored).await?,
+            users,
+        })
+    }
 }
 
 /// What the transaction does with one payment.
@@ -291,175 +217,147 @@ enum Plan {
     Insert,
 }
 
+/// Decides, from what the round found, what becomes of `p`.
+fn classify(p: &PaymentFields, state: &RoundState) -> Plan {
+    if !state.users.contains_key(&p.user_id) {
+        return Plan::Refused(AppError::user_not_found(p.user_id));
+    }
+    if let Some(existing) = p.external_id.as_ref().and_then(|id| state.recorded.get(id)) {
+        return match duplicate_or_refusal(existing, p) {
+            Ok(payment) => Plan::Duplicate(payment),
+            Err(error) => Plan::Refused(error),
+        };
+    }
+    if let Some(plan_id) = p.subscription_id
+        && state.owners.get(&plan_id) != Some(&p.user_id)
+    {
+        return Plan::Refused(AppError::bad_input(
+            "subscriptionId",
+            format!("subscription {plan_id} is not a plan of user {}", p.user_id),
+        ));
+    }
+    Plan::Insert
+}
+
+/// Where each payment of a round ended once the inserts ran.
+enum Written {
+    New(subscription_payments::Model),
+    Earlier(subscription_payments::Model),
+    Refused(AppError),
+}
+
 /// One transaction over `items` (no external id twice): refusals come back
 /// as per-item errors; a database failure rolls the whole round back.
 async fn record_round(
     db: &DatabaseConnection,
     config: &ScoringConfig,
-    items: &[(usize, ValidPayment)],
+    items: &[PaymentFields],
     now: DateTime<Utc>,
 ) -> Result<Vec<AppResult<PaymentRecorded>>, DbErr> {
-    use std::collections::HashMap;
-
     let txn = db::begin_write(db).await?;
-    let mut user_ids: Vec<i64> = items.iter().map(|(_, p)| p.user_id).collect();
-    user_ids.sort_unstable();
-    user_ids.dedup();
-    let users: HashMap<i64, user_store::ScoringUser> = user_store::lock_many(&txn, &user_ids)
-        .await?
-        .into_iter()
-        .map(|user| (user.id, user))
-        .collect();
-    let external_ids: Vec<&str> = items
-        .iter()
-        .filter_map(|(_, p)| p.external_id.as_deref())
-        .collect();
-    let mut recorded = recorded_external_ids(&txn, &external_ids).await?;
-    let subscription_ids: Vec<i64> = items
-        .iter()
-        .filter_map(|(_, p)| p.subscription_id)
-        .collect();
-    let owners: HashMap<i64, i64> = if subscription_ids.is_empty() {
-        HashMap::new()
-    } else {
-        user_subscriptions::Entity::find()
-            .select_only()
-            .columns([
-                user_subscriptions::Column::Id,
-                user_subscriptions::Column::UserId,
-            ])
-            .filter(user_subscriptions::Column::Id.is_in(subscription_ids))
-            .into_tuple::<(i64, i64)>()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .collect()
-    };
-
-    let plan = |p: &ValidPayment| {
-        if !users.contains_key(&p.user_id) {
-            return Plan::Refused(not_found(p.user_id));
-        }
-        if let Some(existing) = p.external_id.as_ref().and_then(|id| recorded.get(id)) {
-            return match duplicate_or_refusal(existing, p) {
-                Ok(payment) => Plan::Duplicate(payment),
-                Err(error) => Plan::Refused(error),
-            };
-        }
-        if let Some(subscription_id) = p.subscription_id
-            && owners.get(&subscription_id) != Some(&p.user_id)
-        {
-            return Plan::Refused(AppError::bad_input(
-                "subscriptionId",
-                format!(
-                    "subscription {subscription_id} is not a plan of user {}",
-                    p.user_id
-                ),
-            ));
-        }
-        Plan::Insert
-    };
-    let plans: Vec<Plan> = items.iter().map(|(_, p)| plan(p)).collect();
-
-    // The histories as they stand before this round (the users are locked).
-    let scored: Vec<i64> = users.keys().copied().collect();
-    let mut histories = payments::facts_of(&txn, &scored).await?;
-    let current_plans = subscriptions::current_plans_of(&txn, &scored).await?;
-
-    let rows: Vec<subscription_payments::ActiveModel> = items
+    let mut state = RoundState::load(&txn, items).await?;
+    let plans: Vec<Plan> = items.iter().map(|p| classify(p, &state)).collect();
+    let to_insert: Vec<PaymentFields> = items
         .iter()
         .zip(&plans)
         .filter(|(_, plan)| matches!(plan, Plan::Insert))
-        .map(|((_, p), _)| p.row())
+        .map(|(p, _)| p.clone())
         .collect();
-    let mut inserted = if rows.is_empty() {
-        Vec::new()
-    } else {
-        // A concurrent request may have recorded one of these external ids
-        // since the check above: that row is skipped here and looked up below.
-        match subscription_payments::Entity::insert_many(rows)
-            .on_conflict_do_nothing_on([subscription_payments::Column::ExternalId])
-            .exec_with_returning_many(&txn)
-            .await?
-        {
-            TryInsertResult::Inserted(models) => models,
-            TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
-        }
-    };
+    let mut inserted = payments::insert_new(&txn, &to_insert).await?;
+    // A payment not among the rows inserted lost the race for its external id
+    // to a concurrent request since the round looked: look those up.
+    let raced: Vec<&str> = to_insert
+        .iter()
+        .filter(|p| !inserted.iter().any(|m| p.is_stored_as(m)))
+        .filter_map(|p| p.external_id.as_deref())
+        .collect();
+    state
+        .recorded
+        .extend(payments::by_external_ids(&txn, &raced).await?);
 
-    // Each payment is answered from the history as it stands after it.
-    let assess = |user_id: i64, histories: &HashMap<i64, Vec<PaymentFact>>| {
-        let history = histories.get(&user_id).map_or(&[][..], Vec::as_slice);
-        scoring::assess_user(&users[&user_id], history, config, now)
-    };
-    let mut outcomes = Vec::with_capacity(items.len());
-    let mut changed = std::collections::BTreeSet::new();
-    for ((_, p), plan) in items.iter().zip(plans) {
-        let earlier = match plan {
+    let mut written = Vec::with_capacity(items.len());
+    for (p, plan) in items.iter().zip(plans) {
+        written.push(match plan {
+            Plan::Refused(error) => Written::Refused(error),
+            Plan::Duplicate(payment) => Written::Earlier(payment),
             Plan::Insert => match inserted.iter().position(|m| p.is_stored_as(m)) {
-                Some(found) => {
-                    let payment = inserted.swap_remove(found);
-                    histories
-                        .entry(p.user_id)
-                        .or_default()
-                        .push(payments::fact_of(&payment));
-                    changed.insert(p.user_id);
-                    outcomes.push(Ok(PaymentRecorded {
-                        assessment: assess(p.user_id, &histories),
-                        payment,
-                        duplicate: false,
-                    }));
-                    continue;
-                }
+                Some(found) => Written::New(inserted.swap_remove(found)),
                 None => {
-                    // Lost the race on its external id to another request.
-                    let external_id = p.external_id.as_deref().unwrap_or_default();
-                    recorded.extend(recorded_external_ids(&txn, &[external_id]).await?);
-                    match recorded.get(external_id) {
-                        Some(existing) => duplicate_or_refusal(existing, p),
-                        None => return Err(DbErr::RecordNotInserted),
+                    let earlier = p
+                        .external_id
+                        .as_ref()
+                        .and_then(|id| state.recorded.get(id))
+                        .ok_or(DbErr::RecordNotInserted)?;
+                    match duplicate_or_refusal(earlier, p) {
+                        Ok(payment) => Written::Earlier(payment),
+                        Err(error) => Written::Refused(error),
                     }
                 }
             },
-            Plan::Duplicate(payment) => Ok(payment),
-            Plan::Refused(error) => Err(error),
-        };
-        outcomes.push(earlier.map(|payment| PaymentRecorded {
-            assessment: assess(p.user_id, &histories),
-            payment,
-            duplicate: true,
-        }));
+        });
     }
 
-    let changed: Vec<user_store::ScoringUser> = changed.into_iter().map(|id| users[&id]).collect();
-    let rows = scoring::score_rows(&changed, histories, current_plans, config, now);
+    let (outcomes, changed) = answer(items, written, &mut state, config, now);
+    let changed: Vec<ScoringUser> = changed
+        .into_iter()
+        .filter_map(|id| state.users.get(&id).copied())
+        .collect();
+    let rows = scoring::score_rows(&changed, &state.histories, state.plans, config, now);
     risk_scores::upsert_many(&txn, rows).await?;
     txn.commit().await?;
     Ok(outcomes)
 }
 
-/// The payments already recorded under `external_ids`, by external id.
-async fn recorded_external_ids<C: ConnectionTrait>(
-    conn: &C,
-    external_ids: &[&str],
-) -> Result<std::collections::HashMap<String, subscription_payments::Model>, DbErr> {
-    if external_ids.is_empty() {
-        return Ok(Default::default());
-    }
-    Ok(subscription_payments::Entity::find()
-        .filter(subscription_payments::Column::ExternalId.is_in(external_ids.iter().copied()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .filter_map(|model| Some((model.external_id.clone()?, model)))
-        .collect())
+/// Answers each payment from its user's history as it stands after it, in
+/// turn; returns the answers and the users whose history grew.
+fn answer(
+    items: &[PaymentFields],
+    written: Vec<Written>,
+    state: &mut RoundState,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> (Vec<AppResult<PaymentRecorded>>, BTreeSet<i64>) {
+    let mut changed = BTreeSet::new();
+    let outcomes = items
+        .iter()
+        .zip(written)
+        .map(|(p, written)| {
+            let (payment, duplicate) = match written {
+                Written::Refused(error) => return Err(error),
+                Written::Earlier(payment) => (payment, true),
+                Written::New(payment) => {
+                    state
+                        .histories
+                        .entry(p.user_id)
+                        .or_default()
+                        .push(payments::fact_of(&payment));
+                    changed.insert(p.user_id);
+                    (payment, false)
+                }
+            };
+            let user = state
+                .users
+                .get(&p.user_id)
+                .ok_or_else(|| AppError::bug("a payment was written for an unlocked user"))?;
+            let history = state
+                .histories
+                .get(&p.user_id)
+                .map_or(&[][..], Vec::as_slice);
+            Ok(PaymentRecorded {
+                assessment: scoring::assess(user, history, config, When::Now(now)),
+                payment,
+                duplicate,
+            })
+        })
+        .collect();
+    (outcomes, changed)
 }
 
 /// The earlier payment under `p`'s external id when it is the same user's
 /// (a duplicate), a refusal otherwise.
 fn duplicate_or_refusal(
     existing: &subscription_payments::Model,
-    p: &ValidPayment,
+    p: &PaymentFields,
 ) -> AppResult<subscription_payments::Model> {
     if existing.user_id == p.user_id {
         Ok(existing.clone())
@@ -481,15 +379,6 @@ pub async fn record_subscription(
     input: NewSubscription,
     now: DateTime<Utc>,
 ) -> AppResult<user_subscriptions::Model> {
-    let subscription_type = text(&input.subscription_type, "subscriptionType", 50)?.to_lowercase();
-    let status = text(&input.status, "status", 20)?.to_lowercase();
-    if !["active", "cancelled", "suspended"].contains(&status.as_str()) {
-        return Err(AppError::bad_input(
-            "status",
-            format!("{status:?} is not one of active, cancelled, suspended"),
-        ));
-    }
-    let currency = currency(input.currency.as_deref(), "currency")?;
     if input
         .effective_until
         .is_some_and(|until| until < input.effective_from)
@@ -499,26 +388,25 @@ pub async fn record_subscription(
             "must not be before effectiveFrom",
         ));
     }
-
     let txn = db::begin_write(db).await?;
     let user = user_store::lock(&txn, input.user_id)
         .await?
-        .ok_or_else(|| not_found(input.user_id))?;
-    let subscription = user_subscriptions::ActiveModel {
-        user_id: Set(input.user_id),
-        subscription_type: Set(subscription_type),
-        status: Set(status),
-        monthly_amount_cents: Set(input.monthly_amount.get()),
-        currency: Set(currency),
-        created_at: Set(now),
-        updated_at: Set(now),
-        effective_from: Set(input.effective_from),
-        effective_until: Set(input.effective_until),
-        ..Default::default()
-    }
-    .insert(&txn)
+        .ok_or_else(|| AppError::user_not_found(input.user_id))?;
+    let subscription = subscriptions::insert(
+        &txn,
+        PlanFields {
+            user_id: input.user_id,
+            subscription_type: input.subscription_type.to_lowercase(),
+            status: input.status,
+            monthly_amount: input.monthly_amount,
+            currency: input.currency.into_string(),
+            recorded_at: now,
+            effective_from: input.effective_from,
+            effective_until: input.effective_until,
+        },
+    )
     .await?;
-    scoring::rescore_user(&txn, config, &user, now).await?;
+    scoring::rescore_user(&txn, config, &ScoringUser::from(&user), now).await?;
     txn.commit().await?;
     Ok(subscription)
 }
@@ -531,51 +419,32 @@ pub async fn upsert_user(
     input: UserUpsert,
     now: DateTime<Utc>,
 ) -> AppResult<users::Model> {
-    let name = text(&input.name, "name", 200)?;
-    let email = email(&input.email)?;
-    let external_id = optional_text(input.external_id.as_deref(), "externalId", 255)?;
-
     let txn = db::begin_write(db).await?;
-    let existing = match &external_id {
-        Some(external_id) => {
-            users::Entity::find()
-                .filter(users::Column::ExternalId.eq(external_id.as_str()))
-                .one(&txn)
-                .await?
-        }
-        None => {
-            users::Entity::find()
-                .filter(users::Column::Email.eq(email.as_str()))
-                .one(&txn)
-                .await?
-        }
+    let existing = match &input.external_id {
+        Some(external_id) => user_store::by_external_id(&txn, external_id).await?,
+        None => user_store::by_email(&txn, input.email.as_str()).await?,
     };
     let written = match existing {
         Some(user) => {
-            let id = user.id;
-            user_store::lock(&txn, id).await?;
-            let mut model: users::ActiveModel = user.into();
-            model.name = Set(name);
-            model.email = Set(email);
-            if let Some(created_at) = input.created_at {
-                model.created_at = Set(created_at);
-            }
-            if let Some(is_active) = input.is_active {
-                model.is_active = Set(is_active);
-            }
-            model.update(&txn).await
+            user_store::lock(&txn, user.id).await?;
+            let fields = UserFields {
+                external_id: user.external_id,
+                name: input.name,
+                email: input.email.into_string(),
+                created_at: input.created_at.unwrap_or(user.created_at),
+                is_active: input.is_active.unwrap_or(user.is_active),
+            };
+            user_store::update(&txn, user.id, fields).await
         }
         None => {
-            users::ActiveModel {
-                external_id: Set(external_id),
-                name: Set(name),
-                email: Set(email),
-                created_at: Set(input.created_at.unwrap_or(now)),
-                is_active: Set(input.is_active.unwrap_or(true)),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await
+            let fields = UserFields {
+                external_id: input.external_id,
+                name: input.name,
+                email: input.email.into_string(),
+                created_at: input.created_at.unwrap_or(now),
+                is_active: input.is_active.unwrap_or(true),
+            };
+            user_store::insert(&txn, fields).await
         }
     };
     let user = written.map_err(|error| {
@@ -585,7 +454,43 @@ pub async fn upsert_user(
             error.into()
         }
     })?;
-    scoring::rescore_user(&txn, config, &user, now).await?;
+    scoring::rescore_user(&txn, config, &ScoringUser::from(&user), now).await?;
     txn.commit().await?;
     Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(external_id: Option<&str>) -> PaymentFields {
+        PaymentFields {
+            user_id: 1,
+            subscription_id: None,
+            external_id: external_id.map(str::to_owned),
+            amount: Cents::new(999),
+            currency: "EUR".to_owned(),
+            status: PaymentStatus::Success,
+            payment_date: DateTime::UNIX_EPOCH,
+            payment_method: "card".to_owned(),
+            failure_reason: None,
+        }
+    }
+
+    #[test]
+    fn a_repeated_external_id_starts_the_next_round_and_order_is_kept() {
+        let input = vec![
+            payment(Some("a")),
+            payment(None),
+            payment(Some("b")),
+            payment(Some("a")),
+            payment(None),
+            payment(Some("b")),
+        ];
+        let rounds = rounds(input.clone());
+        let sizes: Vec<usize> = rounds.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 3]);
+        assert_eq!(rounds.concat(), input, "every payment once, in order");
+        assert!(super::rounds(Vec::new()).is_empty());
+    }
 }

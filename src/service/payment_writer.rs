@@ -1,4 +1,4 @@
-//! Group commit for `recordPayment` (SPEC §3.4, BENCHMARKS.md).
+//! Group commit for `recordPayment` (SPEC §3.4).
 //!
 //! Recording one payment costs a transaction: lock the user, read the
 //! history, insert, rewrite the score, commit (and on PostgreSQL, flush the
@@ -15,10 +15,10 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 
+use crate::clock::SharedClock;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::risk::ScoringConfig;
@@ -36,10 +36,11 @@ pub struct PaymentWriter {
 struct Inner {
     db: DatabaseConnection,
     config: ScoringConfig,
+    clock: SharedClock,
     /// Batches written at once: four on PostgreSQL (some commit while others
-    /// read and write; with four a light load still finds a batch free, and
-    /// two or four measured alike under heavy load), one on SQLite (a single
-    /// writer anyway, which would otherwise wait on its busy timeout).
+    /// read and write, and a light load still finds a batch free), one on
+    /// SQLite (a single writer anyway, which would otherwise wait on its
+    /// busy timeout).
     max_in_flight: usize,
     queue: Mutex<Queue>,
 }
@@ -56,13 +57,14 @@ struct Job {
 }
 
 impl PaymentWriter {
-    /// A writer for `db`, scoring with `config`.
-    pub fn new(db: DatabaseConnection, config: ScoringConfig) -> Self {
+    /// A writer for `db`, scoring with `config` at `clock`'s instant.
+    pub fn new(db: DatabaseConnection, config: ScoringConfig, clock: SharedClock) -> Self {
         let max_in_flight = if db::is_postgres(&db) { 4 } else { 1 };
         Self {
             inner: Arc::new(Inner {
                 db,
                 config,
+                clock,
                 max_in_flight,
                 queue: Mutex::new(Queue::default()),
             }),
@@ -73,7 +75,11 @@ impl PaymentWriter {
     pub async fn record(&self, input: NewPayment) -> AppResult<PaymentRecorded> {
         let (reply, answer) = oneshot::channel();
         let start_a_batch = {
-            let mut queue = self.inner.queue.lock().expect("queue lock");
+            let mut queue = self
+                .inner
+                .queue
+                .lock()
+                .map_err(|_| AppError::bug("the payment queue's lock was poisoned"))?;
             queue.waiting.push_back(Job { input, reply });
             let start = queue.in_flight < self.inner.max_in_flight;
             if start {
@@ -124,7 +130,13 @@ async fn write_batches(inner: Arc<Inner>) {
     };
     loop {
         let jobs: Vec<Job> = {
-            let mut queue = slot.inner.queue.lock().expect("queue lock");
+            let Ok(mut queue) = slot.inner.queue.lock() else {
+                // Poisoned: the waiting payments' senders drop with the
+                // queue, and each client is answered INTERNAL.
+                tracing::error!("the payment queue's lock was poisoned");
+                slot.released = true;
+                return;
+            };
             if queue.waiting.is_empty() {
                 // Under the lock: a payment queued after this sees the slot
                 // free and starts a batch of its own.
@@ -137,8 +149,9 @@ async fn write_batches(inner: Arc<Inner>) {
         };
         let (inputs, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|job| (job.input, job.reply)).unzip();
+        let inner = &slot.inner;
         let results =
-            ingest::record_payments(&slot.inner.db, &slot.inner.config, inputs, Utc::now()).await;
+            ingest::record_payments(&inner.db, &inner.config, inputs, inner.clock.now()).await;
         for (reply, result) in replies.into_iter().zip(results) {
             // The client may have gone: its payment is recorded all the same.
             let _ = reply.send(result);

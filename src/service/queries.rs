@@ -6,13 +6,25 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::{alerts, risk_scores, subscription_payments, user_subscriptions, users};
 use sea_orm::DatabaseConnection;
 
+use crate::domain::{ListCursor, RiskyFilter};
 use crate::error::{AppError, AppResult};
-use crate::risk::{self, Assessment, RiskLevel, RiskPattern, ScoringConfig, UserFacts};
-use crate::store::risk_scores::{ListCursor, RiskyFilter};
+use crate::risk::{Assessment, RiskLevel, RiskPattern, ScoringConfig};
+use crate::service::scoring::{self, When};
+use crate::store::users::ScoringUser;
 use crate::store::{self, payments};
 
 /// The largest page a list returns (SPEC §4 page cap).
 pub const MAX_PAGE: u64 = 100;
+
+/// A list's page size when the client names none (SPEC §4 `first`).
+pub const DEFAULT_PAGE: u64 = 20;
+
+/// How many of a user's newest payments an analysis shows by default (SPEC
+/// §4 `recentPayments`, §5 `payment_history`).
+pub const RECENT_PAYMENTS: u64 = 10;
+
+/// The trend's length when the client names none (SPEC §4 `trendDays`).
+pub const DEFAULT_TREND_DAYS: i64 = 30;
 
 /// A row of the risky list: the user and their stored score.
 #[derive(Clone, Debug)]
@@ -26,7 +38,7 @@ pub struct RiskyUser {
 impl RiskyUser {
     /// The stored level.
     pub fn level(&self) -> RiskLevel {
-        RiskLevel::from_name(&self.score.level).unwrap_or(RiskLevel::Low)
+        RiskLevel::from(self.score.level)
     }
 
     /// The stored patterns.
@@ -61,9 +73,6 @@ pub async fn risky_users(
     first: u64,
     after: Option<ListCursor>,
 ) -> AppResult<RiskyPage> {
-    if !filter.min_score.is_finite() {
-        return Err(AppError::bad_input("minScore", "must be a number"));
-    }
     let mut rows = store::risk_scores::risky_page(db, filter, after, first + 1).await?;
     let has_next_page = rows.len() as u64 > first;
     rows.truncate(first as usize);
@@ -101,18 +110,12 @@ pub async fn user_analysis(
     let Some(user) = store::users::find(db, user_id).await? else {
         return Ok(None);
     };
-    let facts = payments::facts(db, user_id).await?;
-    let user_facts = UserFacts {
-        created_at: user.created_at,
-    };
-    let (assessment, at) = match as_of {
-        Some(at) => (risk::assess_as_of(&user_facts, &facts, config, at), at),
-        None => (risk::assess(&user_facts, &facts, config, now), now),
-    };
+    let when = as_of.map_or(When::Now(now), When::AsOf);
+    let assessment = scoring::assess_stored(db, config, &ScoringUser::from(&user), when).await?;
     Ok(Some(UserAnalysis {
         user,
         assessment,
-        at,
+        at: when.instant(),
         as_of: as_of.is_some(),
     }))
 }
@@ -141,11 +144,8 @@ pub async fn analysis_alerts(
     db: &DatabaseConnection,
     analysis: &UserAnalysis,
 ) -> AppResult<Vec<alerts::Model>> {
-    let mut alerts = store::alerts::of_user(db, analysis.user.id).await?;
-    if analysis.as_of {
-        alerts.retain(|a| a.created_at <= analysis.at);
-    }
-    Ok(alerts)
+    let until = analysis.as_of.then_some(analysis.at);
+    Ok(store::alerts::of_user(db, analysis.user.id, until).await?)
 }
 
 /// One day of the failure trend.
@@ -201,19 +201,31 @@ pub struct SystemStats {
 /// The longest trend `stats` computes.
 pub const MAX_TREND_DAYS: i64 = 366;
 
+/// The length of the statistics' daily trend: 1 to [`MAX_TREND_DAYS`] days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrendDays(i64);
+
+impl TrendDays {
+    /// Refuses a length out of range.
+    pub fn parse(days: i64) -> AppResult<Self> {
+        if (1..=MAX_TREND_DAYS).contains(&days) {
+            Ok(Self(days))
+        } else {
+            Err(AppError::bad_input(
+                "trendDays",
+                format!("must be between 1 and {MAX_TREND_DAYS}"),
+            ))
+        }
+    }
+}
+
 /// The statistics, with a daily failure trend over the `trend_days` days
 /// ending today (UTC).
 pub async fn stats(
     db: &DatabaseConnection,
-    trend_days: i64,
+    TrendDays(trend_days): TrendDays,
     now: DateTime<Utc>,
 ) -> AppResult<SystemStats> {
-    if !(1..=MAX_TREND_DAYS).contains(&trend_days) {
-        return Err(AppError::bad_input(
-            "trendDays",
-            format!("must be between 1 and {MAX_TREND_DAYS}"),
-        ));
-    }
     let scores = store::stats::scores(db).await?;
     let payments = store::stats::payments(db).await?;
     let today = now.date_naive();

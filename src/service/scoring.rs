@@ -1,12 +1,13 @@
 //! Keeping the materialized scores fresh (SPEC §3.4), and scoring on demand.
 //!
+//! - [`assess`] and [`assess_stored`]: one user's score now or as of a past
+//!   instant, from a history in hand or from the stored payments.
 //! - [`rescore_user`]: inside a caller's write transaction, after the caller
 //!   recorded a user, plan or payment (the user's row is locked first).
 //! - [`rescore_due`]: the background refresher's step: users whose score
 //!   changes by time alone.
 //! - [`rescore_all`]: every user, in batches of id ranges, a few at once,
 //!   never the whole table in memory.
-//! - [`assess_as_of`]: a user's score as it stood at a past instant.
 
 use std::collections::HashMap;
 
@@ -19,7 +20,7 @@ use crate::progress::Progress;
 use crate::risk::{self, Assessment, PaymentFact, ScoringConfig, UserFacts};
 use crate::store::risk_scores::{CurrentPlan, ScoreRow};
 use crate::store::users::ScoringUser;
-use crate::store::{payments, risk_scores, subscriptions, users};
+use crate::store::{maintenance, payments, risk_scores, subscriptions, users};
 
 /// Users per batch of a full rescore.
 pub const BATCH_USERS: i64 = 5_000;
@@ -28,51 +29,71 @@ pub const BATCH_USERS: i64 = 5_000;
 /// waits on the database.
 const PARALLEL_BATCHES: usize = 3;
 
+/// The instant a score describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// The current instant: every stored payment counts.
+    Now(DateTime<Utc>),
+    /// A past instant (SPEC §3.4 "as of"): only the payments up to it count,
+    /// and the account's age is taken then.
+    AsOf(DateTime<Utc>),
+}
+
+impl When {
+    /// The instant itself.
+    pub fn instant(self) -> DateTime<Utc> {
+        match self {
+            Self::Now(at) | Self::AsOf(at) => at,
+        }
+    }
+}
+
+/// The assessment of `user` from `history` (every payment they made, in any
+/// order) at `when`.
+pub fn assess(
+    user: &ScoringUser,
+    history: &[PaymentFact],
+    config: &ScoringConfig,
+    when: When,
+) -> Assessment {
+    let facts = UserFacts::from(*user);
+    match when {
+        When::Now(now) => risk::assess(&facts, history, config, now),
+        When::AsOf(at) => risk::assess_as_of(&facts, history, config, at),
+    }
+}
+
+/// Loads `user`'s payments and assesses them at `when`, without writing.
+pub async fn assess_stored<C: ConnectionTrait>(
+    conn: &C,
+    config: &ScoringConfig,
+    user: &ScoringUser,
+    when: When,
+) -> Result<Assessment, DbErr> {
+    let history = payments::facts(conn, user.id).await?;
+    Ok(assess(user, &history, config, when))
+}
+
 /// Rescores `user` inside the caller's transaction `conn` and writes the
-/// row. The caller must hold the user's lock ([`users::lock`], which returns
-/// the row passed here) so that concurrent writes for one user serialize.
+/// row. The caller must hold the user's lock ([`users::lock`]) so that
+/// concurrent writes for one user serialize.
 pub async fn rescore_user<C: ConnectionTrait>(
     conn: &C,
     config: &ScoringConfig,
-    user: &entity::users::Model,
+    user: &ScoringUser,
     now: DateTime<Utc>,
 ) -> Result<Assessment, DbErr> {
-    let facts = payments::facts(conn, user.id).await?;
+    let assessment = assess_stored(conn, config, user, When::Now(now)).await?;
     let plan = subscriptions::current_plan(conn, user.id).await?;
-    let assessment = risk::assess(
-        &UserFacts {
-            created_at: user.created_at,
-        },
-        &facts,
-        config,
-        now,
-    );
     let row = ScoreRow::new(user.id, user.is_active, plan, &assessment, now);
     risk_scores::upsert_many(conn, vec![row]).await?;
     Ok(assessment)
 }
 
-/// The assessment of `user` from their whole `history` at `now`.
-pub(crate) fn assess_user(
-    user: &ScoringUser,
-    history: &[PaymentFact],
-    config: &ScoringConfig,
-    now: DateTime<Utc>,
-) -> Assessment {
-    risk::assess(
-        &UserFacts {
-            created_at: user.created_at,
-        },
-        history,
-        config,
-        now,
-    )
-}
-
-/// Scores the locked `users` from their grouped payments and plans.
+/// Scores the locked `users` at `now` from their grouped payments and plans.
 pub(crate) fn score_rows(
     users: &[ScoringUser],
-    facts: HashMap<i64, Vec<PaymentFact>>,
+    facts: &HashMap<i64, Vec<PaymentFact>>,
     mut plans: HashMap<i64, CurrentPlan>,
     config: &ScoringConfig,
     now: DateTime<Utc>,
@@ -81,7 +102,7 @@ pub(crate) fn score_rows(
         .iter()
         .map(|user| {
             let history = facts.get(&user.id).map_or(&[][..], Vec::as_slice);
-            let assessment = assess_user(user, history, config, now);
+            let assessment = assess(user, history, config, When::Now(now));
             ScoreRow::new(
                 user.id,
                 user.is_active,
@@ -110,7 +131,7 @@ async fn rescore_range(
     }
     let facts = payments::facts_in_range(&txn, from, to).await?;
     let plans = subscriptions::current_plans_in_range(&txn, from, to).await?;
-    let rows = score_rows(&locked, facts, plans, config, now);
+    let rows = score_rows(&locked, &facts, plans, config, now);
     risk_scores::upsert_many(&txn, rows).await?;
     txn.commit().await?;
     Ok(locked.len() as u64)
@@ -150,12 +171,11 @@ pub async fn rescore_all_with_progress(
     config: &ScoringConfig,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let total = entity::users::Entity::find().count(db).await?;
+    let total = users::count(db).await?;
     let mut progress = Progress::new("rescore", total);
     let done = rescore_all(db, config, now, BATCH_USERS, |n| progress.inc(n)).await?;
     // Every row was rewritten: clear the old versions, refresh statistics.
-    db::refresh_statistics(db, &["risk_scores"]).await?;
+    maintenance::refresh_statistics(db, &["risk_scores"]).await?;
     progress.finish();
     Ok(done)
 }
@@ -176,53 +196,9 @@ pub async fn rescore_due(
     let locked = users::lock_many(&txn, &ids).await?;
     let facts = payments::facts_of(&txn, &ids).await?;
     let plans = subscriptions::current_plans_of(&txn, &ids).await?;
-    let rows = score_rows(&locked, facts, plans, config, now);
+    let rows = score_rows(&locked, &facts, plans, config, now);
     let count = rows.len() as u64;
     risk_scores::upsert_many(&txn, rows).await?;
     txn.commit().await?;
     Ok(count)
-}
-
-/// The score of `user_id` at `now` from the stored rows, without writing;
-/// `None` for no such user.
-pub async fn assess_now<C: ConnectionTrait>(
-    conn: &C,
-    config: &ScoringConfig,
-    user_id: i64,
-    now: DateTime<Utc>,
-) -> Result<Option<Assessment>, DbErr> {
-    let Some(user) = users::find(conn, user_id).await? else {
-        return Ok(None);
-    };
-    let facts = payments::facts(conn, user_id).await?;
-    Ok(Some(risk::assess(
-        &UserFacts {
-            created_at: user.created_at,
-        },
-        &facts,
-        config,
-        now,
-    )))
-}
-
-/// The score of `user_id` as it stood at `as_of` (only the payments up to
-/// then, the account's age then), computed on demand; `None` for no such user.
-pub async fn assess_as_of<C: ConnectionTrait>(
-    conn: &C,
-    config: &ScoringConfig,
-    user_id: i64,
-    as_of: DateTime<Utc>,
-) -> Result<Option<Assessment>, DbErr> {
-    let Some(user) = users::find(conn, user_id).await? else {
-        return Ok(None);
-    };
-    let facts = payments::facts(conn, user_id).await?;
-    Ok(Some(risk::assess_as_of(
-        &UserFacts {
-            created_at: user.created_at,
-        },
-        &facts,
-        config,
-        as_of,
-    )))
 }

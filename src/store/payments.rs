@@ -3,35 +3,125 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::subscription_payments::{Column, Entity};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use entity::subscription_payments::{ActiveModel, Column, Entity, Model};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TryInsertResult,
+};
 
-use crate::domain::PaymentStatus;
+use crate::domain::{Cents, PaymentStatus};
 use crate::risk::{Outcome, PaymentFact};
 
-type FactRow = (i64, DateTime<Utc>, i64, String);
-
-fn fact((_, paid_at, cents, status): &FactRow) -> PaymentFact {
-    fact_from(*paid_at, *cents, status)
+/// A payment to write: every column but the id, as it will be stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentFields {
+    /// The payer.
+    pub user_id: i64,
+    /// The plan version paid for.
+    pub subscription_id: Option<i64>,
+    /// The billing system's id (unique).
+    pub external_id: Option<String>,
+    /// Amount.
+    pub amount: Cents,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Outcome.
+    pub status: PaymentStatus,
+    /// When it was attempted, cut to microseconds (as both databases store it).
+    pub payment_date: DateTime<Utc>,
+    /// card, paypal, bank_transfer, …
+    pub payment_method: String,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
 }
 
-fn fact_from(paid_at: DateTime<Utc>, cents: i64, status: &str) -> PaymentFact {
+impl PaymentFields {
+    fn active_model(&self) -> ActiveModel {
+        ActiveModel {
+            external_id: Set(self.external_id.clone()),
+            subscription_id: Set(self.subscription_id),
+            user_id: Set(self.user_id),
+            amount_cents: Set(self.amount.get()),
+            currency: Set(self.currency.clone()),
+            status: Set(self.status),
+            payment_date: Set(self.payment_date),
+            payment_method: Set(self.payment_method.clone()),
+            failure_reason: Set(self.failure_reason.clone()),
+            ..Default::default()
+        }
+    }
+
+    /// Whether `stored` is this payment: how rows that `RETURNING` gave back
+    /// are told apart without relying on their order, which PostgreSQL does
+    /// not promise (identical payments are interchangeable).
+    pub fn is_stored_as(&self, stored: &Model) -> bool {
+        stored.external_id == self.external_id
+            && stored.subscription_id == self.subscription_id
+            && stored.user_id == self.user_id
+            && stored.amount_cents == self.amount.get()
+            && stored.currency == self.currency
+            && stored.status == self.status
+            && stored.payment_date == self.payment_date
+            && stored.payment_method == self.payment_method
+            && stored.failure_reason == self.failure_reason
+    }
+}
+
+/// Inserts `payments` in one statement and returns the rows written; a
+/// payment whose external id is already recorded (by a concurrent request)
+/// is skipped, not an error.
+pub async fn insert_new<C: ConnectionTrait>(
+    conn: &C,
+    payments: &[PaymentFields],
+) -> Result<Vec<Model>, DbErr> {
+    if payments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inserted = Entity::insert_many(payments.iter().map(PaymentFields::active_model))
+        .on_conflict_do_nothing_on([Column::ExternalId])
+        .exec_with_returning_many(conn)
+        .await?;
+    Ok(match inserted {
+        TryInsertResult::Inserted(models) => models,
+        TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
+    })
+}
+
+/// The payments already recorded under `external_ids`, by external id.
+pub async fn by_external_ids<C: ConnectionTrait>(
+    conn: &C,
+    external_ids: &[&str],
+) -> Result<HashMap<String, Model>, DbErr> {
+    if external_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(Entity::find()
+        .filter(Column::ExternalId.is_in(external_ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|model| Some((model.external_id.clone()?, model)))
+        .collect())
+}
+
+type FactRow = (i64, DateTime<Utc>, i64, PaymentStatus);
+
+fn fact((_, paid_at, cents, status): &FactRow) -> PaymentFact {
     PaymentFact {
-        paid_at,
-        amount: cents_to_units(cents),
-        // Statuses are written through `PaymentStatus`; anything else counts as neither.
-        outcome: PaymentStatus::parse(status).map_or(Outcome::Neutral, PaymentStatus::outcome),
+        paid_at: *paid_at,
+        amount: Cents::new(*cents).units(),
+        outcome: Outcome::from(*status),
     }
 }
 
 /// A stored payment as the model reads it.
-pub fn fact_of(model: &entity::subscription_payments::Model) -> PaymentFact {
-    fact_from(model.payment_date, model.amount_cents, &model.status)
-}
-
-/// Cents to currency units, exactly as the literal would parse (1299 → 12.99).
-pub fn cents_to_units(cents: i64) -> f64 {
-    cents as f64 / 100.0
+pub fn fact_of(model: &Model) -> PaymentFact {
+    fact(&(
+        model.user_id,
+        model.payment_date,
+        model.amount_cents,
+        model.status,
+    ))
 }
 
 fn facts_query() -> sea_orm::Select<Entity> {
@@ -95,13 +185,8 @@ pub async fn newest<C: ConnectionTrait>(
     user_id: i64,
     until: Option<DateTime<Utc>>,
     limit: u64,
-) -> Result<Vec<entity::subscription_payments::Model>, DbErr> {
-    use sea_orm::QueryOrder;
-    let mut query = Entity::find().filter(Column::UserId.eq(user_id));
-    if let Some(until) = until {
-        query = query.filter(Column::PaymentDate.lte(until));
-    }
-    query
+) -> Result<Vec<Model>, DbErr> {
+    super::of_user_until::<Entity>(Column::UserId, Column::PaymentDate, user_id, until)
         .order_by_desc(Column::PaymentDate)
         .order_by_desc(Column::Id)
         .limit(limit)

@@ -8,6 +8,9 @@ use sea_orm::{
     QuerySelect,
 };
 
+use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
+
+use crate::domain::{ListCursor, RiskyFilter};
 use crate::risk::{Assessment, RiskPattern};
 
 /// The plan a score row shows: the user's newest plan version.
@@ -28,8 +31,8 @@ pub struct ScoreRow {
     pub user_id: i64,
     /// Score in [0, 1].
     pub score: f64,
-    /// The level's stored spelling.
-    pub level: &'static str,
+    /// The level.
+    pub level: StoredLevel,
     /// Pattern bit set.
     pub patterns: i32,
     /// Every payment.
@@ -60,7 +63,7 @@ impl ScoreRow {
         Self {
             user_id,
             score: assessment.score,
-            level: assessment.level.as_str(),
+            level: assessment.level.into(),
             patterns: RiskPattern::to_mask(&assessment.patterns),
             total_payments: saturate(assessment.total_payments),
             failed_payments: saturate(assessment.failed_payments),
@@ -84,7 +87,7 @@ impl ScoreRow {
         ActiveModel {
             user_id: Set(self.user_id),
             score: Set(self.score),
-            level: Set(self.level.to_owned()),
+            level: Set(self.level),
             patterns: Set(self.patterns),
             total_payments: Set(self.total_payments),
             failed_payments: Set(self.failed_payments),
@@ -161,32 +164,6 @@ pub async fn due<C: ConnectionTrait>(
         .await
 }
 
-/// Which stored scores a list shows (SPEC §4 `riskyUsers`, §5 `/api/risky-users`).
-#[derive(Clone, Debug, Default)]
-pub struct RiskyFilter {
-    /// Lowest score shown.
-    pub min_score: f64,
-    /// Only this level (stored spelling).
-    pub level: Option<&'static str>,
-    /// Only users with this pattern bit.
-    pub pattern_bit: Option<i32>,
-    /// Case-insensitive substring of the name or email.
-    pub search: Option<String>,
-    /// Only this plan type (case-insensitive).
-    pub subscription_type: Option<String>,
-    /// Only users with a plan (the legacy list's join).
-    pub require_plan: bool,
-}
-
-/// A position in the list: after this score and user id.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ListCursor {
-    /// The score of the last row seen.
-    pub score: f64,
-    /// The user id of the last row seen.
-    pub user_id: i64,
-}
-
 fn escape_like(value: &str) -> String {
     let mut escaped = String::with_capacity(value.len() + 2);
     escaped.push('%');
@@ -205,11 +182,12 @@ fn apply_filter<Q: QueryFilter>(mut query: Q, filter: &RiskyFilter) -> Q {
     use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
     query = query
         .filter(Column::IsActive.eq(true))
-        .filter(Column::Score.gte(filter.min_score));
+        .filter(Column::Score.gte(filter.min_score.get()));
     if let Some(level) = filter.level {
-        query = query.filter(Column::Level.eq(level));
+        query = query.filter(Column::Level.eq(StoredLevel::from(level)));
     }
-    if let Some(bit) = filter.pattern_bit {
+    if let Some(pattern) = filter.pattern {
+        let bit = RiskPattern::to_mask(&[pattern]);
         query = query.filter(Expr::col((Entity, Column::Patterns)).bit_and(bit).ne(0));
     }
     if let Some(plan) = &filter.subscription_type {

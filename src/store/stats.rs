@@ -1,7 +1,27 @@
 //! Aggregates for the statistics (SPEC §4 `stats`, §5 `/api/stats`).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseBackend, DbErr, Iterable, Statement};
+
+use crate::domain::PaymentStatus;
+use crate::risk::Outcome;
+
+/// `level = 'low'` and so on: a stored level as an SQL condition. The
+/// spellings come from the enum; they are fixed words, never client input.
+fn level_is(level: StoredLevel) -> String {
+    format!("level = '{}'", level.to_value())
+}
+
+/// `status IN ('failed', 'declined')`: the statuses the model counts as
+/// failures, from the enum.
+fn failed_status() -> String {
+    let failed: Vec<String> = PaymentStatus::iter()
+        .filter(|status| Outcome::from(*status) == Outcome::Failed)
+        .map(|status| format!("'{}'", status.to_value()))
+        .collect();
+    format!("status IN ({})", failed.join(", "))
+}
 
 /// Counts over users and their stored scores.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -10,7 +30,7 @@ pub struct ScoreAggregates {
     pub total_users: u64,
     /// Active users.
     pub active_users: u64,
-    /// Active users per stored level: low, medium, high, critical.
+    /// Active users per stored level, in the enum's order (low to critical).
     pub levels: [u64; 4],
     /// Sum of the active users' scores.
     pub score_sum: f64,
@@ -54,13 +74,18 @@ pub async fn scores<C: ConnectionTrait>(conn: &C) -> Result<ScoreAggregates, DbE
             ", COALESCE(SUM(CASE WHEN {lower} AND {upper} THEN 1 ELSE 0 END), 0)"
         ));
     }
+    let level_columns: Vec<String> = StoredLevel::iter()
+        .map(|level| {
+            format!(
+                "COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0)",
+                level_is(level)
+            )
+        })
+        .collect();
     let sql = format!(
-        "SELECT COALESCE(SUM(CASE WHEN level = 'low' THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN level = 'medium' THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN level = 'high' THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN level = 'critical' THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(score), 0.0){histogram_columns} \
-         FROM risk_scores WHERE is_active"
+        "SELECT {}, COALESCE(SUM(score), 0.0){histogram_columns} \
+         FROM risk_scores WHERE is_active",
+        level_columns.join(", ")
     );
     let row = conn
         .query_one_raw(Statement::from_string(backend, sql))
@@ -90,8 +115,11 @@ pub async fn payments<C: ConnectionTrait>(conn: &C) -> Result<PaymentAggregates,
     let row = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status IN ('failed', 'declined') THEN 1 ELSE 0 END), 0) \
-             FROM subscription_payments",
+            format!(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) \
+                 FROM subscription_payments",
+                failed_status()
+            ),
         ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("payment counts".into()))?;
@@ -120,8 +148,9 @@ pub async fn daily_failures<C: ConnectionTrait>(
     };
     let sql = format!(
         "SELECT {day} AS day, COUNT(*), \
-         COALESCE(SUM(CASE WHEN status IN ('failed', 'declined') THEN 1 ELSE 0 END), 0) \
-         FROM subscription_payments WHERE payment_date >= {placeholder} GROUP BY day ORDER BY day"
+         COALESCE(SUM(CASE WHEN {failed} THEN 1 ELSE 0 END), 0) \
+         FROM subscription_payments WHERE payment_date >= {placeholder} GROUP BY day ORDER BY day",
+        failed = failed_status()
     );
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, [since.into()]))

@@ -1,15 +1,100 @@
 //! `users`.
 
 use chrono::{DateTime, Utc};
-use entity::users::{Column, Entity, Model};
+use entity::users::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+
+use crate::risk::UserFacts;
 
 /// The user `id`, if any.
 pub async fn find<C: ConnectionTrait>(conn: &C, id: i64) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id).one(conn).await
+}
+
+/// The user whose billing-system id is `external_id`, if any.
+pub async fn by_external_id<C: ConnectionTrait>(
+    conn: &C,
+    external_id: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::ExternalId.eq(external_id))
+        .one(conn)
+        .await
+}
+
+/// The user whose email is `email` (stored lower-case), if any.
+pub async fn by_email<C: ConnectionTrait>(conn: &C, email: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Email.eq(email))
+        .one(conn)
+        .await
+}
+
+/// A user to write: every column but the id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserFields {
+    /// The billing system's id.
+    pub external_id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// Contact email, lower-case.
+    pub email: String,
+    /// Account opening.
+    pub created_at: DateTime<Utc>,
+    /// Active flag.
+    pub is_active: bool,
+}
+
+/// Inserts a user; a unique violation (email or external id) is the caller's to map.
+pub async fn insert<C: ConnectionTrait>(conn: &C, fields: UserFields) -> Result<Model, DbErr> {
+    ActiveModel {
+        external_id: Set(fields.external_id),
+        name: Set(fields.name),
+        email: Set(fields.email),
+        created_at: Set(fields.created_at),
+        is_active: Set(fields.is_active),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+}
+
+/// Rewrites user `id` with `fields` (the external id included).
+pub async fn update<C: ConnectionTrait>(
+    conn: &C,
+    id: i64,
+    fields: UserFields,
+) -> Result<Model, DbErr> {
+    ActiveModel {
+        id: Set(id),
+        external_id: Set(fields.external_id),
+        name: Set(fields.name),
+        email: Set(fields.email),
+        created_at: Set(fields.created_at),
+        is_active: Set(fields.is_active),
+    }
+    .update(conn)
+    .await
+}
+
+/// How many users there are.
+pub async fn count<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
+    Entity::find().count(conn).await
+}
+
+/// Whether there is no user at all (demo data goes only into an empty database).
+pub async fn none<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
+    let one = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?;
+    Ok(one.is_none())
 }
 
 /// The user `id`, locked until the caller's transaction ends (PostgreSQL
@@ -36,6 +121,24 @@ pub struct ScoringUser {
     pub is_active: bool,
 }
 
+impl From<ScoringUser> for UserFacts {
+    fn from(user: ScoringUser) -> Self {
+        Self {
+            created_at: user.created_at,
+        }
+    }
+}
+
+impl From<&Model> for ScoringUser {
+    fn from(user: &Model) -> Self {
+        Self {
+            id: user.id,
+            created_at: user.created_at,
+            is_active: user.is_active,
+        }
+    }
+}
+
 /// The users with ids in `from..=to`, locked like [`lock`], in id order.
 pub async fn lock_range<C: ConnectionTrait>(
     conn: &C,
@@ -45,7 +148,8 @@ pub async fn lock_range<C: ConnectionTrait>(
     lock_where(conn, Column::Id.between(from, to)).await
 }
 
-/// The users `ids`, locked like [`lock`], in id order.
+/// The users `ids`, locked like [`lock`], in id order (so that two
+/// transactions locking overlapping sets never deadlock).
 pub async fn lock_many<C: ConnectionTrait>(
     conn: &C,
     ids: &[i64],

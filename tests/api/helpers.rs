@@ -8,10 +8,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::risk_scores;
 use risk_monitor::app::Application;
+use risk_monitor::clock::{ManualClock, SharedClock};
 use risk_monitor::config::{DatabaseSettings, Settings};
 use risk_monitor::db;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement};
@@ -20,14 +22,37 @@ use serde_json::{Value, json};
 /// The library's items that the tests use directly, named here once.
 pub mod internals {
     pub use risk_monitor::commands::DEMO_USERS;
-    pub use risk_monitor::domain::{Cents, PaymentStatus};
+    pub use risk_monitor::domain::{Cents, CurrencyCode, Email, PaymentStatus, PlanStatus};
     pub use risk_monitor::error::AppError;
     pub use risk_monitor::risk::{
         self, Outcome, PaymentFact, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights,
     };
+    pub use risk_monitor::service::scoring::When;
     pub use risk_monitor::service::stats_cache::{self, StatsCache};
     pub use risk_monitor::service::{ingest, scoring};
     pub use risk_monitor::store;
+
+    /// The stored level as the model names it.
+    pub fn level_of(stored: &entity::risk_scores::Model) -> RiskLevel {
+        RiskLevel::from(stored.level)
+    }
+
+    /// `user_id`'s score from the stored rows at `when`, without writing;
+    /// `None` for no such user.
+    pub async fn assess_stored(
+        db: &sea_orm::DatabaseConnection,
+        config: &ScoringConfig,
+        user_id: i64,
+        when: When,
+    ) -> Option<risk::Assessment> {
+        let user = store::users::find(db, user_id).await.expect("query")?;
+        let user = store::users::ScoringUser::from(&user);
+        Some(
+            scoring::assess_stored(db, config, &user, when)
+                .await
+                .expect("assess"),
+        )
+    }
 }
 
 /// Whether this runs under CI (`CI` set, and not "false"): there, a test may
@@ -317,13 +342,28 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The database behind it, dropped with the app.
     test_db: TestDb,
+    /// The app's clock.
+    clock: SharedClock,
 }
 
 impl TestApp {
-    /// Starts the service on a migrated database of `backend`.
+    /// Starts the service on a migrated database of `backend`, on the
+    /// system clock.
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, SharedClock::system()).await
+    }
+
+    /// Starts the service with its clock standing at `at`; the returned
+    /// clock moves it.
+    pub async fn spawn_at(backend: Backend, at: DateTime<Utc>) -> (Self, Arc<ManualClock>) {
+        let manual = Arc::new(ManualClock::new(at));
+        let app = Self::spawn_with(backend, SharedClock::new(manual.clone())).await;
+        (app, manual)
+    }
+
+    async fn spawn_with(backend: Backend, clock: SharedClock) -> Self {
         let test_db = TestDb::migrated(backend).await;
-        let app = Application::build(test_db.settings())
+        let app = Application::build_with_clock(test_db.settings(), clock.clone())
             .await
             .expect("build the application");
         let address = format!("http://{}", app.address());
@@ -332,6 +372,7 @@ impl TestApp {
             address,
             client: reqwest::Client::new(),
             test_db,
+            clock,
         }
     }
 
@@ -340,9 +381,9 @@ impl TestApp {
         &self.test_db.db
     }
 
-    /// Seeds `users` demo users (seed 42), scored now.
+    /// Seeds `users` demo users (seed 42), scored at the app's instant.
     pub async fn seed(&self, users: u64) {
-        self.test_db.seed(users, 42, Utc::now()).await;
+        self.test_db.seed(users, 42, self.clock.now()).await;
     }
 
     /// POSTs a GraphQL operation; returns the whole JSON response.

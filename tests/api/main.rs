@@ -7,11 +7,18 @@
 //! few tests about the HTTP surface alone run on SQLite only. Each test gets
 //! a database of its own, dropped afterwards.
 
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test reports a failure by panicking, helpers included"
+)]
+
 mod explorer;
 mod graphql_limits;
 mod graphql_mutations;
 mod graphql_queries;
 mod helpers;
+mod layers;
 mod migrations;
 mod readme;
 mod rest;

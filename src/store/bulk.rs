@@ -1,0 +1,517 @@
+//! Bulk loading of users, plan versions, payments and scores in one
+//! transaction (the seeder's writer): `COPY … FROM STDIN` on PostgreSQL,
+//! multi-row INSERTs on SQLite. Ids are assigned by the caller from
+//! [`BulkWriter::id_base`], under a table lock, and the sequences are moved
+//! past them at commit.
+//!
+//! When a load at least doubles the data on PostgreSQL, the loaded tables'
+//! secondary indexes, unique constraints and foreign keys are dropped inside
+//! the transaction and rebuilt once from their own catalog definitions before
+//! it commits: maintaining them row by row costs more than rebuilding them.
+//! DDL is transactional there, so a failed load rolls the
+//! drop back too. Readers wait until the load commits.
+
+use chrono::{DateTime, Utc};
+use entity::{subscription_payments, user_subscriptions, users};
+use sea_orm::{
+    ActiveEnum, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, Statement,
+};
+
+use crate::db;
+use crate::domain::{PaymentStatus, PlanStatus};
+use crate::store::copy::CopyText;
+use crate::store::maintenance;
+use crate::store::risk_scores::{self, ScoreRow};
+
+/// The tables a bulk load writes, in foreign-key order.
+pub const TABLES: [&str; 4] = [
+    "users",
+    "user_subscriptions",
+    "subscription_payments",
+    "risk_scores",
+];
+
+/// The tables whose ids the loader assigns (the first three of [`TABLES`]).
+const ID_TABLES: [&str; 3] = ["users", "user_subscriptions", "subscription_payments"];
+
+/// A user row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserRow {
+    /// Assigned id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Unique email.
+    pub email: String,
+    /// Account opening.
+    pub created_at: DateTime<Utc>,
+    /// Active flag.
+    pub is_active: bool,
+}
+
+/// A plan version row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanRow {
+    /// Assigned id.
+    pub id: i64,
+    /// Its user.
+    pub user_id: i64,
+    /// basic, premium, pro, enterprise, …
+    pub subscription_type: &'static str,
+    /// Its status.
+    pub status: PlanStatus,
+    /// Monthly price in cents.
+    pub monthly_amount_cents: i64,
+    /// ISO 4217 code.
+    pub currency: &'static str,
+    /// Recorded at.
+    pub created_at: DateTime<Utc>,
+    /// Last changed at.
+    pub updated_at: DateTime<Utc>,
+    /// Start of the version.
+    pub effective_from: DateTime<Utc>,
+    /// End of the version, for a replaced plan.
+    pub effective_until: Option<DateTime<Utc>>,
+}
+
+/// A payment row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PaymentRow {
+    /// Assigned id.
+    pub id: i64,
+    /// The plan version paid for.
+    pub subscription_id: i64,
+    /// Its user.
+    pub user_id: i64,
+    /// Amount in cents.
+    pub amount_cents: i64,
+    /// ISO 4217 code.
+    pub currency: &'static str,
+    /// Outcome.
+    pub status: PaymentStatus,
+    /// When it was attempted.
+    pub payment_date: DateTime<Utc>,
+    /// card, paypal or bank_transfer.
+    pub payment_method: &'static str,
+    /// Why it failed.
+    pub failure_reason: Option<&'static str>,
+}
+
+/// Rows to load together: users with their plans, payments and scores.
+#[derive(Clone, Debug, Default)]
+pub struct Rows {
+    /// Users.
+    pub users: Vec<UserRow>,
+    /// Their plan versions.
+    pub plans: Vec<PlanRow>,
+    /// Their payments.
+    pub payments: Vec<PaymentRow>,
+    /// Their scores.
+    pub scores: Vec<ScoreRow>,
+}
+
+/// The first ids to assign (one past the current maximum of each table).
+#[derive(Clone, Copy, Debug)]
+pub struct IdBase {
+    /// Next user id.
+    pub user: i64,
+    /// Next plan version id.
+    pub plan: i64,
+    /// Next payment id.
+    pub payment: i64,
+}
+
+/// Why a bulk load failed (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum BulkError {
+    /// A statement failed.
+    #[error("database error during a bulk load: {0}")]
+    Db(#[from] DbErr),
+    /// A PostgreSQL COPY failed.
+    #[error("bulk copy failed: {0}")]
+    Copy(#[from] sqlx::Error),
+}
+
+/// One bulk load under way, inside its transaction.
+pub enum BulkWriter {
+    /// COPY streams on PostgreSQL.
+    Postgres {
+        /// The transaction.
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        /// Constraints to rebuild before commit, if they were dropped.
+        deferred: Option<DeferredConstraints>,
+        /// Rows buffered for the next COPY.
+        buffers: Box<CopyBuffers>,
+    },
+    /// Multi-row INSERTs on SQLite.
+    Sqlite(DatabaseTransaction),
+}
+
+fn table_list() -> String {
+    TABLES.join(", ")
+}
+
+fn quoted_table_list() -> String {
+    TABLES.map(|t| format!("'{t}'")).join(", ")
+}
+
+/// Secondary indexes, unique constraints and foreign keys of [`TABLES`],
+/// dropped inside the loading transaction and rebuilt from their own catalog
+/// definitions before it commits. Primary keys stay.
+pub struct DeferredConstraints {
+    /// `CREATE INDEX …` statements.
+    indexes: Vec<String>,
+    /// `(table, name, definition)` of unique constraints, then foreign keys.
+    constraints: Vec<(String, String, String)>,
+}
+
+impl DeferredConstraints {
+    async fn drop(tx: &mut sqlx::PgConnection) -> Result<Self, sqlx::Error> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            table_list()
+        )))
+        .execute(&mut *tx)
+        .await?;
+        let indexes: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT i.indexname::text, i.indexdef FROM pg_indexes i \
+             WHERE i.schemaname = current_schema() AND i.tablename IN ({}) \
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname) \
+             ORDER BY i.indexname",
+            quoted_table_list()
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
+        // Unique constraints first, foreign keys last, so they come back in that order.
+        let constraints: Vec<(String, String, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT c.conrelid::regclass::text, c.conname::text, pg_get_constraintdef(c.oid) \
+                 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
+                 WHERE t.relname IN ({}) AND c.contype IN ('u', 'f') \
+                 AND t.relnamespace = current_schema()::regnamespace \
+                 ORDER BY c.contype DESC, c.conname",
+                quoted_table_list()
+            )))
+            .fetch_all(&mut *tx)
+            .await?;
+        for (table, name, _) in constraints.iter().rev() {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE {table} DROP CONSTRAINT \"{name}\""
+            )))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (name, _) in &indexes {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Self {
+            indexes: indexes.into_iter().map(|(_, def)| def).collect(),
+            constraints,
+        })
+    }
+
+    async fn restore(self, tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        for definition in self.indexes {
+            sqlx::query(sqlx::AssertSqlSafe(definition))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (table, name, definition) in self.constraints {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE {table} ADD CONSTRAINT \"{name}\" {definition}"
+            )))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl BulkWriter {
+    /// Begins a load of `users_to_add` users: takes the tables' locks (ids
+    /// are assigned by the caller, so no other writer may take one
+    /// meanwhile) and, when the load at least doubles the users on
+    /// PostgreSQL, drops the constraints to rebuild at commit.
+    pub async fn begin(db: &DatabaseConnection, users_to_add: u64) -> Result<Self, BulkError> {
+        if !db::is_postgres(db) {
+            return Ok(Self::Sqlite(db::begin_write(db).await?));
+        }
+        let mut tx = db.get_postgres_connection_pool().begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+            table_list()
+        )))
+        .execute(&mut *tx)
+        .await?;
+        let (existing,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await?;
+        let deferred = if users_to_add >= existing.max(0) as u64 {
+            Some(DeferredConstraints::drop(&mut tx).await?)
+        } else {
+            None
+        };
+        Ok(Self::Postgres {
+            tx,
+            deferred,
+            buffers: Box::default(),
+        })
+    }
+
+    /// One past the largest id of each table.
+    pub async fn id_base(&mut self) -> Result<IdBase, BulkError> {
+        let sql = format!(
+            "SELECT {}",
+            ID_TABLES
+                .map(|t| format!("(SELECT COALESCE(MAX(id), 0) FROM {t})"))
+                .join(", ")
+        );
+        let (user, plan, payment): (i64, i64, i64) = match self {
+            Self::Postgres { tx, .. } => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+            Self::Sqlite(tx) => {
+                let row = tx
+                    .query_one_raw(Statement::from_string(tx.get_database_backend(), sql))
+                    .await?
+                    .ok_or_else(|| DbErr::RecordNotFound("id maxima".into()))?;
+                (
+                    row.try_get_by_index(0)?,
+                    row.try_get_by_index(1)?,
+                    row.try_get_by_index(2)?,
+                )
+            }
+        };
+        Ok(IdBase {
+            user: user + 1,
+            plan: plan + 1,
+            payment: payment + 1,
+        })
+    }
+
+    /// Writes (or buffers) `rows`.
+    pub async fn write(&mut self, rows: &Rows) -> Result<(), BulkError> {
+        match self {
+            Self::Postgres { tx, buffers, .. } => {
+                buffers.append(rows);
+                if buffers.is_full() {
+                    buffers.flush(tx).await?;
+                }
+                Ok(())
+            }
+            Self::Sqlite(tx) => insert_rows(tx, rows).await,
+        }
+    }
+
+    /// Flushes, rebuilds what was dropped, moves the sequences past the
+    /// assigned ids, commits, then refreshes the planner's statistics.
+    pub async fn commit(self, db: &DatabaseConnection) -> Result<(), BulkError> {
+        match self {
+            Self::Postgres {
+                mut tx,
+                deferred,
+                mut buffers,
+            } => {
+                buffers.flush(&mut tx).await?;
+                if let Some(deferred) = deferred {
+                    deferred.restore(&mut tx).await?;
+                }
+                for table in ID_TABLES {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                         (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                    )))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+            Self::Sqlite(tx) => tx.commit().await?,
+        }
+        maintenance::refresh_statistics(db, &TABLES).await?;
+        Ok(())
+    }
+}
+
+/// The four COPY payloads being filled, flushed together in foreign-key order
+/// once the payments pass [`COPY_FLUSH_BYTES`]: few large COPYs rather than
+/// four per batch, as each COPY costs a round trip that TCP's delayed
+/// acknowledgement can stretch.
+#[derive(Default)]
+pub struct CopyBuffers {
+    users: CopyText,
+    plans: CopyText,
+    payments: CopyText,
+    scores: CopyText,
+}
+
+/// Bytes of payment rows buffered before a flush.
+const COPY_FLUSH_BYTES: usize = 32 << 20;
+
+impl CopyBuffers {
+    fn append(&mut self, rows: &Rows) {
+        for u in &rows.users {
+            self.users
+                .display(u.id)
+                .null()
+                .text(&u.name)
+                .text(&u.email)
+                .time(u.created_at)
+                .display(u.is_active)
+                .end_row();
+        }
+        for p in &rows.plans {
+            self.plans
+                .display(p.id)
+                .display(p.user_id)
+                .text(p.subscription_type)
+                .text(&p.status.to_value())
+                .display(p.monthly_amount_cents)
+                .text(p.currency)
+                .time(p.created_at)
+                .time(p.updated_at)
+                .time(p.effective_from)
+                .opt_time(p.effective_until)
+                .end_row();
+        }
+        for p in &rows.payments {
+            self.payments
+                .display(p.id)
+                .null()
+                .display(p.subscription_id)
+                .display(p.user_id)
+                .display(p.amount_cents)
+                .text(p.currency)
+                .text(&p.status.to_value())
+                .time(p.payment_date)
+                .text(p.payment_method)
+                .opt_text(p.failure_reason)
+                .end_row();
+        }
+        for s in &rows.scores {
+            let scores = &mut self.scores;
+            scores
+                .display(s.user_id)
+                .display(s.score)
+                .text(&s.level.to_value())
+                .display(s.patterns)
+                .display(s.total_payments)
+                .display(s.failed_payments)
+                .display(s.failure_rate)
+                .display(s.is_active)
+                .opt_text(s.plan.as_ref().map(|p| p.subscription_type.as_str()));
+            match &s.plan {
+                Some(p) => scores.display(p.monthly_amount_cents).text(&p.currency),
+                None => scores.null().null(),
+            };
+            scores
+                .opt_time(s.next_change_at)
+                .time(s.computed_at)
+                .end_row();
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.payments.len() >= COPY_FLUSH_BYTES
+    }
+
+    async fn flush(&mut self, tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        let Self {
+            users,
+            plans,
+            payments,
+            scores,
+        } = std::mem::take(self);
+        users
+            .send(
+                tx,
+                "COPY users (id, external_id, name, email, created_at, is_active) FROM STDIN",
+            )
+            .await?;
+        plans
+            .send(
+                tx,
+                "COPY user_subscriptions (id, user_id, subscription_type, status, \
+                 monthly_amount_cents, currency, created_at, updated_at, effective_from, \
+                 effective_until) FROM STDIN",
+            )
+            .await?;
+        payments
+            .send(
+                tx,
+                "COPY subscription_payments (id, external_id, subscription_id, user_id, \
+                 amount_cents, currency, status, payment_date, payment_method, failure_reason) \
+                 FROM STDIN",
+            )
+            .await?;
+        scores
+            .send(
+                tx,
+                "COPY risk_scores (user_id, score, level, patterns, total_payments, \
+                 failed_payments, failure_rate, is_active, subscription_type, \
+                 monthly_amount_cents, currency, next_change_at, computed_at) FROM STDIN",
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// SQLite binds at most 32766 parameters a statement: 10 columns × 1000 rows fits.
+const SQLITE_ROWS: usize = 1_000;
+
+async fn insert_rows(tx: &DatabaseTransaction, rows: &Rows) -> Result<(), BulkError> {
+    for chunk in rows.users.chunks(SQLITE_ROWS) {
+        let models = chunk.iter().map(|u| users::ActiveModel {
+            id: Set(u.id),
+            external_id: Set(None),
+            name: Set(u.name.clone()),
+            email: Set(u.email.clone()),
+            created_at: Set(u.created_at),
+            is_active: Set(u.is_active),
+        });
+        users::Entity::insert_many(models)
+            .exec_without_returning(tx)
+            .await?;
+    }
+    for chunk in rows.plans.chunks(SQLITE_ROWS) {
+        let models = chunk.iter().map(|p| user_subscriptions::ActiveModel {
+            id: Set(p.id),
+            user_id: Set(p.user_id),
+            subscription_type: Set(p.subscription_type.to_owned()),
+            status: Set(p.status),
+            monthly_amount_cents: Set(p.monthly_amount_cents),
+            currency: Set(p.currency.to_owned()),
+            created_at: Set(p.created_at),
+            updated_at: Set(p.updated_at),
+            effective_from: Set(p.effective_from),
+            effective_until: Set(p.effective_until),
+        });
+        user_subscriptions::Entity::insert_many(models)
+            .exec_without_returning(tx)
+            .await?;
+    }
+    for chunk in rows.payments.chunks(SQLITE_ROWS) {
+        let models = chunk.iter().map(|p| subscription_payments::ActiveModel {
+            id: Set(p.id),
+            external_id: Set(None),
+            subscription_id: Set(Some(p.subscription_id)),
+            user_id: Set(p.user_id),
+            amount_cents: Set(p.amount_cents),
+            currency: Set(p.currency.to_owned()),
+            status: Set(p.status),
+            payment_date: Set(p.payment_date),
+            payment_method: Set(p.payment_method.to_owned()),
+            failure_reason: Set(p.failure_reason.map(str::to_owned)),
+        });
+        subscription_payments::Entity::insert_many(models)
+            .exec_without_returning(tx)
+            .await?;
+    }
+    risk_scores::upsert_many(tx, rows.scores.clone()).await?;
+    Ok(())
+}
