@@ -58,6 +58,70 @@ pub struct HttpSettings {
     pub port: u16,
 }
 
+/// Whether requests must carry credentials (SPEC §9 `AUTH`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Every request but the health probes and the sign-in page carries an
+    /// API key or a session.
+    Required,
+    /// No credentials: every request acts as the local administrator.
+    /// Allowed only while the service listens on loopback.
+    Off,
+}
+
+/// Log lines as text for people or JSON for a collector (`LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Who may do what, and from where (SPEC §9).
+#[derive(Clone, Debug)]
+pub struct AccessSettings {
+    /// `AUTH`: `required` by default off loopback, `off` by default on it.
+    pub auth: AuthMode,
+    /// `ALLOWED_HOSTS`: the `Host` names the service answers for.
+    pub allowed_hosts: Vec<String>,
+    /// `CORS_ORIGINS`: origins whose pages may call the API (none by default).
+    pub cors_origins: Vec<String>,
+    /// `LEGACY_ANONYMOUS_NETWORKS`: networks whose clients may use the legacy
+    /// REST routes without credentials (none by default).
+    pub legacy_anonymous_networks: Vec<ipnet::IpNet>,
+    /// `SESSION_HOURS`: how long a console session lasts.
+    pub session_lifetime: Duration,
+}
+
+/// Limits that keep one client from stalling the service (SPEC §9).
+#[derive(Clone, Debug)]
+pub struct LimitSettings {
+    /// `RATE_LIMIT_PER_MINUTE`: requests per key (or per address without
+    /// one) and minute; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// `REQUEST_TIMEOUT_SECONDS`: each request's time budget (and the
+    /// database statement timeout on PostgreSQL).
+    pub request_timeout: Duration,
+    /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may take to
+    /// finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+/// Operators' switches (SPEC §9).
+#[derive(Clone, Debug)]
+pub struct OperationSettings {
+    /// `EXPLORER`: serve GraphiQL.
+    pub explorer: bool,
+    /// `INTROSPECTION`: answer GraphQL introspection queries.
+    pub introspection: bool,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `METRICS_ADDR`: a second listener serving only `/metrics`, without
+    /// credentials (for a scraper on a private network).
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
 /// Every setting of the service, typed and validated.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -74,6 +138,12 @@ pub struct Settings {
     /// How often the background refresher looks for scores whose
     /// next-change instant has passed (SPEC §3.4).
     pub rescore_interval: Duration,
+    /// Credentials, hosts, origins.
+    pub access: AccessSettings,
+    /// Time budgets and rate limits.
+    pub limits: LimitSettings,
+    /// Explorer, introspection, logs, metrics.
+    pub operations: OperationSettings,
 }
 
 impl Settings {
@@ -161,6 +231,47 @@ impl Settings {
             });
         }
 
+        let access = access(&get, host)?;
+        let limits = LimitSettings {
+            rate_limit_per_minute: ranged(&get, "RATE_LIMIT_PER_MINUTE", 600, 0..=1_000_000)?,
+            request_timeout: Duration::from_secs(ranged(
+                &get,
+                "REQUEST_TIMEOUT_SECONDS",
+                10,
+                1..=3_600,
+            )?),
+            shutdown_grace: Duration::from_secs(ranged(
+                &get,
+                "SHUTDOWN_GRACE_SECONDS",
+                10,
+                0..=3_600,
+            )?),
+        };
+        let operations = OperationSettings {
+            explorer: parse_bool(&get, "EXPLORER", true)?,
+            introspection: parse_bool(&get, "INTROSPECTION", true)?,
+            log_format: match get("LOG_FORMAT").as_deref().unwrap_or("text") {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        var: "LOG_FORMAT",
+                        value: other.to_owned(),
+                        expected: "text or json",
+                    });
+                }
+            },
+            metrics_addr: get("METRICS_ADDR")
+                .map(|v| {
+                    v.parse().map_err(|_| ConfigError::Invalid {
+                        var: "METRICS_ADDR",
+                        value: v,
+                        expected: "an address and port such as 127.0.0.1:9100",
+                    })
+                })
+                .transpose()?,
+        };
+
         Ok(Self {
             database: DatabaseSettings { url },
             http: HttpSettings { host, port },
@@ -171,7 +282,115 @@ impl Settings {
                 thresholds,
             },
             rescore_interval: Duration::from_secs(interval),
+            access,
+            limits,
+            operations,
         })
+    }
+}
+
+/// The access settings; `host` is the address the service listens on.
+fn access(
+    get: &impl Fn(&str) -> Option<String>,
+    host: IpAddr,
+) -> Result<AccessSettings, ConfigError> {
+    let auth = match get("AUTH").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None if host.is_loopback() => AuthMode::Off,
+        None | Some("required") => AuthMode::Required,
+        Some("off") if host.is_loopback() => AuthMode::Off,
+        Some("off") => {
+            return Err(ConfigError::Invalid {
+                var: "AUTH",
+                value: "off".to_owned(),
+                expected: "required while API_HOST is not a loopback address (off is allowed \
+                           only on 127.0.0.1 or ::1)",
+            });
+        }
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                var: "AUTH",
+                value: other.to_owned(),
+                expected: "required or off",
+            });
+        }
+    };
+    let mut allowed_hosts = list(get, "ALLOWED_HOSTS");
+    if allowed_hosts.is_empty() {
+        allowed_hosts = ["localhost", "127.0.0.1", "[::1]", "::1"]
+            .map(str::to_owned)
+            .to_vec();
+    }
+    let allowed_hosts = allowed_hosts
+        .into_iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let cors_origins = list(get, "CORS_ORIGINS");
+    for origin in &cors_origins {
+        let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin.ends_with('/');
+        if !valid {
+            return Err(ConfigError::Invalid {
+                var: "CORS_ORIGINS",
+                value: origin.clone(),
+                expected: "origins such as https://console.example.com, comma-separated",
+            });
+        }
+    }
+    let legacy_anonymous_networks = list(get, "LEGACY_ANONYMOUS_NETWORKS")
+        .into_iter()
+        .map(|n| {
+            n.parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::Invalid {
+                    var: "LEGACY_ANONYMOUS_NETWORKS",
+                    value: n.clone(),
+                    expected: "networks such as 10.0.0.0/8 or 192.168.1.20, comma-separated",
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let hours: u64 = ranged(get, "SESSION_HOURS", 12, 1..=24 * 90)?;
+    Ok(AccessSettings {
+        auth,
+        allowed_hosts,
+        cors_origins,
+        legacy_anonymous_networks,
+        session_lifetime: Duration::from_secs(hours * 3_600),
+    })
+}
+
+/// A comma-separated list, blanks dropped.
+fn list(get: &impl Fn(&str) -> Option<String>, var: &str) -> Vec<String> {
+    get(var)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A whole number in `range`, `default` when unset.
+fn ranged<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(value) = get(var) else {
+        return Ok(default);
+    };
+    match value.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            var,
+            value,
+            expected: "a whole number in the documented range",
+        }),
     }
 }
 
@@ -279,6 +498,37 @@ mod tests {
         assert!(error(&[("DATABASE_URL", "mysql://x")]).contains("DATABASE_URL"));
         assert!(error(&[("LOG_LEVEL", "info,[")]).contains("LOG_LEVEL"));
         assert!(error(&[("RESCORE_INTERVAL_SECONDS", "0")]).contains("RESCORE_INTERVAL_SECONDS"));
+    }
+
+    #[test]
+    fn auth_is_off_on_loopback_and_required_elsewhere_by_default() {
+        assert_eq!(settings(&[]).expect("valid").access.auth, AuthMode::Off);
+        let public = settings(&[("API_HOST", "0.0.0.0")]).expect("valid");
+        assert_eq!(public.access.auth, AuthMode::Required);
+        let message = error(&[("API_HOST", "0.0.0.0"), ("AUTH", "off")]);
+        assert!(message.contains("AUTH"), "{message}");
+        assert!(error(&[("AUTH", "maybe")]).contains("AUTH"));
+    }
+
+    #[test]
+    fn access_lists_are_parsed_and_checked() {
+        let s = settings(&[
+            ("ALLOWED_HOSTS", "Risk.Example.com, localhost"),
+            ("CORS_ORIGINS", "https://console.example.com"),
+            ("LEGACY_ANONYMOUS_NETWORKS", "10.0.0.0/8, 192.168.1.20"),
+        ])
+        .expect("valid");
+        assert_eq!(s.access.allowed_hosts, ["risk.example.com", "localhost"]);
+        assert_eq!(s.access.legacy_anonymous_networks.len(), 2);
+        assert!(error(&[("CORS_ORIGINS", "console.example.com")]).contains("CORS_ORIGINS"));
+        assert!(
+            error(&[("LEGACY_ANONYMOUS_NETWORKS", "10.0.0.0/33")])
+                .contains("LEGACY_ANONYMOUS_NETWORKS")
+        );
+        assert!(error(&[("REQUEST_TIMEOUT_SECONDS", "0")]).contains("REQUEST_TIMEOUT_SECONDS"));
+        assert!(error(&[("LOG_FORMAT", "xml")]).contains("LOG_FORMAT"));
+        assert!(error(&[("METRICS_ADDR", "nowhere")]).contains("METRICS_ADDR"));
+        assert!(error(&[("EXPLORER", "maybe")]).contains("EXPLORER"));
     }
 
     #[test]

@@ -47,11 +47,17 @@ pub enum Code {
     QueryTooDeep,
     /// A query past the complexity limit.
     QueryTooComplex,
+    /// Too many requests from one key or address (HTTP 429).
+    RateLimited,
+    /// The request ran out of its time budget.
+    Timeout,
+    /// A concurrent change won: reload and try again.
+    Conflict,
 }
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 17] = [
         Self::NotFound,
         Self::BadUserInput,
         Self::Unauthenticated,
@@ -66,6 +72,9 @@ impl Code {
         Self::GraphqlValidationFailed,
         Self::QueryTooDeep,
         Self::QueryTooComplex,
+        Self::RateLimited,
+        Self::Timeout,
+        Self::Conflict,
     ];
 
     /// The code as clients read it.
@@ -85,6 +94,9 @@ impl Code {
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::QueryTooDeep => "QUERY_TOO_DEEP",
             Self::QueryTooComplex => "QUERY_TOO_COMPLEX",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Timeout => "TIMEOUT",
+            Self::Conflict => "CONFLICT",
         }
     }
 }
