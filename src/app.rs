@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,13 +20,15 @@ use tokio::net::TcpListener;
 use axum::extract::DefaultBodyLimit;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{self, Gate};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::Permission;
 use crate::graphql::{self, AppSchema, handler};
 use crate::risk::ScoringConfig;
 use crate::service::stats_cache::StatsCache;
 use crate::store::maintenance;
-use crate::{db, rest};
+use crate::{console, db, rest};
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -42,6 +45,8 @@ pub struct AppState {
     pub stats: Arc<StatsCache>,
     /// The current instant.
     pub clock: SharedClock,
+    /// Who may come in (SPEC §9).
+    pub gate: Gate,
 }
 
 impl AppState {
@@ -50,7 +55,9 @@ impl AppState {
         let scoring = settings.scoring;
         let stats = Arc::new(StatsCache::new(clock.clone()));
         let schema = graphql::build_schema(db.clone(), scoring, stats.clone(), clock.clone());
+        let gate = Gate::new(db.clone(), settings.access.clone(), clock.clone());
         Self {
+            gate,
             db,
             settings: Arc::new(settings),
             scoring,
@@ -62,9 +69,38 @@ impl AppState {
 }
 
 /// The route table of the whole service: GraphQL and its explorer, the
-/// legacy REST routes (SPEC §5), and the health probes.
+/// legacy REST routes (SPEC §5), the console's sign-in, and the health
+/// probes, grouped by the permission each needs (SPEC §9). Every request
+/// first passes [`auth::admit`] (host, origin, credentials).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let open = Router::new()
+        .route("/", get(rest::health))
+        .route("/api/openapi.json", get(rest::openapi::document))
+        .route("/graphiql/assets/{name}", get(handler::explorer_asset))
+        .route(
+            auth::LOGIN_PATH,
+            get(console::login_page).post(console::login),
+        )
+        .route("/console/logout", post(console::logout))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready));
+    let read = Router::new()
+        .route("/api/risky-users", get(rest::risky_users))
+        .route(
+            "/api/user/{user_id}/risk-analysis",
+            get(rest::user_risk_analysis),
+        )
+        .route("/api/stats", get(rest::stats))
+        .route_layer(from_fn(|request, next| {
+            auth::require(Some(Permission::Read), request, next)
+        }));
+    let alert = Router::new()
+        .route("/api/alert/{user_id}", post(rest::send_alert))
+        .route_layer(from_fn(|request, next| {
+            auth::require(Some(Permission::Alert), request, next)
+        }));
+    // Signed in, whatever the role: GraphQL checks each field's permission.
+    let signed_in = Router::new()
         .route(
             "/graphql",
             get(handler::graphql_get)
@@ -72,18 +108,14 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(graphql::MAX_BODY_BYTES)),
         )
         .route("/graphiql", get(handler::explorer_page))
-        .route("/graphiql/assets/{name}", get(handler::explorer_asset))
-        .route("/", get(rest::health))
-        .route("/api/risky-users", get(rest::risky_users))
-        .route(
-            "/api/user/{user_id}/risk-analysis",
-            get(rest::user_risk_analysis),
-        )
-        .route("/api/stats", get(rest::stats))
-        .route("/api/alert/{user_id}", post(rest::send_alert))
-        .route("/api/openapi.json", get(rest::openapi::document))
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+        .route("/console", get(console::home))
+        .route_layer(from_fn(auth::require_page));
+    Router::new()
+        .merge(open)
+        .merge(read)
+        .merge(alert)
+        .merge(signed_in)
+        .layer(from_fn_with_state(state.gate.clone(), auth::admit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -163,7 +195,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
     }

@@ -1,5 +1,5 @@
-//! The command line (SPEC §7): `serve` (the default), `migrate`, `seed`,
-//! `rescore`. Parsing only; `main` dispatches.
+//! The command line (SPEC §7, §9): `serve` (the default), `migrate`, `seed`,
+//! `rescore`, `keys`. Parsing only; `main` dispatches.
 
 use std::path::PathBuf;
 
@@ -45,6 +45,33 @@ pub enum Command {
     },
     /// Recompute every stored risk score (after a change of weights or thresholds).
     Rescore,
+    /// Create, list or revoke API keys (SPEC §9).
+    Keys {
+        /// What to do with keys.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// What `keys` does.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print it, once, on its own line (only its hash is kept).
+    Create {
+        /// Who holds it: a person (one key each) or a system; unique.
+        #[arg(long)]
+        name: String,
+        /// viewer, agent, ingest or admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the keys: name, role, first characters, created, revoked.
+    List,
+    /// Revoke a key and end its console sessions.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
 }
 
 /// What `migrate` does.
@@ -74,6 +101,27 @@ mod tests {
     fn serve_is_the_default() {
         let cli = Cli::parse_from(["risk-monitor"]);
         assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn keys_take_a_name_and_a_role() {
+        let cli = Cli::parse_from([
+            "risk-monitor",
+            "keys",
+            "create",
+            "--name",
+            "ann",
+            "--role",
+            "agent",
+        ]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys {
+                action: KeysAction::Create { .. }
+            })
+        ));
+        assert!(Cli::try_parse_from(["risk-monitor", "keys", "create", "--name", "ann"]).is_err());
+        assert!(Cli::try_parse_from(["risk-monitor", "keys", "revoke", "ann"]).is_ok());
     }
 
     #[test]

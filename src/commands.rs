@@ -7,11 +7,12 @@ use chrono::Utc;
 use migration::{Migrator, MigratorTrait};
 
 use crate::app::{self, Application};
-use crate::cli::MigrateAction;
+use crate::cli::{KeysAction, MigrateAction};
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{AuthMode, Settings};
+use crate::domain::{self, Actor, Caller};
 use crate::progress::Progress;
-use crate::service::scoring;
+use crate::service::{access, scoring};
 use crate::{db, jobs, seed, store};
 
 /// How many demo users `serve` loads into an empty database.
@@ -50,6 +51,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             payments = report.payments,
             "loaded demo data into the empty database"
         );
+    }
+    match settings.access.auth {
+        AuthMode::Off => tracing::warn!(
+            "AUTH=off: every request acts as the local administrator (allowed on loopback only)"
+        ),
+        AuthMode::Required => {
+            if !access::any_live_key(&db).await? {
+                anyhow::bail!(
+                    "AUTH is required (API_HOST={} is not a loopback address, or AUTH=required) \
+                     but no API key exists. Create one, then start again:\n  \
+                     risk-monitor keys create --name admin --role admin",
+                    settings.http.host
+                );
+            }
+            tracing::info!("AUTH=required: every request needs an API key or a console session");
+        }
     }
     let refresher = jobs::refresher(db.clone(), settings.scoring, settings.rescore_interval);
     let app = Application::with_db(settings, db, SharedClock::system()).await?;
@@ -114,5 +131,47 @@ pub async fn rescore(settings: &Settings) -> anyhow::Result<()> {
         "rescored {users} users in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `keys create|list|revoke`.
+pub async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
+    let db = open_migrated(settings).await?;
+    let by = Caller::new(Actor::command_line());
+    match action {
+        KeysAction::Create { name, role } => {
+            let role = domain::parse_role(&role)?;
+            let key = access::create_key(&db, &name, role, &by, Utc::now()).await?;
+            eprintln!(
+                "created key {:?} ({}); it is shown once, below: store it now",
+                key.info.name,
+                domain::role_name(key.info.role)
+            );
+            println!("{}", key.secret);
+        }
+        KeysAction::List => {
+            println!(
+                "{:<24} {:<7} {:<12} {:<26} revoked",
+                "name", "role", "key", "created"
+            );
+            for key in access::list_keys(&db).await? {
+                println!(
+                    "{:<24} {:<7} {:<12} {:<26} {}",
+                    key.name,
+                    domain::role_name(key.role),
+                    format!("{}…", key.prefix),
+                    key.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    key.revoked_at
+                        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "-".to_owned()),
+                );
+            }
+        }
+        KeysAction::Revoke { name } => {
+            let key = access::revoke_key(&db, &name, &by, Utc::now()).await?;
+            println!("revoked key {:?}", key.name);
+        }
+    }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
-pub use entity::sea_orm_active_enums::{PaymentStatus, PlanStatus};
+pub use entity::sea_orm_active_enums::{PaymentStatus, PlanStatus, Role};
 
 use crate::error::{AppError, AppResult};
 use crate::risk::{Outcome, RiskLevel, RiskPattern};
@@ -45,6 +45,149 @@ impl From<StoredLevel> for RiskLevel {
             StoredLevel::Medium => Self::Medium,
             StoredLevel::High => Self::High,
             StoredLevel::Critical => Self::Critical,
+        }
+    }
+}
+
+/// What a request may do; each role is granted some (SPEC §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Every query, the REST reads, exports.
+    Read,
+    /// Raise alerts and work cases.
+    Alert,
+    /// Record users, plans and payments.
+    Ingest,
+    /// Keys, channels, the audit trail, metrics.
+    Admin,
+}
+
+impl Permission {
+    /// Whether `role` holds this permission: a viewer reads; an agent reads
+    /// and alerts; ingest only ingests; an admin does everything.
+    pub fn granted_to(self, role: Role) -> bool {
+        matches!(
+            (role, self),
+            (Role::Admin, _)
+                | (Role::Viewer, Permission::Read)
+                | (Role::Agent, Permission::Read | Permission::Alert)
+                | (Role::Ingest, Permission::Ingest)
+        )
+    }
+}
+
+/// A role's name as clients and the command line spell it.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Viewer => "viewer",
+        Role::Agent => "agent",
+        Role::Ingest => "ingest",
+        Role::Admin => "admin",
+    }
+}
+
+/// The role spelled `name` (`viewer`, `agent`, `ingest` or `admin`).
+pub fn parse_role(name: &str) -> AppResult<Role> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "viewer" => Ok(Role::Viewer),
+        "agent" => Ok(Role::Agent),
+        "ingest" => Ok(Role::Ingest),
+        "admin" => Ok(Role::Admin),
+        other => Err(AppError::bad_input(
+            "role",
+            format!("{other:?} is not one of viewer, agent, ingest, admin"),
+        )),
+    }
+}
+
+/// How a request proved who it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// An API key in `Authorization: Bearer`.
+    Key,
+    /// A console session cookie (a person signed in with their key).
+    Session,
+    /// No credential, from a network allowed on the legacy routes.
+    Network(ipnet::IpNet),
+    /// No credential needed: `AUTH=off` on loopback.
+    Local,
+    /// The command line, on the database directly.
+    CommandLine,
+}
+
+/// Who makes a request, and what they may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// The key's name (a person or a system), or what stands for it.
+    pub name: String,
+    /// What they may do.
+    pub role: Role,
+    /// How they proved it.
+    pub credential: Credential,
+}
+
+impl Actor {
+    /// Everyone on a loopback service with `AUTH=off`.
+    pub fn local() -> Self {
+        Self {
+            name: "local".to_owned(),
+            role: Role::Admin,
+            credential: Credential::Local,
+        }
+    }
+
+    /// The operator at the command line.
+    pub fn command_line() -> Self {
+        Self {
+            name: "cli".to_owned(),
+            role: Role::Admin,
+            credential: Credential::CommandLine,
+        }
+    }
+
+    /// A legacy client without credentials, from `network`: it may read and
+    /// raise alerts on the legacy routes only.
+    pub fn network(network: ipnet::IpNet) -> Self {
+        Self {
+            name: network.to_string(),
+            role: Role::Agent,
+            credential: Credential::Network(network),
+        }
+    }
+
+    /// Whether the actor holds `permission`.
+    pub fn may(&self, permission: Permission) -> bool {
+        permission.granted_to(self.role)
+    }
+
+    /// How the audit trail names the actor: `key:NAME`, `session:NAME`,
+    /// `network:CIDR`, `local` or `cli`.
+    pub fn audit_name(&self) -> String {
+        match &self.credential {
+            Credential::Key => format!("key:{}", self.name),
+            Credential::Session => format!("session:{}", self.name),
+            Credential::Network(network) => format!("network:{network}"),
+            Credential::Local => "local".to_owned(),
+            Credential::CommandLine => "cli".to_owned(),
+        }
+    }
+}
+
+/// Who asks, in which request: what an audit entry records of its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Who.
+    pub actor: Actor,
+    /// The request's `x-request-id`, if it came over HTTP.
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// `actor` outside any request.
+    pub fn new(actor: Actor) -> Self {
+        Self {
+            actor,
+            request_id: None,
         }
     }
 }
@@ -377,6 +520,25 @@ mod tests {
         for level in RiskLevel::ALL {
             assert_eq!(RiskLevel::from(StoredLevel::from(level)), level);
         }
+    }
+
+    #[test]
+    fn each_role_holds_the_permissions_of_spec_9() {
+        use Permission::*;
+        let holds = |role| {
+            [Read, Alert, Ingest, Admin]
+                .into_iter()
+                .filter(|p| p.granted_to(role))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(holds(Role::Viewer), [Read]);
+        assert_eq!(holds(Role::Agent), [Read, Alert]);
+        assert_eq!(holds(Role::Ingest), [Ingest]);
+        assert_eq!(holds(Role::Admin), [Read, Alert, Ingest, Admin]);
+        for role in [Role::Viewer, Role::Agent, Role::Ingest, Role::Admin] {
+            assert_eq!(parse_role(role_name(role)).ok(), Some(role));
+        }
+        assert!(parse_role("root").is_err());
     }
 
     #[test]

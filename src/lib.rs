@@ -6,7 +6,10 @@
 //!   current instant, injectable.
 //! - [`app`]: the HTTP application: state, routes, serving and shutdown.
 //! - [`graphql`], [`rest`]: the two front ends (SPEC §4, §5); thin adapters
-//!   over [`service`], sharing [`http`] but not each other.
+//!   over [`service`], sharing [`http`] but not each other; [`console`]:
+//!   the support console's pages (SPEC §11).
+//! - [`auth`]: the HTTP gate (hosts, origins, credentials) and per-route
+//!   permissions (SPEC §9).
 //! - [`service`]: one function per use case; owns transactions.
 //! - [`store`]: every query. [`domain`]: validated values. [`error`]: codes.
 //! - [`jobs`]: the background score refresher.
@@ -16,10 +19,12 @@
 //! - [`progress`]: progress reporting for long commands.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod error;

@@ -6,9 +6,12 @@
 //! silently changes a public contract.
 
 pub mod alerts;
+pub mod api_keys;
+pub mod audit_log;
 pub mod prelude;
 pub mod risk_scores;
 pub mod sea_orm_active_enums;
+pub mod sessions;
 pub mod subscription_payments;
 pub mod user_subscriptions;
 pub mod users;

@@ -82,3 +82,21 @@ pub enum DeliveryStatus {
     #[sea_orm(string_value = "failed")]
     Failed,
 }
+
+/// What an API key (and the person signed in with it) may do (`api_keys.role`, SPEC §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Role {
+    /// Every query, the REST reads, exports, the console's views.
+    #[sea_orm(string_value = "viewer")]
+    Viewer,
+    /// A viewer who also raises alerts and works cases.
+    #[sea_orm(string_value = "agent")]
+    Agent,
+    /// Records users, plans and payments; sees nothing.
+    #[sea_orm(string_value = "ingest")]
+    Ingest,
+    /// Everything: keys, channels, the audit trail.
+    #[sea_orm(string_value = "admin")]
+    Admin,
+}

@@ -15,6 +15,7 @@ mod m20261125_000003_create_subscription_payments;
 mod m20261125_000004_create_risk_scores;
 mod m20261125_000005_create_alerts;
 mod m20261125_000006_create_search_indexes;
+mod m20261125_000007_create_access;
 
 /// The ordered list of every migration of the service.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_create_risk_scores::Migration),
             Box::new(m20261125_000005_create_alerts::Migration),
             Box::new(m20261125_000006_create_search_indexes::Migration),
+            Box::new(m20261125_000007_create_access::Migration),
         ]
     }
 }

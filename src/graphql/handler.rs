@@ -7,6 +7,7 @@ use async_graphql::http::MultipartOptions;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, ServerError, Value};
 use async_graphql_axum::GraphQLResponse;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -15,12 +16,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{AppSchema, MAX_BATCH, explorer};
+use crate::domain::Caller;
 use crate::error::Code;
 use crate::http::prefers_html;
 
 /// `POST /graphql`: one operation or a batch of at most [`MAX_BATCH`].
 pub async fn graphql_post(
     State(schema): State<AppSchema>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -60,13 +63,14 @@ pub async fn graphql_post(
         Ok(request) => request,
         Err(error) => return not_graphql(error),
     };
-    execute(&schema, request).await
+    execute(&schema, request, caller.map(|Extension(c)| c)).await
 }
 
 /// `GET /graphql`: the explorer for a browser, else a query (never a
 /// mutation) from the query string.
 pub async fn graphql_get(
     State(schema): State<AppSchema>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
@@ -91,10 +95,18 @@ pub async fn graphql_get(
             "mutations are accepted over POST only".to_owned(),
         );
     }
-    execute(&schema, BatchRequest::Single(request)).await
+    execute(
+        &schema,
+        BatchRequest::Single(request),
+        caller.map(|Extension(c)| c),
+    )
+    .await
 }
 
-async fn execute(schema: &AppSchema, request: BatchRequest) -> Response {
+/// Runs `request` as `caller` (the field guards read it). A response whose
+/// errors include a refusal for want of credentials or of a role gets that
+/// status too (401, 403), as REST does.
+async fn execute(schema: &AppSchema, request: BatchRequest, caller: Option<Caller>) -> Response {
     if let BatchRequest::Batch(operations) = &request
         && (operations.is_empty() || operations.len() > MAX_BATCH)
     {
@@ -107,15 +119,28 @@ async fn execute(schema: &AppSchema, request: BatchRequest) -> Response {
             ),
         );
     }
+    let request = match caller {
+        Some(caller) => request.data(caller),
+        None => request,
+    };
     let mut response = schema.execute_batch(request).await;
-    match &mut response {
-        BatchResponse::Single(r) => r.errors.iter_mut().for_each(fill_code),
-        BatchResponse::Batch(all) => all
-            .iter_mut()
-            .flat_map(|r| r.errors.iter_mut())
-            .for_each(fill_code),
+    let errors: Vec<&mut ServerError> = match &mut response {
+        BatchResponse::Single(r) => r.errors.iter_mut().collect(),
+        BatchResponse::Batch(all) => all.iter_mut().flat_map(|r| r.errors.iter_mut()).collect(),
+    };
+    let mut status = StatusCode::OK;
+    for error in errors {
+        fill_code(error);
+        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+        if code == Some(&Value::from(Code::Unauthenticated.as_str())) {
+            status = StatusCode::UNAUTHORIZED;
+        } else if code == Some(&Value::from(Code::Forbidden.as_str()))
+            && status != StatusCode::UNAUTHORIZED
+        {
+            status = StatusCode::FORBIDDEN;
+        }
     }
-    GraphQLResponse::from(response).into_response()
+    (status, GraphQLResponse::from(response)).into_response()
 }
 
 /// Gives an error that has no `extensions.code` one (SPEC §4: every error

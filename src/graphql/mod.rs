@@ -5,7 +5,10 @@
 //! snapshot test uses it. [`build_schema`] adds what the server needs: the
 //! database, the scoring configuration and the limits.
 
+pub mod access;
+pub mod audit;
 pub mod explorer;
+pub mod guard;
 pub mod handler;
 pub mod mutation;
 pub mod query;
@@ -56,6 +59,7 @@ pub fn build_schema(
         .data(db)
         .data(config)
         .data(stats)
+        .extension(audit::AuditRefusals)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)

@@ -6,13 +6,15 @@ use async_graphql::{Context, ID, MergedObject, Object, Result};
 use sea_orm::DatabaseConnection;
 
 use super::GqlResultExt;
+use super::guard::Need;
 use super::types::{
     AlertResult, PaymentInput, PaymentResult, Subscription, SubscriptionInput, User, UserInput,
-    new_alert,
+    new_alert, new_payment,
 };
 use crate::clock::SharedClock;
+use crate::domain::{Caller, Permission};
 use crate::risk::ScoringConfig;
-use crate::service::ingest::{NewPayment, NewSubscription, UserUpsert};
+use crate::service::ingest::{NewSubscription, UserUpsert};
 use crate::service::payment_writer::PaymentWriter;
 use crate::service::{alerts, ingest};
 
@@ -24,18 +26,21 @@ pub struct IngestMutation;
 impl IngestMutation {
     /// Creates a user, or updates the one with the same `externalId` (else
     /// the same email), and scores them.
+    #[graphql(guard = "Need(Permission::Ingest)")]
     async fn upsert_user(&self, ctx: &Context<'_>, input: UserInput) -> Result<User> {
         let upsert = UserUpsert::try_from(input).gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<ScoringConfig>()?;
         let now = ctx.data::<SharedClock>()?.now();
-        Ok(ingest::upsert_user(db, config, upsert, now)
+        let caller = ctx.data::<Caller>()?;
+        Ok(ingest::upsert_user(db, config, upsert, caller, now)
             .await
             .gql()?
             .into())
     }
 
     /// Records a version of a user's plan and rescores the user.
+    #[graphql(guard = "Need(Permission::Ingest)")]
     async fn record_subscription(
         &self,
         ctx: &Context<'_>,
@@ -45,7 +50,8 @@ impl IngestMutation {
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<ScoringConfig>()?;
         let now = ctx.data::<SharedClock>()?.now();
-        Ok(ingest::record_subscription(db, config, new, now)
+        let caller = ctx.data::<Caller>()?;
+        Ok(ingest::record_subscription(db, config, new, caller, now)
             .await
             .gql()?
             .into())
@@ -54,12 +60,13 @@ impl IngestMutation {
     /// Records a payment and returns the user's new score. Idempotent by
     /// `externalId`: recording the same one again returns the first payment
     /// with `duplicate: true` and records nothing.
+    #[graphql(guard = "Need(Permission::Ingest)")]
     async fn record_payment(
         &self,
         ctx: &Context<'_>,
         input: PaymentInput,
     ) -> Result<PaymentResult> {
-        let new = NewPayment::try_from(input).gql()?;
+        let new = new_payment(input, ctx.data::<Caller>()?.clone()).gql()?;
         let writer = ctx.data::<PaymentWriter>()?;
         let recorded = writer.record(new).await.gql()?;
         Ok(PaymentResult {
@@ -80,6 +87,7 @@ impl AlertMutation {
     /// Records an alert on the user with their current score and level, and
     /// delivers it. The same `idempotencyKey` never creates a second alert:
     /// the first is returned with `deduplicated: true`.
+    #[graphql(guard = "Need(Permission::Alert)")]
     async fn send_alert(
         &self,
         ctx: &Context<'_>,
@@ -91,7 +99,10 @@ impl AlertMutation {
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<ScoringConfig>()?;
         let now = ctx.data::<SharedClock>()?.now();
-        let sent = alerts::send_alert(db, config, input, now).await.gql()?;
+        let caller = ctx.data::<Caller>()?;
+        let sent = alerts::send_alert(db, config, input, caller, now)
+            .await
+            .gql()?;
         Ok(AlertResult {
             deduplicated: sent.deduplicated,
             alert: sent.alert.into(),

@@ -8,12 +8,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
 use super::GqlResultExt;
+use super::access::AccessQuery;
+use super::guard::Need;
 use super::types::{
     Alert, GqlRiskLevel, GqlRiskPattern, Payment, RiskFactor, RiskyUser, Subscription, SystemStats,
     User, page_size, parse_id, patterns_of,
 };
 use crate::clock::SharedClock;
-use crate::domain::{ListCursor, MinScore, RiskyFilter};
+use crate::domain::{ListCursor, MinScore, Permission, RiskyFilter};
 use crate::error::AppError;
 use crate::risk::ScoringConfig;
 use crate::service::queries::{
@@ -163,6 +165,7 @@ impl RiskQuery {
     /// case-insensitive substring of the name or email. Pages hold at most
     /// 100 users; pass `pageInfo.endCursor` as `after` for the next page.
     /// Pages never skip or repeat a user while the data is unchanged.
+    #[graphql(guard = "Need(Permission::Read)")]
     #[expect(
         clippy::too_many_arguments,
         reason = "one argument per filter of the SPEC §4 contract"
@@ -224,6 +227,7 @@ impl RiskQuery {
     /// messages, recommendations, plans, payments and alerts. With `asOf`,
     /// the user as they stood then (only the payments up to then, the
     /// account's age then). Null for an unknown user.
+    #[graphql(guard = "Need(Permission::Read)")]
     async fn user_risk_analysis(
         &self,
         ctx: &Context<'_>,
@@ -250,6 +254,7 @@ impl StatsQuery {
     /// Users, levels, payments, failure rates, a score histogram, and the
     /// daily failure rate over the last `trendDays` days (1 to 366, UTC).
     /// Served from a snapshot at most a few seconds old (see `computedAt`).
+    #[graphql(guard = "Need(Permission::Read)")]
     async fn stats(
         &self,
         ctx: &Context<'_>,
@@ -267,4 +272,4 @@ impl StatsQuery {
 
 /// The query root.
 #[derive(MergedObject, Default)]
-pub struct Query(RiskQuery, StatsQuery);
+pub struct Query(RiskQuery, StatsQuery, AccessQuery);

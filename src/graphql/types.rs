@@ -8,7 +8,7 @@ use entity::{alerts, subscription_payments, user_subscriptions, users};
 use sea_orm::ActiveEnum;
 
 use crate::domain::{
-    self, Cents, CurrencyCode, Email, IdempotencyKey, PaymentStatus as DomainStatus,
+    self, Caller, Cents, CurrencyCode, Email, IdempotencyKey, PaymentStatus as DomainStatus,
 };
 use crate::error::{AppError, AppResult};
 use crate::risk::{self, FactorName};
@@ -521,30 +521,28 @@ impl TryFrom<SubscriptionInput> for NewSubscription {
     }
 }
 
-impl TryFrom<PaymentInput> for NewPayment {
-    type Error = AppError;
-
-    fn try_from(input: PaymentInput) -> AppResult<Self> {
-        Ok(Self {
-            user_id: parse_id(&input.user_id, "userId")?,
-            subscription_id: input
-                .subscription_id
-                .as_ref()
-                .map(|id| parse_id(id, "subscriptionId"))
-                .transpose()?,
-            amount: Cents::parse(input.amount, "amount")?,
-            external_id: domain::optional_text(input.external_id.as_deref(), "externalId", 255)?,
-            currency: CurrencyCode::parse_or_euro(input.currency.as_deref())?,
-            status: input.status.into(),
-            payment_date: input.payment_date,
-            payment_method: domain::text(&input.payment_method, "paymentMethod", 50)?,
-            failure_reason: domain::optional_text(
-                input.failure_reason.as_deref(),
-                "failureReason",
-                1000,
-            )?,
-        })
-    }
+/// A payment from `caller`, parsed.
+pub fn new_payment(input: PaymentInput, caller: Caller) -> AppResult<NewPayment> {
+    Ok(NewPayment {
+        user_id: parse_id(&input.user_id, "userId")?,
+        subscription_id: input
+            .subscription_id
+            .as_ref()
+            .map(|id| parse_id(id, "subscriptionId"))
+            .transpose()?,
+        amount: Cents::parse(input.amount, "amount")?,
+        external_id: domain::optional_text(input.external_id.as_deref(), "externalId", 255)?,
+        currency: CurrencyCode::parse_or_euro(input.currency.as_deref())?,
+        status: input.status.into(),
+        payment_date: input.payment_date,
+        payment_method: domain::text(&input.payment_method, "paymentMethod", 50)?,
+        failure_reason: domain::optional_text(
+            input.failure_reason.as_deref(),
+            "failureReason",
+            1000,
+        )?,
+        caller,
+    })
 }
 
 /// The arguments of `sendAlert`, parsed.

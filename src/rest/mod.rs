@@ -13,18 +13,19 @@ pub mod params;
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Json};
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
-use crate::domain::RiskyFilter;
+use crate::domain::{Caller, RiskyFilter};
 use crate::error::{AppError, AppResult};
 use crate::http::prefers_html;
 use crate::risk::ScoringConfig;
 use crate::service::alerts::{self, NewAlert};
+use crate::service::audit::{self, Action};
 use crate::service::queries;
 use crate::service::stats_cache::StatsCache;
 use legacy::{
@@ -114,6 +115,7 @@ pub async fn send_alert(
     State(db): State<DatabaseConnection>,
     State(config): State<ScoringConfig>,
     State(clock): State<SharedClock>,
+    Extension(caller): Extension<Caller>,
     UserIdPath(user_id): UserIdPath,
 ) -> AppResult<Json<AlertSent>> {
     let input = NewAlert {
@@ -121,7 +123,21 @@ pub async fn send_alert(
         note: None,
         idempotency_key: None,
     };
-    let sent = alerts::send_alert(&db, &config, input, clock.now()).await?;
+    let now = clock.now();
+    let sent = match alerts::send_alert(&db, &config, input, &caller, now).await {
+        Ok(sent) => sent,
+        Err(error) => {
+            let object = Some(("user", user_id.to_string()));
+            audit::record_refusal(
+                &db,
+                &caller,
+                Action::refused("sendAlert", object, &error),
+                now,
+            )
+            .await;
+            return Err(error);
+        }
+    };
     Ok(Json(AlertSent {
         status: "success",
         message: format!("Alert sent for user {user_id}"),

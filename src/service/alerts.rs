@@ -6,11 +6,12 @@
 use chrono::{DateTime, Utc};
 use entity::alerts;
 use entity::sea_orm_active_enums::{AlertChannel, DeliveryStatus};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
-use crate::domain::IdempotencyKey;
+use crate::domain::{Caller, IdempotencyKey};
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::risk::{RiskLevel, ScoringConfig};
+use crate::service::audit::{self, Action};
 use crate::service::scoring::{self, When};
 use crate::store;
 use crate::store::alerts::AlertFields;
@@ -43,11 +44,28 @@ impl AlertSent {
     }
 }
 
-/// Records and delivers an alert.
+/// Records and delivers an alert, with its audit entry.
 pub async fn send_alert(
     db: &DatabaseConnection,
     config: &ScoringConfig,
     input: NewAlert,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> AppResult<AlertSent> {
+    let object = Some(("user", input.user_id.to_string()));
+    let sent = raise(db, config, input, caller, now).await?;
+    if sent.deduplicated {
+        let action = Action::ok("sendAlert", object).with_outcome("duplicate");
+        audit::record(db, caller, action, now).await?;
+    }
+    Ok(sent)
+}
+
+async fn raise(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+    input: NewAlert,
+    caller: &Caller,
     now: DateTime<Utc>,
 ) -> AppResult<AlertSent> {
     let NewAlert {
@@ -83,10 +101,12 @@ pub async fn send_alert(
         created_by: None,
         created_at: now,
     };
-    let alert = match store::alerts::insert(db, fields).await {
+    let txn = db.begin().await?;
+    let alert = match store::alerts::insert(&txn, fields).await {
         Ok(alert) => alert,
         Err(error) if is_unique_violation(&error) => {
             // The same key, raised concurrently: the first one wins.
+            txn.rollback().await?;
             if let Some(key) = &key
                 && let Some(existing) = deduplicate(db, key, user_id).await?
             {
@@ -96,6 +116,12 @@ pub async fn send_alert(
         }
         Err(error) => return Err(error.into()),
     };
+    let action = Action {
+        detail: Some(format!("alert {}", alert.id)),
+        ..Action::ok("sendAlert", Some(("user", user_id.to_string())))
+    };
+    audit::record(&txn, caller, action, now).await?;
+    txn.commit().await?;
     tracing::warn!(
         alert.id = alert.id,
         user.id = user_id,

@@ -10,10 +10,12 @@ use entity::{subscription_payments, user_subscriptions, users};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 use crate::db;
-use crate::domain::{Cents, CurrencyCode, Email, PaymentStatus, PlanStatus};
+use crate::domain::{Caller, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus};
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::risk::{Assessment, PaymentFact, ScoringConfig};
+use crate::service::audit::{self, Action};
 use crate::service::scoring::{self, When};
+use crate::store::audit::EntryFields;
 use crate::store::payments::PaymentFields;
 use crate::store::subscriptions::PlanFields;
 use crate::store::users::{ScoringUser, UserFields};
@@ -40,6 +42,8 @@ pub struct NewPayment {
     pub payment_method: String,
     /// Why it failed.
     pub failure_reason: Option<String>,
+    /// Who records it (for the audit trail).
+    pub caller: Caller,
 }
 
 impl From<NewPayment> for PaymentFields {
@@ -133,13 +137,22 @@ pub async fn record_payments(
     now: DateTime<Utc>,
 ) -> Vec<AppResult<PaymentRecorded>> {
     let mut results = Vec::with_capacity(inputs.len());
-    for round in rounds(inputs.into_iter().map(PaymentFields::from).collect()) {
-        match record_round(db, config, &round, now).await {
+    let items = inputs
+        .into_iter()
+        .map(|input| {
+            let caller = input.caller.clone();
+            (PaymentFields::from(input), caller)
+        })
+        .collect();
+    for round in rounds(items) {
+        let (fields, callers): (Vec<_>, Vec<_>) = round.into_iter().unzip();
+        match record_round(db, config, &fields, &callers, now).await {
             Ok(outcomes) => results.extend(outcomes),
-            Err(error) if round.len() == 1 => results.push(Err(error.into())),
+            Err(error) if fields.len() == 1 => results.push(Err(error.into())),
             Err(_) => {
-                for payment in &round {
-                    match record_round(db, config, std::slice::from_ref(payment), now).await {
+                for (payment, caller) in fields.iter().zip(&callers) {
+                    let one = std::slice::from_ref(payment);
+                    match record_round(db, config, one, std::slice::from_ref(caller), now).await {
                         Ok(outcomes) => results.extend(outcomes),
                         Err(error) => results.push(Err(error.into())),
                     }
@@ -153,11 +166,11 @@ pub async fn record_payments(
 /// Splits `payments`, in order, into rounds in which no external id appears
 /// twice: the second of two payments with one external id must see the
 /// first recorded, so it starts the next round.
-fn rounds(payments: Vec<PaymentFields>) -> Vec<Vec<PaymentFields>> {
-    let mut rounds: Vec<Vec<PaymentFields>> = vec![Vec::new()];
+fn rounds<T>(payments: Vec<(PaymentFields, T)>) -> Vec<Vec<(PaymentFields, T)>> {
+    let mut rounds: Vec<Vec<(PaymentFields, T)>> = vec![Vec::new()];
     let mut seen = HashSet::new();
     for payment in payments {
-        if let Some(id) = &payment.external_id
+        if let Some(id) = &payment.0.external_id
             && !seen.insert(id.clone())
         {
             seen.clear();
@@ -246,12 +259,15 @@ enum Written {
     Refused(AppError),
 }
 
-/// One transaction over `items` (no external id twice): refusals come back
-/// as per-item errors; a database failure rolls the whole round back.
+/// One transaction over `items` (no external id twice), recorded by
+/// `callers` (one each): refusals come back as per-item errors; a database
+/// failure rolls the whole round back. Each payment recorded, or found
+/// recorded already, leaves its audit entry in the same transaction.
 async fn record_round(
     db: &DatabaseConnection,
     config: &ScoringConfig,
     items: &[PaymentFields],
+    callers: &[Caller],
     now: DateTime<Utc>,
 ) -> Result<Vec<AppResult<PaymentRecorded>>, DbErr> {
     let txn = db::begin_write(db).await?;
@@ -304,8 +320,32 @@ async fn record_round(
         .collect();
     let rows = scoring::score_rows(&changed, &state.histories, state.plans, config, now);
     risk_scores::upsert_many(&txn, rows).await?;
+    crate::store::audit::insert(&txn, audit_entries(&outcomes, callers, now)).await?;
     txn.commit().await?;
     Ok(outcomes)
+}
+
+/// The audit entries of a round's recorded payments (refusals are recorded
+/// by the front end, which sees every refusal, these included).
+fn audit_entries(
+    outcomes: &[AppResult<PaymentRecorded>],
+    callers: &[Caller],
+    now: DateTime<Utc>,
+) -> Vec<EntryFields> {
+    outcomes
+        .iter()
+        .zip(callers)
+        .filter_map(|(outcome, caller)| {
+            let recorded = outcome.as_ref().ok()?;
+            let object = Some(("payment", recorded.payment.id.to_string()));
+            let action = Action::ok("recordPayment", object);
+            let action = match recorded.duplicate {
+                true => action.with_outcome("duplicate"),
+                false => action,
+            };
+            Some(action.entry(caller, now))
+        })
+        .collect()
 }
 
 /// Answers each payment from its user's history as it stands after it, in
@@ -377,6 +417,7 @@ pub async fn record_subscription(
     db: &DatabaseConnection,
     config: &ScoringConfig,
     input: NewSubscription,
+    caller: &Caller,
     now: DateTime<Utc>,
 ) -> AppResult<user_subscriptions::Model> {
     if input
@@ -407,6 +448,8 @@ pub async fn record_subscription(
     )
     .await?;
     scoring::rescore_user(&txn, config, &ScoringUser::from(&user), now).await?;
+    let object = Some(("subscription", subscription.id.to_string()));
+    audit::record(&txn, caller, Action::ok("recordSubscription", object), now).await?;
     txn.commit().await?;
     Ok(subscription)
 }
@@ -417,6 +460,7 @@ pub async fn upsert_user(
     db: &DatabaseConnection,
     config: &ScoringConfig,
     input: UserUpsert,
+    caller: &Caller,
     now: DateTime<Utc>,
 ) -> AppResult<users::Model> {
     let txn = db::begin_write(db).await?;
@@ -455,6 +499,8 @@ pub async fn upsert_user(
         }
     })?;
     scoring::rescore_user(&txn, config, &ScoringUser::from(&user), now).await?;
+    let object = Some(("user", user.id.to_string()));
+    audit::record(&txn, caller, Action::ok("upsertUser", object), now).await?;
     txn.commit().await?;
     Ok(user)
 }
@@ -463,8 +509,8 @@ pub async fn upsert_user(
 mod tests {
     use super::*;
 
-    fn payment(external_id: Option<&str>) -> PaymentFields {
-        PaymentFields {
+    fn payment(external_id: Option<&str>) -> (PaymentFields, ()) {
+        let fields = PaymentFields {
             user_id: 1,
             subscription_id: None,
             external_id: external_id.map(str::to_owned),
@@ -474,7 +520,8 @@ mod tests {
             payment_date: DateTime::UNIX_EPOCH,
             payment_method: "card".to_owned(),
             failure_reason: None,
-        }
+        };
+        (fields, ())
     }
 
     #[test]
@@ -491,6 +538,6 @@ mod tests {
         let sizes: Vec<usize> = rounds.iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 3]);
         assert_eq!(rounds.concat(), input, "every payment once, in order");
-        assert!(super::rounds(Vec::new()).is_empty());
+        assert!(super::rounds::<()>(Vec::new()).is_empty());
     }
 }

@@ -3,7 +3,9 @@
 //! and commits, so that a write and the rescoring it causes land together or
 //! not at all. GraphQL resolvers and REST handlers call only this layer.
 
+pub mod access;
 pub mod alerts;
+pub mod audit;
 pub mod ingest;
 pub mod payment_writer;
 pub mod queries;

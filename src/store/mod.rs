@@ -8,7 +8,9 @@
 //! the backend and both branches are tested). No business rules here: scoring is
 //! [`crate::risk`].
 
+pub mod access;
 pub mod alerts;
+pub mod audit;
 pub mod bulk;
 pub mod copy;
 pub mod maintenance;

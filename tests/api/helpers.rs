@@ -22,7 +22,15 @@ use serde_json::{Value, json};
 /// The library's items that the tests use directly, named here once.
 pub mod internals {
     pub use risk_monitor::commands::DEMO_USERS;
-    pub use risk_monitor::domain::{Cents, CurrencyCode, Email, PaymentStatus, PlanStatus};
+    pub use risk_monitor::domain::{
+        Actor, Caller, Cents, CurrencyCode, Email, PaymentStatus, Permission, PlanStatus, Role,
+    };
+    pub use risk_monitor::service::access;
+
+    /// Who the tests act as when they call the service directly.
+    pub fn tester() -> Caller {
+        Caller::new(Actor::local())
+    }
     pub use risk_monitor::error::AppError;
     pub use risk_monitor::risk::{
         self, Outcome, PaymentFact, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights,
@@ -361,9 +369,22 @@ impl TestApp {
         (app, manual)
     }
 
+    /// Starts the service with its settings changed by `configure`.
+    pub async fn spawn_configured(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        let test_db = TestDb::migrated(backend).await;
+        let mut settings = test_db.settings();
+        configure(&mut settings);
+        Self::start(test_db, settings, SharedClock::system()).await
+    }
+
     async fn spawn_with(backend: Backend, clock: SharedClock) -> Self {
         let test_db = TestDb::migrated(backend).await;
-        let app = Application::build_with_clock(test_db.settings(), clock.clone())
+        let settings = test_db.settings();
+        Self::start(test_db, settings, clock).await
+    }
+
+    async fn start(test_db: TestDb, settings: Settings, clock: SharedClock) -> Self {
+        let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("build the application");
         let address = format!("http://{}", app.address());

@@ -13,6 +13,7 @@
     reason = "a test reports a failure by panicking, helpers included"
 )]
 
+mod access;
 mod explorer;
 mod graphql_limits;
 mod graphql_mutations;

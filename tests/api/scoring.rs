@@ -10,7 +10,7 @@ use crate::helpers::internals::ingest::{self, NewPayment, UserUpsert};
 use crate::helpers::internals::store::payments;
 use crate::helpers::internals::{
     AppError, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus, RiskLevel, RiskPattern,
-    ScoringConfig, UserFacts, Weights, When, assess_stored, level_of, risk, scoring, store,
+    ScoringConfig, UserFacts, Weights, When, assess_stored, level_of, risk, scoring, store, tester,
 };
 use crate::helpers::{Backend, TestDb, backend_tests, stored_score};
 
@@ -28,7 +28,7 @@ async fn user(db: &DatabaseConnection, email: &str, created_at: DateTime<Utc>) -
         created_at: Some(created_at),
         is_active: Some(true),
     };
-    ingest::upsert_user(db, &ScoringConfig::default(), input, t0())
+    ingest::upsert_user(db, &ScoringConfig::default(), input, &tester(), t0())
         .await
         .expect("upsert user")
         .id
@@ -45,6 +45,7 @@ fn payment(user_id: i64, status: PaymentStatus, day: i64, euros: f64) -> NewPaym
         payment_date: t0() - Duration::days(day),
         payment_method: "card".into(),
         failure_reason: None,
+        caller: tester(),
     }
 }
 
@@ -194,6 +195,7 @@ async fn batch_fixture(db: &DatabaseConnection) -> (i64, i64, i64) {
             effective_from: t0() - Duration::days(300),
             effective_until: None,
         },
+        &tester(),
         t0(),
     )
     .await

@@ -1,0 +1,228 @@
+//! The support console's sign-in (SPEC §11 `/console/login`): a plain form
+//! with one field, the person's own API key, which opens a server-side
+//! session kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when
+//! served over HTTPS). Sign-out ends the session. The console's views come
+//! with the console itself; `/console` says who is signed in and links to
+//! the explorer.
+
+use axum::Extension;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::TimeDelta;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use crate::auth::{Gate, LOGIN_PATH, SESSION_COOKIE, cookie};
+use crate::clock::SharedClock;
+use crate::domain::{Caller, role_name};
+use crate::service::access;
+
+/// Pages allow nothing from elsewhere, no script, no framing.
+const PAGE_POLICY: &str = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; \
+                           base-uri 'none'";
+
+/// `?next=` of the sign-in page.
+#[derive(Debug, Default, Deserialize)]
+pub struct Next {
+    /// Where to go once signed in: a path of this service.
+    next: Option<String>,
+}
+
+/// The sign-in form's fields.
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    /// The person's API key.
+    key: String,
+    /// Where to go once signed in.
+    next: Option<String>,
+}
+
+/// A path of this service to go back to (`/…`, never `//host` or a URL).
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path
+        }
+        _ => "/console",
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// An HTML page with the console's headers.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · Risk Monitor</title></head>\n<body><main>\n{body}\n</main></body></html>\n",
+        title = escape(title)
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn sign_in_form(next: &str, message: Option<&str>) -> String {
+    let message = message
+        .map(|m| format!("<p role=\"alert\">{}</p>\n", escape(m)))
+        .unwrap_or_default();
+    format!(
+        "<h1>Sign in to Risk Monitor</h1>\n{message}\
+         <form method=\"post\" action=\"{LOGIN_PATH}\">\n\
+         <label for=\"key\">Your API key</label>\n\
+         <input id=\"key\" name=\"key\" type=\"password\" autocomplete=\"current-password\" required>\n\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\n\
+         <button type=\"submit\">Sign in</button>\n</form>\n\
+         <p>An administrator issues each person a key: \
+         <code>risk-monitor keys create --name NAME --role viewer</code>.</p>",
+        next = escape(next)
+    )
+}
+
+/// `GET /console/login`: the form.
+pub async fn login_page(Query(next): Query<Next>) -> Response {
+    page(
+        StatusCode::OK,
+        "Sign in",
+        &sign_in_form(local_path(next.next.as_deref()), None),
+    )
+}
+
+/// Whether the request reached us over HTTPS (directly or through a proxy
+/// that says so).
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+fn session_cookie(value: &str, max_age_seconds: i64, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
+    ))
+    .ok()
+}
+
+/// `POST /console/login`: opens a session for a live key, or shows the form
+/// again with a message (401).
+pub async fn login(
+    State(db): State<DatabaseConnection>,
+    State(gate): State<Gate>,
+    State(clock): State<SharedClock>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let next = local_path(form.next.as_deref()).to_owned();
+    let lifetime =
+        TimeDelta::from_std(gate.settings().session_lifetime).unwrap_or(TimeDelta::hours(12));
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match access::sign_in(&db, &form.key, lifetime, request_id, clock.now()).await {
+        Ok(signed_in) => {
+            let mut response = Redirect::to(&next).into_response();
+            if let Some(cookie) = session_cookie(
+                &signed_in.token,
+                lifetime.num_seconds(),
+                over_https(&headers),
+            ) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(crate::error::AppError::Unauthenticated) => page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in",
+            &sign_in_form(&next, Some("That key is not valid, or it was revoked.")),
+        ),
+        Err(error) => {
+            error.log();
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign in",
+                &sign_in_form(
+                    &next,
+                    Some("The service cannot sign you in right now; try again."),
+                ),
+            )
+        }
+    }
+}
+
+/// `POST /console/logout`: ends the session and clears the cookie.
+pub async fn logout(
+    State(db): State<DatabaseConnection>,
+    State(clock): State<SharedClock>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+) -> Response {
+    if let (Some(token), Some(Extension(caller))) = (cookie(&headers, SESSION_COOKIE), caller)
+        && let Err(error) = access::sign_out(&db, &token, &caller, clock.now()).await
+    {
+        error.log();
+    }
+    let mut response = Redirect::to(LOGIN_PATH).into_response();
+    if let Some(cookie) = session_cookie("", 0, over_https(&headers)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `GET /console`: who is signed in; the console's views come later.
+pub async fn home(Extension(caller): Extension<Caller>) -> Response {
+    let body = format!(
+        "<h1>Risk Monitor</h1>\n<p>Signed in as <strong>{name}</strong> ({role}).</p>\n\
+         <p><a href=\"/graphiql\">Open the GraphQL explorer</a></p>\n\
+         <form method=\"post\" action=\"/console/logout\"><button type=\"submit\">Sign out</button></form>",
+        name = escape(&caller.actor.name),
+        role = role_name(caller.actor.role)
+    );
+    page(StatusCode::OK, "Console", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(local_path(Some("/graphiql")), "/graphiql");
+        assert_eq!(local_path(Some("//evil.example")), "/console");
+        assert_eq!(local_path(Some("https://evil.example")), "/console");
+        assert_eq!(local_path(Some("/\\evil.example")), "/console");
+        assert_eq!(local_path(None), "/console");
+    }
+
+    #[test]
+    fn text_is_escaped_in_pages() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}
