@@ -3,7 +3,7 @@
 //! function of its settings, and tests start the real one). Handlers take
 //! the parts of [`AppState`] they need through axum's `FromRef`.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,15 +17,19 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use futures::FutureExt;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::graphql::{self, AppSchema, handler};
+use crate::metrics::{self, Metrics};
 use crate::risk::ScoringConfig;
 use crate::service::stats_cache::StatsCache;
 use crate::store::maintenance;
-use crate::{db, rest};
+use crate::{db, http, rest};
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -42,14 +46,27 @@ pub struct AppState {
     pub stats: Arc<StatsCache>,
     /// The current instant.
     pub clock: SharedClock,
+    /// This application's Prometheus metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// The state for `settings` on `db`, reading the instant from `clock`.
     pub fn new(settings: Settings, db: DatabaseConnection, clock: SharedClock) -> Self {
         let scoring = settings.scoring;
-        let stats = Arc::new(StatsCache::new(clock.clone()));
-        let schema = graphql::build_schema(db.clone(), scoring, stats.clone(), clock.clone());
+        let metrics = Arc::new(Metrics::new());
+        let stats = Arc::new(StatsCache::observed(
+            clock.clone(),
+            metrics.snapshots.clone(),
+        ));
+        let schema = graphql::build_schema(
+            db.clone(),
+            scoring,
+            stats.clone(),
+            clock.clone(),
+            &settings.operations,
+            &metrics,
+        );
         Self {
             db,
             settings: Arc::new(settings),
@@ -57,12 +74,13 @@ impl AppState {
             schema,
             stats,
             clock,
+            metrics,
         }
     }
 }
 
 /// The route table of the whole service: GraphQL and its explorer, the
-/// legacy REST routes (SPEC §5), and the health probes.
+/// legacy REST routes (SPEC §5), the health probes and the metrics.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
@@ -71,8 +89,7 @@ pub fn router(state: AppState) -> Router {
                 .post(handler::graphql_post)
                 .layer(DefaultBodyLimit::max(graphql::MAX_BODY_BYTES)),
         )
-        .route("/graphiql", get(handler::explorer_page))
-        .route("/graphiql/assets/{name}", get(handler::explorer_asset))
+        .merge(explorer(state.settings.operations.explorer))
         .route("/", get(rest::health))
         .route("/api/risky-users", get(rest::risky_users))
         .route(
@@ -84,7 +101,37 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(rest::openapi::document))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .layer(TraceLayer::new_for_http())
+        .route("/metrics", get(metrics::render))
+        // Operations (SPEC §9); the last layer added runs first.
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(http::request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(http::drop_unfit_request_id))
+        .layer(middleware::map_response(http::security_headers))
+        .with_state(state)
+}
+
+/// The GraphiQL explorer's routes, or none when `EXPLORER` is off.
+fn explorer(enabled: bool) -> Router<AppState> {
+    let routes = Router::new();
+    if !enabled {
+        return routes;
+    }
+    routes
+        .route("/graphiql", get(handler::explorer_page))
+        .route("/graphiql/assets/{name}", get(handler::explorer_asset))
+}
+
+/// The routes of the `METRICS_ADDR` listener: `/metrics` alone, for a
+/// scraper on a private network.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .layer(middleware::map_response(http::security_headers))
         .with_state(state)
 }
 
@@ -113,6 +160,7 @@ async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
 /// A bound, ready-to-serve application.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -139,8 +187,16 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let metrics_listener =
+            match settings.operations.metrics_addr {
+                Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {address} (METRICS_ADDR): {e}")
+                })?),
+                None => None,
+            };
         Ok(Self {
             listener,
+            metrics_listener,
             state: AppState::new(settings, db, clock),
         })
     }
@@ -152,20 +208,37 @@ impl Application {
         })
     }
 
+    /// The address of the `METRICS_ADDR` listener, when there is one.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// The shared state (tests reach the database through it).
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets
-    /// in-flight requests finish.
+    /// Serves (and the metrics listener, if any) until `shutdown` completes,
+    /// then stops accepting and lets in-flight requests finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
+        let shutdown = shutdown.shared();
+        let main = axum::serve(self.listener, router(self.state.clone()))
+            .with_graceful_shutdown(shutdown.clone())
+            .into_future();
+        match self.metrics_listener {
+            None => main.await,
+            Some(listener) => {
+                let scrape = axum::serve(listener, metrics_router(self.state))
+                    .with_graceful_shutdown(shutdown)
+                    .into_future();
+                tokio::try_join!(main, scrape).map(|_| ())
+            }
+        }
     }
 }
 

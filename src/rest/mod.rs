@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
+use crate::config::Settings;
 use crate::domain::RiskyFilter;
 use crate::error::{AppError, AppResult};
 use crate::http::prefers_html;
@@ -39,9 +40,10 @@ pub const BROWSER_HOME: &str = "/graphiql";
 /// GraphiQL explorer instead; API clients get the legacy JSON.
 #[utoipa::path(get, path = "/", tag = "legacy",
     responses((status = 200, description = "The service is up", body = Health)))]
-pub async fn health(headers: HeaderMap) -> Response {
-    // Legacy quirk kept: `/` is the health route for API clients.
-    if prefers_html(&headers) {
+pub async fn health(State(settings): State<Arc<Settings>>, headers: HeaderMap) -> Response {
+    // Legacy quirk kept: `/` is the health route for API clients. Without the
+    // explorer (`EXPLORER=false`) browsers get it too.
+    if settings.operations.explorer && prefers_html(&headers) {
         return Redirect::to(BROWSER_HOME).into_response();
     }
     Json(Health {
