@@ -29,7 +29,8 @@ use crate::service::alerts::{self, NewAlert};
 use crate::service::queries;
 use crate::service::stats_cache::StatsCache;
 use legacy::{
-    AlertSent, Health, RiskAnalysis, RiskyUserSummary, Stats, UserRouteErrors, ValidationError,
+    AlertSent, Detail, Health, RiskAnalysis, RiskyUserSummary, Stats, UserRouteErrors,
+    ValidationError,
 };
 use params::{RiskyListParams, UserIdPath};
 
@@ -59,11 +60,13 @@ pub async fn health(State(settings): State<Arc<Settings>>, headers: HeaderMap) -
 #[utoipa::path(get, path = "/api/risky-users", tag = "legacy",
     params(
         ("min_risk_score" = Option<f64>, Query, description = "Lowest score listed (default 0.4)"),
-        ("limit" = Option<i64>, Query, description = "Most rows returned, 1 to 10000 (default 100)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 10000,
+            description = "Most rows returned, 1 to 10000 (default 100)"),
     ),
     responses(
         (status = 200, description = "Highest score first", body = [RiskyUserSummary]),
         (status = 422, description = "A malformed parameter", body = ValidationError),
+        (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail),
     ))]
 pub async fn risky_users(
     State(db): State<DatabaseConnection>,
@@ -82,7 +85,8 @@ pub async fn risky_users(
 /// One user's analysis with the legacy risk factors; 404 for an unknown user.
 #[utoipa::path(get, path = "/api/user/{user_id}/risk-analysis", tag = "legacy",
     params(UserIdPath),
-    responses((status = 200, description = "The analysis", body = RiskAnalysis), UserRouteErrors))]
+    responses((status = 200, description = "The analysis", body = RiskAnalysis), UserRouteErrors,
+        (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn user_risk_analysis(
     State(db): State<DatabaseConnection>,
     State(config): State<ScoringConfig>,
@@ -99,7 +103,8 @@ pub async fn user_risk_analysis(
 
 /// Global statistics.
 #[utoipa::path(get, path = "/api/stats", tag = "legacy",
-    responses((status = 200, description = "The statistics", body = Stats)))]
+    responses((status = 200, description = "The statistics", body = Stats),
+        (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn stats(
     State(db): State<DatabaseConnection>,
     State(cache): State<Arc<StatsCache>>,
@@ -111,7 +116,8 @@ pub async fn stats(
 /// unknown user.
 #[utoipa::path(post, path = "/api/alert/{user_id}", tag = "legacy",
     params(UserIdPath),
-    responses((status = 200, description = "The alert was sent", body = AlertSent), UserRouteErrors))]
+    responses((status = 200, description = "The alert was sent", body = AlertSent), UserRouteErrors,
+        (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn send_alert(
     State(db): State<DatabaseConnection>,
     State(config): State<ScoringConfig>,
