@@ -188,6 +188,60 @@ mod tests {
         assert!(!is_sane_request_id(&latin1), "not ASCII");
     }
 
+    /// Serves `router` on a free port; returns its base URL.
+    async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{address}")
+    }
+
+    #[tokio::test]
+    async fn handlers_read_the_id_the_layers_settled_on() {
+        use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+        let echo = || {
+            axum::Router::new().route(
+                "/",
+                axum::routing::get(|id: RequestId| async move { id.to_string() }),
+            )
+        };
+        let layered = serve(
+            echo()
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid)),
+        )
+        .await;
+        let client = reqwest::Client::new();
+        let response = client
+            .get(&layered)
+            .header(REQUEST_ID_HEADER, "from-the-client")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "from-the-client");
+        assert_eq!(response.text().await.expect("body"), "from-the-client");
+        let response = client.get(&layered).send().await.expect("GET");
+        let made = response.headers()[REQUEST_ID_HEADER]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert_eq!(response.text().await.expect("body"), made, "the made id");
+
+        // Without the layers (a handler tested alone), still an id.
+        let bare = serve(echo()).await;
+        let body = client
+            .get(&bare)
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        assert!(uuid::Uuid::parse_str(&body).is_ok(), "{body}");
+    }
+
     #[test]
     fn browsers_get_html_and_api_clients_get_json() {
         let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8";
