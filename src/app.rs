@@ -3,7 +3,7 @@
 //! function of its settings, and tests start the real one). Handlers take
 //! the parts of [`AppState`] they need through axum's `FromRef`.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -18,6 +18,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use futures::FutureExt;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, Gate};
@@ -25,10 +28,11 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domain::Permission;
 use crate::graphql::{self, AppSchema, handler};
+use crate::metrics::{self, Metrics};
 use crate::risk::ScoringConfig;
 use crate::service::stats_cache::StatsCache;
 use crate::store::maintenance;
-use crate::{console, db, rest};
+use crate::{console, db, http, rest};
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -47,14 +51,27 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Who may come in (SPEC §9).
     pub gate: Gate,
+    /// This application's Prometheus metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// The state for `settings` on `db`, reading the instant from `clock`.
     pub fn new(settings: Settings, db: DatabaseConnection, clock: SharedClock) -> Self {
         let scoring = settings.scoring;
-        let stats = Arc::new(StatsCache::new(clock.clone()));
-        let schema = graphql::build_schema(db.clone(), scoring, stats.clone(), clock.clone());
+        let metrics = Arc::new(Metrics::new());
+        let stats = Arc::new(StatsCache::observed(
+            clock.clone(),
+            metrics.snapshots.clone(),
+        ));
+        let schema = graphql::build_schema(
+            db.clone(),
+            scoring,
+            stats.clone(),
+            clock.clone(),
+            &settings.operations,
+            &metrics,
+        );
         let gate = Gate::new(db.clone(), settings.access.clone(), clock.clone());
         Self {
             gate,
@@ -64,19 +81,20 @@ impl AppState {
             schema,
             stats,
             clock,
+            metrics,
         }
     }
 }
 
 /// The route table of the whole service: GraphQL and its explorer, the
-/// legacy REST routes (SPEC §5), the console's sign-in, and the health
-/// probes, grouped by the permission each needs (SPEC §9). Every request
-/// first passes [`auth::admit`] (host, origin, credentials).
+/// legacy REST routes (SPEC §5), the console's sign-in, the health probes
+/// and the metrics, grouped by the permission each needs (SPEC §9). Every
+/// request first passes [`auth::admit`] (host, origin, credentials).
 pub fn router(state: AppState) -> Router {
     let open = Router::new()
         .route("/", get(rest::health))
         .route("/api/openapi.json", get(rest::openapi::document))
-        .route("/graphiql/assets/{name}", get(handler::explorer_asset))
+        .merge(explorer_assets(state.settings.operations.explorer))
         .route(
             auth::LOGIN_PATH,
             get(console::login_page).post(console::login),
@@ -107,16 +125,58 @@ pub fn router(state: AppState) -> Router {
                 .post(handler::graphql_post)
                 .layer(DefaultBodyLimit::max(graphql::MAX_BODY_BYTES)),
         )
-        .route("/graphiql", get(handler::explorer_page))
         .route("/console", get(console::home))
+        .merge(explorer_page(state.settings.operations.explorer))
         .route_layer(from_fn(auth::require_page));
+    let admin = Router::new()
+        .route("/metrics", get(metrics::render))
+        .route_layer(from_fn(|request, next| {
+            auth::require(Some(Permission::Admin), request, next)
+        }));
     Router::new()
         .merge(open)
         .merge(read)
         .merge(alert)
         .merge(signed_in)
+        .merge(admin)
+        // The last layer added runs first: request ids, then the trace span
+        // and metrics, then the gate.
         .layer(from_fn_with_state(state.gate.clone(), auth::admit))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(http::request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(http::drop_unfit_request_id))
+        .layer(middleware::map_response(http::security_headers))
+        .with_state(state)
+}
+
+/// The explorer's page, or nothing when `EXPLORER` is off.
+fn explorer_page(enabled: bool) -> Router<AppState> {
+    match enabled {
+        true => Router::new().route("/graphiql", get(handler::explorer_page)),
+        false => Router::new(),
+    }
+}
+
+/// The explorer's assets (no data in them: open), or none when `EXPLORER`
+/// is off.
+fn explorer_assets(enabled: bool) -> Router<AppState> {
+    match enabled {
+        true => Router::new().route("/graphiql/assets/{name}", get(handler::explorer_asset)),
+        false => Router::new(),
+    }
+}
+
+/// The routes of the `METRICS_ADDR` listener: `/metrics` alone, for a
+/// scraper on a private network.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
+        .layer(middleware::map_response(http::security_headers))
         .with_state(state)
 }
 
@@ -145,6 +205,7 @@ async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
 /// A bound, ready-to-serve application.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -171,8 +232,16 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let metrics_listener =
+            match settings.operations.metrics_addr {
+                Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {address} (METRICS_ADDR): {e}")
+                })?),
+                None => None,
+            };
         Ok(Self {
             listener,
+            metrics_listener,
             state: AppState::new(settings, db, clock),
         })
     }
@@ -184,21 +253,38 @@ impl Application {
         })
     }
 
+    /// The address of the `METRICS_ADDR` listener, when there is one.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// The shared state (tests reach the database through it).
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets
-    /// in-flight requests finish.
+    /// Serves (and the metrics listener, if any) until `shutdown` completes,
+    /// then stops accepting and lets in-flight requests finish.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let shutdown = shutdown.shared();
+        let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let main = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown.clone())
+            .into_future();
+        match self.metrics_listener {
+            None => main.await,
+            Some(listener) => {
+                let scrape = axum::serve(listener, metrics_router(self.state))
+                    .with_graceful_shutdown(shutdown)
+                    .into_future();
+                tokio::try_join!(main, scrape).map(|_| ())
+            }
+        }
     }
 }
 

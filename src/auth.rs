@@ -174,8 +174,8 @@ pub async fn admit(State(gate): State<Gate>, mut request: Request, next: Next) -
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let headers = request.headers();
-    let allowed_host = host_name(headers)
-        .is_some_and(|name| gate.settings.allowed_hosts.contains(&name));
+    let allowed_host =
+        host_name(headers).is_some_and(|name| gate.settings.allowed_hosts.contains(&name));
     if !allowed_host {
         return refuse(
             &path,

@@ -71,7 +71,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let refresher = jobs::refresher(db.clone(), settings.scoring, settings.rescore_interval);
     let app = Application::with_db(settings, db, SharedClock::system()).await?;
     let address = app.address();
-    tracing::info!(%address, "Risk Monitor listening on http://{address}/ (GraphiQL explorer: http://{address}/graphiql)");
+    if app.state().settings.operations.explorer {
+        tracing::info!(%address, "Risk Monitor listening on http://{address}/ (GraphiQL explorer: http://{address}/graphiql)");
+    } else {
+        tracing::info!(%address, "Risk Monitor listening on http://{address}/");
+    }
+    if let Some(metrics) = app.metrics_address() {
+        tracing::info!(%metrics, "Prometheus metrics also on http://{metrics}/metrics");
+    }
     tokio::select! {
         served = app.run_until(app::shutdown_signal()) => served?,
         () = refresher => tracing::error!("the score refresher stopped"),

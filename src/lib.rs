@@ -13,6 +13,7 @@
 //! - [`service`]: one function per use case; owns transactions.
 //! - [`store`]: every query. [`domain`]: validated values. [`error`]: codes.
 //! - [`jobs`]: the background score refresher.
+//! - [`metrics`]: the Prometheus metrics and `/metrics`.
 //! - [`db`]: connecting to SQLite or PostgreSQL and migrating.
 //! - [`seed`]: deterministic demo data, bulk-loaded.
 //! - [`risk`]: the pure scoring model (SPEC §3): no I/O, no clock.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod progress;
 pub mod rest;
 pub mod risk;

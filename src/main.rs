@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log_level);
+    telemetry::init(&settings.log_level, settings.operations.log_format);
 
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => commands::serve(settings).await,

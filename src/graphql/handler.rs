@@ -3,6 +3,8 @@
 //! oversized bodies (413) and oversized batches before executing anything,
 //! give every error an `extensions.code`, and serve the explorer.
 
+use std::sync::Arc;
+
 use async_graphql::http::MultipartOptions;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, ServerError, Value};
@@ -16,14 +18,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{AppSchema, MAX_BATCH, explorer};
+use crate::config::Settings;
 use crate::domain::Caller;
 use crate::error::Code;
-use crate::http::prefers_html;
+use crate::http::{RequestId, prefers_html};
 
 /// `POST /graphql`: one operation or a batch of at most [`MAX_BATCH`].
 pub async fn graphql_post(
     State(schema): State<AppSchema>,
     caller: Option<Extension<Caller>>,
+    request_id: RequestId,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -63,18 +67,25 @@ pub async fn graphql_post(
         Ok(request) => request,
         Err(error) => return not_graphql(error),
     };
-    execute(&schema, request, caller.map(|Extension(c)| c)).await
+    execute(
+        &schema,
+        request.data(request_id),
+        caller.map(|Extension(c)| c),
+    )
+    .await
 }
 
-/// `GET /graphql`: the explorer for a browser, else a query (never a
-/// mutation) from the query string.
+/// `GET /graphql`: the explorer for a browser (unless `EXPLORER` is off),
+/// else a query (never a mutation) from the query string.
 pub async fn graphql_get(
     State(schema): State<AppSchema>,
     caller: Option<Extension<Caller>>,
+    State(settings): State<Arc<Settings>>,
+    request_id: RequestId,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    if prefers_html(&headers) {
+    if settings.operations.explorer && prefers_html(&headers) {
         return explorer_page().await;
     }
     let request = match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
@@ -95,12 +106,8 @@ pub async fn graphql_get(
             "mutations are accepted over POST only".to_owned(),
         );
     }
-    execute(
-        &schema,
-        BatchRequest::Single(request),
-        caller.map(|Extension(c)| c),
-    )
-    .await
+    let request = BatchRequest::Single(request.data(request_id));
+    execute(&schema, request, caller.map(|Extension(c)| c)).await
 }
 
 /// Runs `request` as `caller` (the field guards read it). A response whose

@@ -10,6 +10,8 @@ pub mod audit;
 pub mod explorer;
 pub mod guard;
 pub mod handler;
+pub mod introspection;
+pub mod metrics;
 pub mod mutation;
 pub mod query;
 pub mod types;
@@ -18,7 +20,9 @@ use async_graphql::{EmptySubscription, ErrorExtensions, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
+use crate::config::OperationSettings;
 use crate::error::AppError;
+use crate::metrics::Metrics;
 use crate::risk::ScoringConfig;
 use crate::service::payment_writer::PaymentWriter;
 use crate::service::stats_cache::StatsCache;
@@ -46,25 +50,37 @@ pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscrip
     )
 }
 
-/// The schema as the server runs it.
+/// The schema as the server runs it: its data, limits, operation counts,
+/// and introspection as `operations` allows (SPEC §9 `INTROSPECTION`).
 pub fn build_schema(
     db: DatabaseConnection,
     config: ScoringConfig,
     stats: Arc<StatsCache>,
     clock: SharedClock,
+    operations: &OperationSettings,
+    metrics: &Arc<Metrics>,
 ) -> AppSchema {
-    schema()
-        .data(PaymentWriter::new(db.clone(), config, clock.clone()))
+    let writer = PaymentWriter::new(db.clone(), config, clock.clone(), metrics.writer.clone());
+    let builder = schema()
+        .data(writer)
         .data(clock)
         .data(db)
         .data(config)
         .data(stats)
         .extension(audit::AuditRefusals)
+        .extension(self::metrics::OperationMetrics(metrics.clone()))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
-        .limit_directives(10)
-        .finish()
+        .limit_directives(10);
+    if operations.introspection {
+        builder.finish()
+    } else {
+        builder
+            .disable_introspection()
+            .extension(introspection::RefuseIntrospection)
+            .finish()
+    }
 }
 
 /// Converts a service result into a resolver result, keeping the code

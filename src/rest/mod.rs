@@ -20,6 +20,7 @@ use axum::{Extension, Json};
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
+use crate::config::Settings;
 use crate::domain::{Caller, RiskyFilter};
 use crate::error::{AppError, AppResult};
 use crate::http::prefers_html;
@@ -29,7 +30,8 @@ use crate::service::audit::{self, Action};
 use crate::service::queries;
 use crate::service::stats_cache::StatsCache;
 use legacy::{
-    AlertSent, Health, RiskAnalysis, RiskyUserSummary, Stats, UserRouteErrors, ValidationError,
+    AlertSent, Detail, Health, RiskAnalysis, RiskyUserSummary, Stats, UserRouteErrors,
+    ValidationError,
 };
 use params::{RiskyListParams, UserIdPath};
 
@@ -40,9 +42,10 @@ pub const BROWSER_HOME: &str = "/graphiql";
 /// GraphiQL explorer instead; API clients get the legacy JSON.
 #[utoipa::path(get, path = "/", tag = "legacy",
     responses((status = 200, description = "The service is up", body = Health)))]
-pub async fn health(headers: HeaderMap) -> Response {
-    // Legacy quirk kept: `/` is the health route for API clients.
-    if prefers_html(&headers) {
+pub async fn health(State(settings): State<Arc<Settings>>, headers: HeaderMap) -> Response {
+    // Legacy quirk kept: `/` is the health route for API clients. Without the
+    // explorer (`EXPLORER=false`) browsers get it too.
+    if settings.operations.explorer && prefers_html(&headers) {
         return Redirect::to(BROWSER_HOME).into_response();
     }
     Json(Health {
@@ -58,11 +61,13 @@ pub async fn health(headers: HeaderMap) -> Response {
 #[utoipa::path(get, path = "/api/risky-users", tag = "legacy",
     params(
         ("min_risk_score" = Option<f64>, Query, description = "Lowest score listed (default 0.4)"),
-        ("limit" = Option<i64>, Query, description = "Most rows returned, 1 to 10000 (default 100)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 10000,
+            description = "Most rows returned, 1 to 10000 (default 100)"),
     ),
     responses(
         (status = 200, description = "Highest score first", body = [RiskyUserSummary]),
         (status = 422, description = "A malformed parameter", body = ValidationError),
+        (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail),
     ))]
 pub async fn risky_users(
     State(db): State<DatabaseConnection>,
@@ -81,7 +86,8 @@ pub async fn risky_users(
 /// One user's analysis with the legacy risk factors; 404 for an unknown user.
 #[utoipa::path(get, path = "/api/user/{user_id}/risk-analysis", tag = "legacy",
     params(UserIdPath),
-    responses((status = 200, description = "The analysis", body = RiskAnalysis), UserRouteErrors))]
+    responses((status = 200, description = "The analysis", body = RiskAnalysis), UserRouteErrors,
+        (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn user_risk_analysis(
     State(db): State<DatabaseConnection>,
     State(config): State<ScoringConfig>,
@@ -98,7 +104,8 @@ pub async fn user_risk_analysis(
 
 /// Global statistics.
 #[utoipa::path(get, path = "/api/stats", tag = "legacy",
-    responses((status = 200, description = "The statistics", body = Stats)))]
+    responses((status = 200, description = "The statistics", body = Stats),
+        (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn stats(
     State(db): State<DatabaseConnection>,
     State(cache): State<Arc<StatsCache>>,
@@ -110,7 +117,8 @@ pub async fn stats(
 /// unknown user.
 #[utoipa::path(post, path = "/api/alert/{user_id}", tag = "legacy",
     params(UserIdPath),
-    responses((status = 200, description = "The alert was sent", body = AlertSent), UserRouteErrors))]
+    responses((status = 200, description = "The alert was sent", body = AlertSent), UserRouteErrors,
+        (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn send_alert(
     State(db): State<DatabaseConnection>,
     State(config): State<ScoringConfig>,

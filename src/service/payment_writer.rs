@@ -15,6 +15,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 
@@ -26,6 +28,24 @@ use crate::service::ingest::{self, NewPayment, PaymentRecorded};
 
 /// Most payments in one transaction.
 pub const MAX_BATCH: usize = 64;
+
+/// What the writer reports for `/metrics` (registered by [`crate::metrics`]).
+#[derive(Clone, Debug)]
+pub struct WriterMetrics {
+    /// Payments per transaction.
+    pub batch_sizes: Histogram,
+    /// Payments waiting for a batch.
+    pub queue_length: Gauge,
+}
+
+impl Default for WriterMetrics {
+    fn default() -> Self {
+        Self {
+            batch_sizes: Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+            queue_length: Gauge::default(),
+        }
+    }
+}
 
 /// Records payments, batching those that arrive together. Cheap to clone.
 #[derive(Clone)]
@@ -43,6 +63,7 @@ struct Inner {
     /// busy timeout).
     max_in_flight: usize,
     queue: Mutex<Queue>,
+    metrics: WriterMetrics,
 }
 
 #[derive(Default)]
@@ -57,8 +78,14 @@ struct Job {
 }
 
 impl PaymentWriter {
-    /// A writer for `db`, scoring with `config` at `clock`'s instant.
-    pub fn new(db: DatabaseConnection, config: ScoringConfig, clock: SharedClock) -> Self {
+    /// A writer for `db`, scoring with `config` at `clock`'s instant,
+    /// reporting to `metrics`.
+    pub fn new(
+        db: DatabaseConnection,
+        config: ScoringConfig,
+        clock: SharedClock,
+        metrics: WriterMetrics,
+    ) -> Self {
         let max_in_flight = if db::is_postgres(&db) { 4 } else { 1 };
         Self {
             inner: Arc::new(Inner {
@@ -67,6 +94,7 @@ impl PaymentWriter {
                 clock,
                 max_in_flight,
                 queue: Mutex::new(Queue::default()),
+                metrics,
             }),
         }
     }
@@ -81,6 +109,7 @@ impl PaymentWriter {
                 .lock()
                 .map_err(|_| AppError::bug("the payment queue's lock was poisoned"))?;
             queue.waiting.push_back(Job { input, reply });
+            self.inner.metrics.queue_length.set(queue_length(&queue));
             let start = queue.in_flight < self.inner.max_in_flight;
             if start {
                 queue.in_flight += 1;
@@ -145,7 +174,10 @@ async fn write_batches(inner: Arc<Inner>) {
                 return;
             }
             let count = queue.waiting.len().min(MAX_BATCH);
-            queue.waiting.drain(..count).collect()
+            let jobs = queue.waiting.drain(..count).collect();
+            slot.inner.metrics.queue_length.set(queue_length(&queue));
+            slot.inner.metrics.batch_sizes.observe(count as f64);
+            jobs
         };
         let (inputs, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|job| (job.input, job.reply)).unzip();
@@ -157,4 +189,9 @@ async fn write_batches(inner: Arc<Inner>) {
             let _ = reply.send(result);
         }
     }
+}
+
+/// The queue's length as a gauge value.
+fn queue_length(queue: &Queue) -> i64 {
+    i64::try_from(queue.waiting.len()).unwrap_or(i64::MAX)
 }

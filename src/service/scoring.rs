@@ -5,7 +5,7 @@
 //! - [`rescore_user`]: inside a caller's write transaction, after the caller
 //!   recorded a user, plan or payment (the user's row is locked first).
 //! - [`rescore_due`]: the background refresher's step: users whose score
-//!   changes by time alone.
+//!   changes by time alone; [`refresh_lag`]: how far behind it is.
 //! - [`rescore_all`]: every user, in batches of id ranges, a few at once,
 //!   never the whole table in memory.
 
@@ -201,4 +201,16 @@ pub async fn rescore_due(
     risk_scores::upsert_many(&txn, rows).await?;
     txn.commit().await?;
     Ok(count)
+}
+
+/// How far behind the background refresher is at `now`: the time since the
+/// most overdue score should have changed, zero when none is due.
+pub async fn refresh_lag(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<std::time::Duration, DbErr> {
+    let oldest = risk_scores::oldest_due(db, now).await?;
+    Ok(oldest
+        .and_then(|due| (now - due).to_std().ok())
+        .unwrap_or_default())
 }

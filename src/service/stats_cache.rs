@@ -21,6 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use prometheus_client::metrics::histogram::Histogram;
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
@@ -44,11 +45,32 @@ struct Entry<V> {
     refreshing: bool,
 }
 
+/// What the snapshots report for `/metrics` (registered by
+/// [`crate::metrics`]): the age, in seconds, of each snapshot served.
+#[derive(Clone, Debug)]
+pub struct SnapshotMetrics {
+    /// Of the statistics.
+    pub stats_age: Histogram,
+    /// Of the risky list's totals.
+    pub totals_age: Histogram,
+}
+
+impl Default for SnapshotMetrics {
+    fn default() -> Self {
+        let ages = || Histogram::new([0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0, 300.0]);
+        Self {
+            stats_age: ages(),
+            totals_age: ages(),
+        }
+    }
+}
+
 /// Snapshots of one kind of result, by key, aged by `clock`.
 pub struct Snapshots<K, V> {
     clock: SharedClock,
     entries: Mutex<HashMap<K, Entry<V>>>,
     flights: Mutex<HashMap<K, Flight<V>>>,
+    served_age: Option<Histogram>,
 }
 
 impl<K, V> Snapshots<K, V> {
@@ -58,6 +80,21 @@ impl<K, V> Snapshots<K, V> {
             clock,
             entries: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
+            served_age: None,
+        }
+    }
+
+    /// No snapshot yet; the age of each one served is observed in `ages`.
+    pub fn observed(clock: SharedClock, ages: Histogram) -> Self {
+        Self {
+            served_age: Some(ages),
+            ..Self::new(clock)
+        }
+    }
+
+    fn served(&self, age: chrono::TimeDelta) {
+        if let Some(histogram) = &self.served_age {
+            histogram.observe(age.to_std().map_or(0.0, |age| age.as_secs_f64()));
         }
     }
 }
@@ -87,10 +124,11 @@ where
                 let age = (now - entry.at).to_std().unwrap_or_default();
                 let stale = age >= MAX_AGE && !entry.refreshing;
                 entry.refreshing |= stale;
-                (entry.value.clone(), stale)
+                (entry.value.clone(), stale, now - entry.at)
             })
         };
-        if let Some((value, stale)) = cached {
+        if let Some((value, stale, age)) = cached {
+            self.served(age);
             if stale {
                 self.refresh(key, load());
             }
@@ -103,7 +141,9 @@ where
                 .or_insert_with(|| self.start(key, load()))
                 .clone()
         };
-        flight.await.map_err(|error| error.replicate())
+        let value = flight.await.map_err(|error| error.replicate())?;
+        self.served(chrono::TimeDelta::zero());
+        Ok(value)
     }
 
     /// Computes `key` in a task of its own, which stores the result and then
@@ -181,9 +221,14 @@ impl Default for StatsCache {
 impl StatsCache {
     /// Empty snapshots, computed and aged by `clock`.
     pub fn new(clock: SharedClock) -> Self {
+        Self::observed(clock, SnapshotMetrics::default())
+    }
+
+    /// Like [`StatsCache::new`], reporting the ages served to `metrics`.
+    pub fn observed(clock: SharedClock, metrics: SnapshotMetrics) -> Self {
         Self {
-            stats: Arc::new(Snapshots::new(clock.clone())),
-            totals: Arc::new(Snapshots::new(clock.clone())),
+            stats: Arc::new(Snapshots::observed(clock.clone(), metrics.stats_age)),
+            totals: Arc::new(Snapshots::observed(clock.clone(), metrics.totals_age)),
             clock,
         }
     }

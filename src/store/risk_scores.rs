@@ -164,6 +164,24 @@ pub async fn due<C: ConnectionTrait>(
         .await
 }
 
+/// The earliest `next_change_at` at or before `now` (the most overdue
+/// score), if any score is due.
+pub async fn oldest_due<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let oldest: Option<Option<DateTime<Utc>>> = Entity::find()
+        .select_only()
+        .column(Column::NextChangeAt)
+        .filter(Column::NextChangeAt.lte(now))
+        .order_by_asc(Column::NextChangeAt)
+        .limit(1)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(oldest.flatten())
+}
+
 fn escape_like(value: &str) -> String {
     let mut escaped = String::with_capacity(value.len() + 2);
     escaped.push('%');

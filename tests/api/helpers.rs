@@ -346,6 +346,8 @@ fn replace_database(url: &str, name: &str) -> String {
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub address: String,
+    /// `http://ADDRESS` of the `METRICS_ADDR` listener, when configured.
+    pub metrics_address: Option<String>,
     /// An HTTP client.
     pub client: reqwest::Client,
     /// The database behind it, dropped with the app.
@@ -369,28 +371,33 @@ impl TestApp {
         (app, manual)
     }
 
-    /// Starts the service with its settings changed by `configure`.
+    /// Starts the service on a migrated database of `backend`, with the
+    /// test settings as `configure` changes them.
     pub async fn spawn_configured(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
-        let test_db = TestDb::migrated(backend).await;
-        let mut settings = test_db.settings();
-        configure(&mut settings);
-        Self::start(test_db, settings, SharedClock::system()).await
+        Self::spawn_configured_with(backend, SharedClock::system(), configure).await
     }
 
     async fn spawn_with(backend: Backend, clock: SharedClock) -> Self {
-        let test_db = TestDb::migrated(backend).await;
-        let settings = test_db.settings();
-        Self::start(test_db, settings, clock).await
+        Self::spawn_configured_with(backend, clock, |_| {}).await
     }
 
-    async fn start(test_db: TestDb, settings: Settings, clock: SharedClock) -> Self {
+    async fn spawn_configured_with(
+        backend: Backend,
+        clock: SharedClock,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let test_db = TestDb::migrated(backend).await;
+        let mut settings = test_db.settings();
+        configure(&mut settings);
         let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("build the application");
         let address = format!("http://{}", app.address());
+        let metrics_address = app.metrics_address().map(|a| format!("http://{a}"));
         tokio::spawn(app.run_until(std::future::pending()));
         Self {
             address,
+            metrics_address,
             client: reqwest::Client::new(),
             test_db,
             clock,
@@ -435,6 +442,15 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.send(reqwest::Method::GET, path, |request| request)
             .await
+    }
+
+    /// `GET path` as `build` completes it (headers, say).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, build).await
     }
 
     /// Sends `method path` as `build` completes it; panics without an answer.

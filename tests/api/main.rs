@@ -21,6 +21,7 @@ mod graphql_queries;
 mod helpers;
 mod layers;
 mod migrations;
+mod operations;
 mod readme;
 mod rest;
 mod scoring;
