@@ -387,6 +387,21 @@ impl TestApp {
         configure: impl FnOnce(&mut Settings),
     ) -> Self {
         let test_db = TestDb::migrated(backend).await;
+        Self::start(test_db, clock, configure).await
+    }
+
+    /// Starts the service on `test_db`, with the test settings as
+    /// `configure` changes them (the app may reach the database another way
+    /// than `test_db.db`, e.g. through a proxy).
+    pub async fn spawn_on(test_db: TestDb, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::start(test_db, SharedClock::system(), configure).await
+    }
+
+    async fn start(
+        test_db: TestDb,
+        clock: SharedClock,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = test_db.settings();
         configure(&mut settings);
         let app = Application::build_with_clock(settings, clock.clone())
@@ -532,4 +547,56 @@ fn leftovers_are_databases_of_dead_test_processes_only() {
         assert!(!is_leftover(other, 0), "{other}");
     }
     assert!(!is_leftover(&format!("test_12_{}", uuid.to_uppercase()), 0));
+}
+
+/// A `risk-monitor serve` process.
+pub struct Served {
+    /// The process.
+    pub child: std::process::Child,
+    /// The address it logged, `127.0.0.1:PORT`.
+    pub address: String,
+    /// The log line that gave it.
+    pub line: String,
+}
+
+/// `risk-monitor serve` on `test_db`, with `envs`, started as users start
+/// it, once it has logged its address (two minutes at most).
+pub fn serve_binary(test_db: &TestDb, envs: &[(&str, &str)]) -> Served {
+    use std::io::{BufRead, BufReader};
+    let mut command = test_db.cli(&["serve"]);
+    command
+        .env("API_PORT", "0")
+        .env("LOG_LEVEL", "info")
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("start risk-monitor serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while let Ok(line) =
+        rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        if let Some(rest) = line.split("listening on http://").nth(1)
+            && let Some(address) = rest.split('/').next()
+        {
+            let address = address.to_owned();
+            // The reader thread goes on draining the pipe, so the process
+            // never blocks on a full one.
+            return Served {
+                child,
+                address,
+                line,
+            };
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("serve did not log its address within two minutes");
 }

@@ -23,6 +23,7 @@ mod layers;
 mod migrations;
 mod operations;
 mod readme;
+mod resilience;
 mod rest;
 mod scoring;
 mod seeding;

@@ -1,14 +1,12 @@
 //! `risk-monitor serve` as a user starts it: demo data, health JSON, SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use entity::users;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::helpers::internals::DEMO_USERS;
-use crate::helpers::{Backend, TestApp, TestDb, backend_tests, cli, golden};
+use crate::helpers::{Backend, Served, TestApp, TestDb, backend_tests, cli, golden, serve_binary};
 
 backend_tests!(the_root_answers_the_legacy_health_json);
 async fn the_root_answers_the_legacy_health_json(backend: Backend) {
@@ -33,35 +31,15 @@ backend_tests!(serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm);
 async fn serve_loads_demo_data_answers_and_exits_cleanly_on_sigterm(backend: Backend) {
     // Arrange: an empty, unmigrated database.
     let test_db = TestDb::empty(backend).await;
-    let mut child = test_db
-        .cli(&["serve"])
-        .env("API_PORT", "0")
-        .env("DEMO_DATA", "true")
-        .env("LOG_LEVEL", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start risk-monitor serve");
 
-    // Act: wait for the address it logs, two minutes at most in all.
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut address = None;
-    let mut explorer_logged = false;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            address = rest.split('/').next().map(str::to_owned);
-            explorer_logged = line.contains("/graphiql");
-            break;
-        }
-    }
-    let address = address.expect("serve logs its address");
-    assert!(explorer_logged, "the explorer's URL is logged");
+    // Act: start it as a user does; it logs its address and the explorer's.
+    let Served {
+        mut child,
+        address,
+        line,
+        ..
+    } = serve_binary(&test_db, &[("DEMO_DATA", "true")]);
+    assert!(line.contains("/graphiql"), "the explorer's URL is logged");
 
     // Assert: health JSON, demo users.
     let body: serde_json::Value = reqwest::get(format!("http://{address}/"))
