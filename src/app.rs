@@ -151,7 +151,31 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::map_request(http::drop_unfit_request_id))
         .layer(middleware::map_response(http::security_headers))
+        .layer(cors(&state.settings.access.cors_origins))
         .with_state(state)
+}
+
+/// CORS (SPEC §9): closed (no `Access-Control-Allow-Origin`, so a browser
+/// keeps other sites' pages from reading any answer) unless `CORS_ORIGINS`
+/// lists origins, whose pages may then call the API with a key. Cookies are
+/// never sent cross-site (`SameSite=Strict`), so credentials are not allowed.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// The explorer's page, or nothing when `EXPLORER` is off.

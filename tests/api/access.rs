@@ -649,3 +649,60 @@ async fn off_loopback_without_keys_the_service_refuses_to_start() {
         "AUTH=off off loopback is a configuration error"
     );
 }
+
+#[tokio::test]
+async fn cors_is_closed_unless_an_origin_is_listed() {
+    let listed = "https://console.example.com";
+    let app = TestApp::spawn_configured(Backend::Sqlite, |s| {
+        s.access.cors_origins = vec![listed.to_owned()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+            .send()
+    };
+    let allowed = preflight(listed).await.expect("preflight");
+    assert_eq!(allowed.headers()["access-control-allow-origin"], listed);
+    let foreign = preflight("https://evil.example").await.expect("preflight");
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    // A listed origin's page may post; its answer is readable.
+    let post = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("origin", listed)
+        .json(&json!({ "query": "{ me { name } }" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), StatusCode::OK);
+    assert_eq!(post.headers()["access-control-allow-origin"], listed);
+
+    let closed = TestApp::spawn(Backend::Sqlite).await;
+    let response = closed
+        .client
+        .get(format!("{}/api/stats", closed.address))
+        .header("origin", listed)
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "closed by default"
+    );
+}
