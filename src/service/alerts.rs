@@ -44,24 +44,9 @@ impl AlertSent {
     }
 }
 
-/// Records and delivers an alert, with its audit entry.
+/// Records and delivers an alert, with its audit entry (a repeated key
+/// records a `duplicate` entry and nothing else).
 pub async fn send_alert(
-    db: &DatabaseConnection,
-    config: &ScoringConfig,
-    input: NewAlert,
-    caller: &Caller,
-    now: DateTime<Utc>,
-) -> AppResult<AlertSent> {
-    let object = Some(("user", input.user_id.to_string()));
-    let sent = raise(db, config, input, caller, now).await?;
-    if sent.deduplicated {
-        let action = Action::ok("sendAlert", object).with_outcome("duplicate");
-        audit::record(db, caller, action, now).await?;
-    }
-    Ok(sent)
-}
-
-async fn raise(
     db: &DatabaseConnection,
     config: &ScoringConfig,
     input: NewAlert,
@@ -76,7 +61,7 @@ async fn raise(
     if let Some(key) = &key
         && let Some(existing) = deduplicate(db, key, user_id).await?
     {
-        return Ok(existing);
+        return audited_duplicate(db, caller, existing, now).await;
     }
     let user = store::users::find(db, user_id)
         .await?
@@ -110,7 +95,7 @@ async fn raise(
             if let Some(key) = &key
                 && let Some(existing) = deduplicate(db, key, user_id).await?
             {
-                return Ok(existing);
+                return audited_duplicate(db, caller, existing, now).await;
             }
             return Err(error.into());
         }
@@ -134,6 +119,19 @@ async fn raise(
         alert,
         deduplicated: false,
     })
+}
+
+/// Records that `caller` repeated the key of `existing`.
+async fn audited_duplicate(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    existing: AlertSent,
+    now: DateTime<Utc>,
+) -> AppResult<AlertSent> {
+    let object = Some(("user", existing.alert.user_id.to_string()));
+    let action = Action::ok("sendAlert", object).with_outcome("duplicate");
+    audit::record(db, caller, action, now).await?;
+    Ok(existing)
 }
 
 async fn deduplicate(
