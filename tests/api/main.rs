@@ -19,6 +19,7 @@ mod graphql_mutations;
 mod graphql_queries;
 mod helpers;
 mod layers;
+mod limits;
 mod migrations;
 mod readme;
 mod rest;
