@@ -1,9 +1,13 @@
-//! Nothing a client sends can stall the service: one statistics snapshot
-//! serves every trend length.
+//! Nothing a client sends can stall the service, and every refusal is a
+//! clean error: one statistics snapshot serves every trend length, and
+//! concurrent upserts of one user all succeed.
 
-use serde_json::json;
+use entity::users;
+use futures::future::join_all;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, backend_tests};
+use crate::helpers::{Backend, TestApp, backend_tests, error_code};
 
 backend_tests!(every_trend_length_is_cut_from_one_statistics_snapshot);
 async fn every_trend_length_is_cut_from_one_statistics_snapshot(backend: Backend) {
@@ -43,4 +47,51 @@ async fn every_trend_length_is_cut_from_one_statistics_snapshot(backend: Backend
         )
         .await;
     assert_eq!(alone["data"]["stats"], data["d7"], "{backend:?}");
+}
+
+backend_tests!(
+    concurrent_upserts_of_one_new_user_all_succeed_and_make_one_user,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn concurrent_upserts_of_one_new_user_all_succeed_and_make_one_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let upsert = "mutation($input: UserInput!) { upsertUser(input: $input) { id email } }";
+    for (key, input) in [
+        ("email", json!({ "email": "racer@example.com" })),
+        (
+            "externalId",
+            json!({ "email": "ext.racer@example.com", "externalId": "ext-racer" }),
+        ),
+    ] {
+        let answers = join_all((0..30).map(|i| {
+            let mut input = input.clone();
+            input["name"] = json!(format!("Racer {i}"));
+            app.graphql(upsert, json!({ "input": input }))
+        }))
+        .await;
+        let ids: Vec<&Value> = answers
+            .iter()
+            .map(|a| {
+                assert!(a["errors"].is_null(), "{backend:?} by {key}: {a}");
+                &a["data"]["upsertUser"]["id"]
+            })
+            .collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "{backend:?}: {ids:?}");
+        let email = input["email"].as_str().expect("email");
+        let stored = users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .count(app.db())
+            .await
+            .expect("count");
+        assert_eq!(stored, 1, "{backend:?} by {key}");
+    }
+    // A real conflict is still refused: another user's email.
+    let taken = app
+        .graphql(
+            upsert,
+            json!({ "input": { "name": "Other", "email": "racer@example.com", "externalId": "other" } }),
+        )
+        .await;
+    assert_eq!(error_code(&taken), "BAD_USER_INPUT", "{backend:?}: {taken}");
 }
