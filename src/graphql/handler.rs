@@ -1,22 +1,31 @@
 //! The HTTP side of GraphQL: our own handler (not async-graphql-axum's
 //! extractor, which reads the body without a limit), so that it can refuse
-//! oversized bodies (413) and oversized batches before executing anything,
-//! give every error an `extensions.code`, and serve the explorer.
+//! oversized bodies (413) and oversized batches, and documents that cost too
+//! much ([`super::cost`]), before executing anything; give every error an
+//! `extensions.code`; and serve the explorer.
 
 use async_graphql::http::MultipartOptions;
-use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, ServerError, Value};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{
+    BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError, Value,
+};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use serde_json::json;
 
-use super::{AppSchema, MAX_BATCH, explorer};
+use super::{AppSchema, MAX_BATCH, cost, explorer};
 use crate::error::Code;
 use crate::http::prefers_html;
+
+/// Documents longer than this are parsed and checked on the blocking pool,
+/// away from the workers that serve other requests.
+const INLINE_PARSE_BYTES: usize = 16 * 1024;
 
 /// `POST /graphql`: one operation or a batch of at most [`MAX_BATCH`].
 pub async fn graphql_post(
@@ -29,7 +38,7 @@ pub async fn graphql_post(
         Err(BytesRejection::FailedToBufferBody(rejection))
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
         {
-            return refuse(
+            return refusal(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Code::PayloadTooLarge,
                 format!(
@@ -39,7 +48,7 @@ pub async fn graphql_post(
             );
         }
         Err(rejection) => {
-            return refuse(
+            return refusal(
                 StatusCode::BAD_REQUEST,
                 Code::BadRequest,
                 rejection.body_text(),
@@ -60,7 +69,7 @@ pub async fn graphql_post(
         Ok(request) => request,
         Err(error) => return not_graphql(error),
     };
-    execute(&schema, request).await
+    execute(&schema, request, Allow::Everything).await
 }
 
 /// `GET /graphql`: the explorer for a browser, else a query (never a
@@ -77,28 +86,22 @@ pub async fn graphql_get(
         Ok(request) => request,
         Err(error) => return not_graphql(error),
     };
-    let is_mutation = async_graphql::parser::parse_query(&request.query)
-        .map(|doc| {
-            doc.operations
-                .iter()
-                .any(|(_, op)| op.node.ty != OperationType::Query)
-        })
-        .unwrap_or(false);
-    if is_mutation {
-        return refuse(
-            StatusCode::METHOD_NOT_ALLOWED,
-            Code::MethodNotAllowed,
-            "mutations are accepted over POST only".to_owned(),
-        );
-    }
-    execute(&schema, BatchRequest::Single(request)).await
+    execute(&schema, BatchRequest::Single(request), Allow::QueriesOnly).await
 }
 
-async fn execute(schema: &AppSchema, request: BatchRequest) -> Response {
+/// Which operations a request may run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Allow {
+    Everything,
+    /// GET: no mutation.
+    QueriesOnly,
+}
+
+async fn execute(schema: &AppSchema, request: BatchRequest, allow: Allow) -> Response {
     if let BatchRequest::Batch(operations) = &request
         && (operations.is_empty() || operations.len() > MAX_BATCH)
     {
-        return refuse(
+        return refusal(
             StatusCode::BAD_REQUEST,
             Code::BatchTooLarge,
             format!(
@@ -107,15 +110,89 @@ async fn execute(schema: &AppSchema, request: BatchRequest) -> Response {
             ),
         );
     }
-    let mut response = schema.execute_batch(request).await;
-    match &mut response {
-        BatchResponse::Single(r) => r.errors.iter_mut().for_each(fill_code),
-        BatchResponse::Batch(all) => all
-            .iter_mut()
-            .flat_map(|r| r.errors.iter_mut())
-            .for_each(fill_code),
+    let (requests, batched) = match request {
+        BatchRequest::Single(request) => (vec![request], false),
+        BatchRequest::Batch(requests) => (requests, true),
+    };
+    let mut prepared = Vec::with_capacity(requests.len());
+    for request in requests {
+        match prepare_off_the_workers(request).await {
+            Ok((_, true)) if allow == Allow::QueriesOnly => {
+                return refusal(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    Code::MethodNotAllowed,
+                    "mutations are accepted over POST only".to_owned(),
+                );
+            }
+            Ok((request, _)) => prepared.push(Ok(request)),
+            Err(error) => prepared.push(Err(error)),
+        }
     }
+    let mut responses: Vec<async_graphql::Response> = prepared
+        .into_iter()
+        .map(|prepared| async move {
+            match prepared {
+                Ok(request) => schema.execute(request).await,
+                Err(error) => async_graphql::Response::from_errors(vec![error]),
+            }
+        })
+        .collect::<FuturesOrdered<_>>()
+        .collect()
+        .await;
+    responses
+        .iter_mut()
+        .flat_map(|r| r.errors.iter_mut())
+        .for_each(fill_code);
+    let response = match (batched, responses.pop()) {
+        (false, Some(single)) => BatchResponse::Single(single),
+        (_, last) => {
+            responses.extend(last);
+            BatchResponse::Batch(responses)
+        }
+    };
     GraphQLResponse::from(response).into_response()
+}
+
+/// [`prepare`], on the blocking pool for a long document.
+async fn prepare_off_the_workers(request: Request) -> Result<(Request, bool), ServerError> {
+    if request.query.len() <= INLINE_PARSE_BYTES {
+        return prepare(request);
+    }
+    tokio::task::spawn_blocking(move || prepare(request))
+        .await
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "checking a GraphQL document failed");
+            Err(ServerError::new("internal error", None))
+        })
+}
+
+/// Parses one operation's document and refuses it before anything runs when
+/// it costs too much ([`cost`]); keeps the parsed document in the request,
+/// so it is parsed once. Also tells whether the document holds a mutation.
+/// A document that does not parse goes on as it is: async-graphql reports
+/// the error.
+fn prepare(mut request: Request) -> Result<(Request, bool), ServerError> {
+    let refuse = |code: Code, message: String| {
+        let mut error = ServerError::new(message, None);
+        error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default)
+            .set("code", Value::from(code.as_str()));
+        error
+    };
+    cost::check_text(&request.query).map_err(|r| refuse(r.code, r.message))?;
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return Ok((request, false));
+    };
+    cost::check_document(&document).map_err(|r| refuse(r.code, r.message))?;
+    let is_mutation = operations(&document).any(|ty| ty != OperationType::Query);
+    request.set_parsed_query(document);
+    Ok((request, is_mutation))
+}
+
+/// The types of the document's operations.
+fn operations(document: &ExecutableDocument) -> impl Iterator<Item = OperationType> + '_ {
+    document.operations.iter().map(|(_, op)| op.node.ty)
 }
 
 /// Gives an error that has no `extensions.code` one (SPEC §4: every error
@@ -156,7 +233,7 @@ pub fn fill_code(error: &mut ServerError) {
 
 /// 400: the body or query string is not a GraphQL request.
 fn not_graphql(error: impl std::fmt::Display) -> Response {
-    refuse(
+    refusal(
         StatusCode::BAD_REQUEST,
         Code::BadRequest,
         format!("not a GraphQL request: {error}"),
@@ -164,7 +241,7 @@ fn not_graphql(error: impl std::fmt::Display) -> Response {
 }
 
 /// A refusal before execution, in the GraphQL response shape.
-fn refuse(status: StatusCode, code: Code, message: String) -> Response {
+fn refusal(status: StatusCode, code: Code, message: String) -> Response {
     let body =
         json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     (status, axum::Json(body)).into_response()

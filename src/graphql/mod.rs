@@ -5,6 +5,7 @@
 //! snapshot test uses it. [`build_schema`] adds what the server needs: the
 //! database, the scoring configuration and the limits.
 
+pub mod cost;
 pub mod explorer;
 pub mod handler;
 pub mod mutation;
@@ -58,7 +59,7 @@ pub fn build_schema(
         .data(stats)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(32)
+        .limit_recursive_depth(cost::MAX_RECURSIVE_DEPTH)
         .limit_directives(10)
         .finish()
 }

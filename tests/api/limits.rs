@@ -1,6 +1,9 @@
 //! Nothing a client sends can stall the service, and every refusal is a
-//! clean error: one statistics snapshot serves every trend length, and
-//! concurrent upserts of one user all succeed.
+//! clean error: costly GraphQL documents are refused before they run, one
+//! statistics snapshot serves every trend length, and concurrent upserts of
+//! one user all succeed.
+
+use std::time::{Duration, Instant};
 
 use entity::users;
 use futures::future::join_all;
@@ -8,6 +11,92 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, backend_tests, error_code};
+
+/// Fragment F0 spreads F1 twice, F1 spreads F2 twice, … `levels` deep: a
+/// document of about 1 KB that expands to 2^levels selections.
+fn exponential_fragments(levels: usize) -> String {
+    let mut query = String::from("query { ...F0 }\n");
+    for i in 0..levels {
+        let next = i + 1;
+        query.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{next} ...F{next} }}\n"
+        ));
+    }
+    query.push_str(&format!("fragment F{levels} on Query {{ __typename }}\n"));
+    query
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costly_documents_are_refused_in_milliseconds_while_the_service_stays_live() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let query = exponential_fragments(20);
+    assert!(query.len() < 1500, "{} bytes", query.len());
+
+    // Four at once, and a liveness probe beside them.
+    let started = Instant::now();
+    let attacks = join_all((0..4).map(|_| app.graphql(&query, json!({}))));
+    let live = async {
+        let asked = Instant::now();
+        let status = app.get("/health/live").await.status();
+        (status, asked.elapsed())
+    };
+    let (answers, (live_status, live_took)) = tokio::join!(attacks, live);
+    let took = started.elapsed();
+    for answer in &answers {
+        assert_eq!(error_code(answer), "QUERY_TOO_COMPLEX", "{answer}");
+    }
+    assert!(took < Duration::from_secs(2), "refused in {took:?}");
+    assert_eq!(live_status, 200);
+    assert!(
+        live_took < Duration::from_secs(1),
+        "liveness took {live_took:?}"
+    );
+
+    // Over GET too.
+    let response = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", query.as_str())])
+        .send()
+        .await
+        .expect("GET /graphql");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+
+    // Other shapes: too many aliases, brackets nested past the parser's
+    // stack, fragments nested past the recursion limit, a fragment cycle
+    // that no operation uses.
+    let aliases: String = (0..1_500).map(|i| format!("a{i}: __typename ")).collect();
+    let deep = format!("{{ {}{} }}", "a { ".repeat(50_000), "}".repeat(50_000));
+    let mut chain = String::from("query { ...C0 }\n");
+    for i in 0..40 {
+        chain.push_str(&format!("fragment C{i} on Query {{ ...C{} }}\n", i + 1));
+    }
+    chain.push_str("fragment C40 on Query { __typename }\n");
+    let cycle = "{ __typename } fragment A on Query { ...B } fragment B on Query { ...A }";
+    for (document, code) in [
+        (format!("{{ {aliases} }}"), "QUERY_TOO_COMPLEX"),
+        (deep, "QUERY_TOO_DEEP"),
+        (chain, "QUERY_TOO_DEEP"),
+        (cycle.to_owned(), "GRAPHQL_VALIDATION_FAILED"),
+    ] {
+        let asked = Instant::now();
+        let answer = app.graphql(&document, json!({})).await;
+        assert_eq!(error_code(&answer), code, "{answer}");
+        assert!(asked.elapsed() < Duration::from_secs(2));
+    }
+    let ok = app.graphql("{ stats { totalUsers } }", json!({})).await;
+    assert_eq!(ok["data"]["stats"]["totalUsers"], 0, "{ok}");
+    // A batch of one operation is still answered as a batch.
+    let batch = app
+        .post_json("/graphql", &json!([{ "query": "{ __typename }" }]))
+        .await;
+    let answers: Value = batch.json().await.expect("json");
+    assert!(
+        answers.as_array().is_some_and(|a| a.len() == 1),
+        "{answers}"
+    );
+}
 
 backend_tests!(every_trend_length_is_cut_from_one_statistics_snapshot);
 async fn every_trend_length_is_cut_from_one_statistics_snapshot(backend: Backend) {
