@@ -1,11 +1,11 @@
 //! The HTTP side of GraphQL: our own handler (not async-graphql-axum's
 //! extractor, which reads the body without a limit), so that it can refuse
 //! oversized bodies (413) and oversized batches, and documents that cost too
-//! much ([`super::cost`]), before executing anything; give every error an
-//! `extensions.code`; and serve the explorer.
+//! much ([`super::cost`]) or lack a required variable, before executing
+//! anything; give every error an `extensions.code`; and serve the explorer.
 
 use async_graphql::http::MultipartOptions;
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{
     BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError, Value,
 };
@@ -167,10 +167,10 @@ async fn prepare_off_the_workers(request: Request) -> Result<(Request, bool), Se
 }
 
 /// Parses one operation's document and refuses it before anything runs when
-/// it costs too much ([`cost`]); keeps the parsed document in the request,
-/// so it is parsed once. Also tells whether the document holds a mutation.
-/// A document that does not parse goes on as it is: async-graphql reports
-/// the error.
+/// it costs too much ([`cost`]) or leaves out a required variable; keeps the
+/// parsed document in the request, so it is parsed once. Also tells whether
+/// the document holds a mutation. A document that does not parse goes on as
+/// it is: async-graphql reports the error.
 fn prepare(mut request: Request) -> Result<(Request, bool), ServerError> {
     let refuse = |code: Code, message: String| {
         let mut error = ServerError::new(message, None);
@@ -185,6 +185,12 @@ fn prepare(mut request: Request) -> Result<(Request, bool), ServerError> {
         return Ok((request, false));
     };
     cost::check_document(&document).map_err(|r| refuse(r.code, r.message))?;
+    if let Some(name) = missing_variable(&document, &request) {
+        return Err(refuse(
+            Code::BadUserInput,
+            format!("the variable ${name} is required but was not given"),
+        ));
+    }
     let is_mutation = operations(&document).any(|ty| ty != OperationType::Query);
     request.set_parsed_query(document);
     Ok((request, is_mutation))
@@ -193,6 +199,27 @@ fn prepare(mut request: Request) -> Result<(Request, bool), ServerError> {
 /// The types of the document's operations.
 fn operations(document: &ExecutableDocument) -> impl Iterator<Item = OperationType> + '_ {
     document.operations.iter().map(|(_, op)| op.node.ty)
+}
+
+/// A non-null variable without a default that the request does not give,
+/// in the operation that would run. (async-graphql would notice only while
+/// executing, after other fields of the operation had run.)
+fn missing_variable(document: &ExecutableDocument, request: &Request) -> Option<String> {
+    let operation = match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    operation
+        .node
+        .variable_definitions
+        .iter()
+        .find(|def| {
+            def.node.default_value().is_none()
+                && !request.variables.contains_key(&def.node.name.node)
+        })
+        .map(|def| def.node.name.node.to_string())
 }
 
 /// Gives an error that has no `extensions.code` one (SPEC §4: every error
@@ -215,6 +242,7 @@ pub fn fill_code(error: &mut ServerError) {
     } else if m.starts_with("Query is too complex") {
         Code::QueryTooComplex
     } else if m.contains("Invalid value for argument")
+        || (m.starts_with("Variable ") && m.ends_with(" is not defined."))
         || m.contains("Invalid value for variable")
         || m.starts_with("Failed to parse")
         || m.contains("is required")

@@ -1,7 +1,7 @@
 //! Nothing a client sends can stall the service, and every refusal is a
 //! clean error: costly GraphQL documents are refused before they run, one
-//! statistics snapshot serves every trend length, and concurrent upserts of
-//! one user all succeed.
+//! statistics snapshot serves every trend length, concurrent upserts of one
+//! user all succeed, and bad inputs are `BAD_USER_INPUT`.
 
 use std::time::{Duration, Instant};
 
@@ -183,4 +183,90 @@ async fn concurrent_upserts_of_one_new_user_all_succeed_and_make_one_user(backen
         )
         .await;
     assert_eq!(error_code(&taken), "BAD_USER_INPUT", "{backend:?}: {taken}");
+}
+
+backend_tests!(missing_variables_nul_bytes_and_long_searches_are_bad_user_input);
+async fn missing_variables_nul_bytes_and_long_searches_are_bad_user_input(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.seed(3).await;
+
+    // A required variable left out: refused before any field runs, so the
+    // first upsert of the two is not written either.
+    let analysis = "query($id: ID!) { userRiskAnalysis(userId: $id) { riskScore } }";
+    let response = app.graphql(analysis, json!({})).await;
+    assert_eq!(
+        error_code(&response),
+        "BAD_USER_INPUT",
+        "{backend:?}: {response}"
+    );
+    let two = "mutation($a: UserInput!, $b: UserInput!) { \
+               a: upsertUser(input: $a) { id } b: upsertUser(input: $b) { id } }";
+    let response = app
+        .graphql(
+            two,
+            json!({ "a": { "name": "First", "email": "first@example.com" } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&response),
+        "BAD_USER_INPUT",
+        "{backend:?}: {response}"
+    );
+    let written = users::Entity::find()
+        .filter(users::Column::Email.eq("first@example.com"))
+        .count(app.db())
+        .await
+        .expect("count");
+    assert_eq!(written, 0, "{backend:?}: nothing was written");
+
+    // A NUL in any string argument.
+    let nul = "a\u{0}b";
+    let list = "query($s: String, $t: String) { riskyUsers(minScore: 0, search: $s, subscriptionType: $t) { edges { cursor } } }";
+    let user = "mutation($i: UserInput!) { upsertUser(input: $i) { id } }";
+    let alert = "mutation($n: String, $k: String) { sendAlert(userId: \"1\", note: $n, idempotencyKey: $k) { deduplicated } }";
+    let payment = "mutation($i: PaymentInput!) { recordPayment(input: $i) { duplicate } }";
+    let pay = |field: &str| {
+        let mut input = json!({ "userId": "1", "amount": 9.99, "status": "SUCCESS",
+                                "paymentDate": "2024-01-01T00:00:00Z", "paymentMethod": "card" });
+        input[field] = json!(nul);
+        json!({ "i": input })
+    };
+    for (query, variables) in [
+        (list, json!({ "s": nul })),
+        (list, json!({ "t": nul })),
+        (
+            user,
+            json!({ "i": { "name": nul, "email": "nul@example.com" } }),
+        ),
+        (
+            user,
+            json!({ "i": { "name": "Nul", "email": format!("n{nul}@example.com") } }),
+        ),
+        (alert, json!({ "n": nul })),
+        (alert, json!({ "k": nul })),
+        (payment, pay("paymentMethod")),
+        (payment, pay("externalId")),
+        (payment, pay("failureReason")),
+        (analysis, json!({ "id": nul })),
+    ] {
+        let response = app.graphql(query, variables.clone()).await;
+        assert_eq!(
+            error_code(&response),
+            "BAD_USER_INPUT",
+            "{backend:?}: {variables} → {response}"
+        );
+    }
+
+    // A search of 200 characters is fine; longer ones are refused.
+    let search = |s: String| app.graphql(list, json!({ "s": s }));
+    let ok = search("a".repeat(200)).await;
+    assert!(ok["errors"].is_null(), "{backend:?}: {ok}");
+    for long in [201, 100_000] {
+        let response = search("a".repeat(long)).await;
+        assert_eq!(
+            error_code(&response),
+            "BAD_USER_INPUT",
+            "{backend:?}: {long}"
+        );
+    }
 }
