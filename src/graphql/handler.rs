@@ -10,18 +10,23 @@ use async_graphql::{
     BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError, Value,
 };
 use async_graphql_axum::GraphQLResponse;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use serde_json::json;
 
-use super::{AppSchema, MAX_BATCH, cost, explorer};
+use super::{AppSchema, MAX_BATCH, MAX_BODY_BYTES, cost, explorer};
 use crate::error::Code;
 use crate::http::prefers_html;
+
+/// How much of a body over [`MAX_BODY_BYTES`] is read and thrown away
+/// before the 413, so that the connection closes cleanly (a socket closed
+/// with unread data is reset, and the client may lose the answer). Past
+/// this, or a `Content-Length` past it, the connection closes at once.
+const MAX_DRAINED_BYTES: usize = 4 * MAX_BODY_BYTES;
 
 /// Documents longer than this are parsed and checked on the blocking pool,
 /// away from the workers that serve other requests.
@@ -31,29 +36,11 @@ const INLINE_PARSE_BYTES: usize = 16 * 1024;
 pub async fn graphql_post(
     State(schema): State<AppSchema>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let body = match body {
+    let body = match read_body(&headers, body).await {
         Ok(body) => body,
-        Err(BytesRejection::FailedToBufferBody(rejection))
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-        {
-            return refusal(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Code::PayloadTooLarge,
-                format!(
-                    "the request body is larger than {} bytes",
-                    super::MAX_BODY_BYTES
-                ),
-            );
-        }
-        Err(rejection) => {
-            return refusal(
-                StatusCode::BAD_REQUEST,
-                Code::BadRequest,
-                rejection.body_text(),
-            );
-        }
+        Err(response) => return response,
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -70,6 +57,53 @@ pub async fn graphql_post(
         Err(error) => return not_graphql(error),
     };
     execute(&schema, request, Allow::Everything).await
+}
+
+/// The body, at most [`MAX_BODY_BYTES`]; past that a 413 that closes the
+/// connection.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let too_large = || {
+        let mut response = refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::PayloadTooLarge,
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        );
+        // The rest of the body is not read: the connection cannot carry
+        // another request, and the client is told so.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_DRAINED_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            refusal(
+                StatusCode::BAD_REQUEST,
+                Code::BadRequest,
+                format!("cannot read the request body: {error}"),
+            )
+        })?;
+        read = read.saturating_add(chunk.len());
+        if read <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else if read > MAX_DRAINED_BYTES {
+            break;
+        }
+    }
+    if read > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// `GET /graphql`: the explorer for a browser, else a query (never a

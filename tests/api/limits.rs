@@ -1,7 +1,8 @@
 //! Nothing a client sends can stall the service, and every refusal is a
 //! clean error: costly GraphQL documents are refused before they run, one
 //! statistics snapshot serves every trend length, concurrent upserts of one
-//! user all succeed, and bad inputs are `BAD_USER_INPUT`.
+//! user all succeed, bad inputs are `BAD_USER_INPUT`, and a 413 closes its
+//! connection.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,8 @@ use entity::users;
 use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::helpers::{Backend, TestApp, backend_tests, error_code};
 
@@ -269,4 +272,61 @@ async fn missing_variables_nul_bytes_and_long_searches_are_bad_user_input(backen
             "{backend:?}: {long}"
         );
     }
+}
+
+/// Sends `request` on a new connection and reads until the server closes
+/// it; fails if it is still open after 10 s or is reset instead of closed.
+async fn send_raw(address: &str, request: &[u8]) -> String {
+    let address = address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closed the connection within 10 s")
+        .expect("the connection was closed, not reset");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_and_its_connection_closed() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+
+    // The whole oversized body sent.
+    let body = format!(
+        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"pad\": \"{}\"}}}}",
+        "x".repeat(300 * 1024)
+    );
+    let mut request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body.as_bytes());
+    let answer = send_raw(&app.address, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.300}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{answer:.300}"
+    );
+    assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer:.300}");
+
+    // A huge declared length: refused on the headers alone.
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100000000\r\n\r\n"
+    );
+    let answer = send_raw(&app.address, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.300}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"));
+
+    // A body within the limit keeps its connection and is answered.
+    let ok = app
+        .post_json("/graphql", &json!({ "query": "{ __typename }" }))
+        .await;
+    assert_eq!(ok.status(), 200);
 }
