@@ -23,6 +23,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::graphql::{self, AppSchema, handler};
 use crate::risk::ScoringConfig;
+use crate::server::{self, ServeOptions};
 use crate::service::stats_cache::StatsCache;
 use crate::store::maintenance;
 use crate::{db, rest};
@@ -158,14 +159,23 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets
-    /// in-flight requests finish.
+    /// in-flight requests finish within `SHUTDOWN_GRACE_SECONDS`.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
+        let options = ServeOptions::new(self.state.settings.limits.shutdown_grace);
+        self.run_until_with(shutdown, options).await
+    }
+
+    /// [`Application::run_until`] with other connection limits (tests use
+    /// short ones).
+    pub async fn run_until_with(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        options: ServeOptions,
+    ) -> std::io::Result<()> {
+        server::serve(self.listener, router(self.state), shutdown, options).await
     }
 }
 

@@ -4,7 +4,8 @@
 //! Map of the crate (dependencies point downwards only):
 //! - [`cli`], [`config`], [`telemetry`]: process start-up; [`clock`]: the
 //!   current instant, injectable.
-//! - [`app`]: the HTTP application: state, routes, serving and shutdown.
+//! - [`app`]: the HTTP application: state, routes, serving and shutdown;
+//!   [`server`]: connections (header timeout, connection caps, draining).
 //! - [`graphql`], [`rest`]: the two front ends (SPEC §4, §5); thin adapters
 //!   over [`service`], sharing [`http`] but not each other.
 //! - [`service`]: one function per use case; owns transactions.
@@ -30,6 +31,7 @@ pub mod progress;
 pub mod rest;
 pub mod risk;
 pub mod seed;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;

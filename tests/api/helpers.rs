@@ -21,12 +21,15 @@ use serde_json::{Value, json};
 
 /// The library's items that the tests use directly, named here once.
 pub mod internals {
+    pub use risk_monitor::app::Application;
     pub use risk_monitor::commands::DEMO_USERS;
+    pub use risk_monitor::db::begin_write;
     pub use risk_monitor::domain::{Cents, CurrencyCode, Email, PaymentStatus, PlanStatus};
     pub use risk_monitor::error::AppError;
     pub use risk_monitor::risk::{
         self, Outcome, PaymentFact, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights,
     };
+    pub use risk_monitor::server::ServeOptions;
     pub use risk_monitor::service::scoring::When;
     pub use risk_monitor::service::stats_cache::{self, StatsCache};
     pub use risk_monitor::service::{ingest, scoring};

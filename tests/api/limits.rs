@@ -1,19 +1,24 @@
 //! Nothing a client sends can stall the service, and every refusal is a
 //! clean error: costly GraphQL documents are refused before they run, one
-//! statistics snapshot serves every trend length, concurrent upserts of one
-//! user all succeed, bad inputs are `BAD_USER_INPUT`, and a 413 closes its
+//! statistics snapshot serves every trend length, slow or idle connections
+//! are cut off and their number capped, concurrent upserts of one user all
+//! succeed, bad inputs are `BAD_USER_INPUT`, and a 413 closes its
 //! connection.
 
 use std::time::{Duration, Instant};
 
 use entity::users;
 use futures::future::join_all;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, TransactionTrait,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, TestApp, backend_tests, error_code};
+use crate::helpers::internals::{Application, ServeOptions, begin_write};
+use crate::helpers::{Backend, TestApp, TestDb, backend_tests, error_code};
 
 /// Fragment F0 spreads F1 twice, F1 spreads F2 twice, … `levels` deep: a
 /// document of about 1 KB that expands to 2^levels selections.
@@ -329,4 +334,210 @@ async fn a_body_over_the_limit_is_refused_and_its_connection_closed() {
         .post_json("/graphql", &json!({ "query": "{ __typename }" }))
         .await;
     assert_eq!(ok.status(), 200);
+}
+
+/// Takes the lock that every write waits for (SQLite: the write lock;
+/// PostgreSQL: `users`, which reads wait for too), until the returned
+/// transaction ends.
+async fn hold_lock(backend: Backend, db: &DatabaseConnection) -> DatabaseTransaction {
+    let (txn, statement) = match backend {
+        Backend::Sqlite => (
+            begin_write(db).await.expect("begin"),
+            "UPDATE users SET name = name WHERE id = 0",
+        ),
+        Backend::Postgres => (
+            db.begin().await.expect("begin"),
+            "LOCK TABLE users IN ACCESS EXCLUSIVE MODE",
+        ),
+    };
+    txn.execute_unprepared(statement).await.expect("lock");
+    txn
+}
+
+const UPSERT: &str = "mutation($input: UserInput!) { upsertUser(input: $input) { id } }";
+
+fn new_user(email: &str) -> Value {
+    json!({ "query": UPSERT, "variables": { "input": { "name": "Slow", "email": email } } })
+}
+
+/// The application on `test_db`, served with `options` until the returned
+/// sender fires (or is dropped); the handle ends when the server has.
+async fn serve(
+    test_db: &TestDb,
+    options: ServeOptions,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let app = Application::build(test_db.settings())
+        .await
+        .expect("build the application");
+    let address = app.address().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_with(
+        async move {
+            let _ = stopped.await;
+        },
+        options,
+    ));
+    (address, stop, server)
+}
+
+/// A connection to `address` from the loopback address `source`.
+async fn connect_from(source: [u8; 4], address: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(std::net::SocketAddr::from((source, 0)))
+        .expect("bind a loopback address");
+    socket
+        .connect(address.parse().expect("an address"))
+        .await
+        .expect("connect")
+}
+
+/// `GET /health/live` from `source` on a connection of its own; the answer
+/// (empty when the server closed or reset the connection without one) and
+/// how long it took.
+async fn live_from(source: [u8; 4], address: &str) -> (String, Duration) {
+    let asked = Instant::now();
+    let mut stream = connect_from(source, address).await;
+    let request = b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut answer = Vec::new();
+    if stream.write_all(request).await.is_ok() {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+            .await
+            .expect("answered or closed within 10 s");
+        if read.is_err() {
+            answer.clear();
+        }
+    }
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        asked.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn slow_or_idle_connections_are_cut_off_and_their_number_is_capped() {
+    let test_db = TestDb::migrated(Backend::Sqlite).await;
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_millis(500),
+        max_connections: 4,
+        max_connections_per_address: 3,
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let (address, _stop, _server) = serve(&test_db, options).await;
+
+    // Headers that never end: cut off after the timeout.
+    let asked = Instant::now();
+    let answer = send_raw(&address, b"GET /health/live HTTP/1.1\r\nHost: x\r\n").await;
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(5),
+        "{took:?}: {answer}"
+    );
+    assert!(!answer.contains("200 OK"), "{answer}");
+
+    // Three idle connections from one address are its share: a fourth from
+    // it is closed at once, while another address is served.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(connect_from([127, 0, 0, 1], &address).await);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (answer, took) = live_from([127, 0, 0, 1], &address).await;
+    assert!(answer.is_empty(), "{answer}");
+    assert!(
+        took < Duration::from_millis(400),
+        "closed at once: {took:?}"
+    );
+    let (answer, took) = live_from([127, 0, 0, 2], &address).await;
+    assert!(answer.contains("200 OK"), "{answer}");
+    assert!(
+        took < Duration::from_millis(400),
+        "served at once: {took:?}"
+    );
+
+    // A fourth idle connection fills the cap: the next client is served
+    // only once the header timeout has closed the idle ones.
+    idle.push(connect_from([127, 0, 0, 3], &address).await);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (answer, took) = live_from([127, 0, 0, 4], &address).await;
+    assert!(answer.contains("200 OK"), "{answer}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "served at once: the cap did not hold ({took:?})"
+    );
+    for mut connection in idle {
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), connection.read_to_end(&mut rest))
+                .await
+                .expect("the idle connection was closed");
+        assert!(closed.is_ok());
+    }
+}
+
+backend_tests!(shutdown_lets_in_flight_requests_finish_within_the_grace);
+async fn shutdown_lets_in_flight_requests_finish_within_the_grace(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let options = ServeOptions::new(Duration::from_secs(2));
+    let (address, stop, server) = serve(&test_db, options).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{address}/graphql");
+
+    // A request in flight (waiting for a lock) when shutdown begins.
+    let lock = hold_lock(backend, &test_db.db).await;
+    let in_flight = tokio::spawn(
+        client
+            .post(&url)
+            .json(&new_user("in.flight@example.com"))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(()).expect("the server is running");
+
+    // New connections are refused once the listener is closed.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while TcpStream::connect(&address).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after shutdown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The request in flight finishes, and so does the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.rollback().await.expect("release the lock");
+    let response = in_flight
+        .await
+        .expect("the request task")
+        .expect("answered");
+    assert_eq!(response.status(), 200, "{backend:?}");
+    let body: Value = response.json().await.expect("json");
+    assert!(body["errors"].is_null(), "{backend:?}: {body}");
+    tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .expect("the server stopped after its last request")
+        .expect("the server task")
+        .expect("served without error");
+
+    // Past the grace, the server stops even with a request still running.
+    let (address, stop, server) = serve(&test_db, ServeOptions::new(Duration::from_secs(1))).await;
+    let lock = hold_lock(backend, &test_db.db).await;
+    let stuck = tokio::spawn(
+        client
+            .post(format!("http://{address}/graphql"))
+            .json(&new_user("stuck@example.com"))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    stop.send(()).expect("the server is running");
+    tokio::time::timeout(Duration::from_secs(4), server)
+        .await
+        .expect("the server stopped at the end of its grace")
+        .expect("the server task")
+        .expect("served without error");
+    assert!(asked.elapsed() >= Duration::from_millis(900), "{backend:?}");
+    lock.rollback().await.expect("release the lock");
+    stuck.abort();
 }
