@@ -26,7 +26,7 @@ use crate::risk::ScoringConfig;
 use crate::server::{self, ServeOptions};
 use crate::service::stats_cache::StatsCache;
 use crate::store::maintenance;
-use crate::{db, rest};
+use crate::{db, limits, rest};
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -65,7 +65,7 @@ impl AppState {
 /// The route table of the whole service: GraphQL and its explorer, the
 /// legacy REST routes (SPEC §5), and the health probes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/graphql",
             get(handler::graphql_get)
@@ -84,7 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/alert/{user_id}", post(rest::send_alert))
         .route("/api/openapi.json", get(rest::openapi::document))
         .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+        .route("/health/ready", get(ready));
+    limits::apply(routes, &state.settings.limits)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -126,11 +127,12 @@ impl Application {
 
     /// Like [`Application::build`], reading the instant from `clock`.
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let db = db::connect(&settings.database).await?;
+        let db = db::connect_serving(&settings.database, settings.limits.request_timeout).await?;
         Self::with_db(settings, db, clock).await
     }
 
-    /// Like [`Application::build_with_clock`] with an existing pool.
+    /// Like [`Application::build_with_clock`] with an existing pool (which
+    /// should come from [`db::connect_serving`]).
     pub async fn with_db(
         settings: Settings,
         db: DatabaseConnection,

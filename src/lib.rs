@@ -5,7 +5,8 @@
 //! - [`cli`], [`config`], [`telemetry`]: process start-up; [`clock`]: the
 //!   current instant, injectable.
 //! - [`app`]: the HTTP application: state, routes, serving and shutdown;
-//!   [`server`]: connections (header timeout, connection caps, draining).
+//!   [`server`]: connections (header timeout, connection caps, draining);
+//!   [`limits`]: each request's time budget.
 //! - [`graphql`], [`rest`]: the two front ends (SPEC §4, §5); thin adapters
 //!   over [`service`], sharing [`http`] but not each other.
 //! - [`service`]: one function per use case; owns transactions.
@@ -27,6 +28,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod limits;
 pub mod progress;
 pub mod rest;
 pub mod risk;

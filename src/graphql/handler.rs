@@ -302,8 +302,9 @@ fn not_graphql(error: impl std::fmt::Display) -> Response {
     )
 }
 
-/// A refusal before execution, in the GraphQL response shape.
-fn refusal(status: StatusCode, code: Code, message: String) -> Response {
+/// A refusal before execution, in the GraphQL response shape (also used by
+/// the request limits in front of every route, for `/graphql`).
+pub fn refusal(status: StatusCode, code: Code, message: String) -> Response {
     let body =
         json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     (status, axum::Json(body)).into_response()

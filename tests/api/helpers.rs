@@ -35,6 +35,19 @@ pub mod internals {
     pub use risk_monitor::service::{ingest, scoring};
     pub use risk_monitor::store;
 
+    /// A pool on `url` as the server opens it (statement timeout `timeout`).
+    pub async fn connect_serving(
+        url: &str,
+        timeout: std::time::Duration,
+    ) -> sea_orm::DatabaseConnection {
+        let settings = risk_monitor::config::DatabaseSettings {
+            url: url.to_owned(),
+        };
+        risk_monitor::db::connect_serving(&settings, timeout)
+            .await
+            .expect("connect")
+    }
+
     /// The stored level as the model names it.
     pub fn level_of(stored: &entity::risk_scores::Model) -> RiskLevel {
         RiskLevel::from(stored.level)
@@ -364,9 +377,25 @@ impl TestApp {
         (app, manual)
     }
 
+    /// Starts the service on a migrated database of `backend`, on the system
+    /// clock, with `configure` applied to the test settings.
+    pub async fn spawn_configured(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::start(backend, SharedClock::system(), configure).await
+    }
+
     async fn spawn_with(backend: Backend, clock: SharedClock) -> Self {
+        Self::start(backend, clock, |_| {}).await
+    }
+
+    async fn start(
+        backend: Backend,
+        clock: SharedClock,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let test_db = TestDb::migrated(backend).await;
-        let app = Application::build_with_clock(test_db.settings(), clock.clone())
+        let mut settings = test_db.settings();
+        configure(&mut settings);
+        let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("build the application");
         let address = format!("http://{}", app.address());

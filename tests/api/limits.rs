@@ -1,9 +1,9 @@
 //! Nothing a client sends can stall the service, and every refusal is a
 //! clean error: costly GraphQL documents are refused before they run, one
 //! statistics snapshot serves every trend length, slow or idle connections
-//! are cut off and their number capped, concurrent upserts of one user all
-//! succeed, bad inputs are `BAD_USER_INPUT`, and a 413 closes its
-//! connection.
+//! are cut off and their number capped, each request has a time budget,
+//! concurrent upserts of one user all succeed, bad inputs are
+//! `BAD_USER_INPUT`, and a 413 closes its connection.
 
 use std::time::{Duration, Instant};
 
@@ -354,10 +354,122 @@ async fn hold_lock(backend: Backend, db: &DatabaseConnection) -> DatabaseTransac
     txn
 }
 
+/// Sessions of this database waiting for a lock (PostgreSQL).
+async fn waiting_for_a_lock(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        ))
+        .await
+        .expect("pg_stat_activity")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("a count")
+}
+
 const UPSERT: &str = "mutation($input: UserInput!) { upsertUser(input: $input) { id } }";
 
 fn new_user(email: &str) -> Value {
     json!({ "query": UPSERT, "variables": { "input": { "name": "Slow", "email": email } } })
+}
+
+backend_tests!(a_request_past_its_budget_answers_timeout_and_the_service_recovers);
+async fn a_request_past_its_budget_answers_timeout_and_the_service_recovers(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, |settings| {
+        settings.limits.request_timeout = Duration::from_secs(1);
+    })
+    .await;
+    app.seed(3).await;
+    let lock = hold_lock(backend, app.db()).await;
+
+    // GraphQL: the GraphQL error shape.
+    let asked = Instant::now();
+    let response = app
+        .post_json("/graphql", &new_user("slow@example.com"))
+        .await;
+    let took = asked.elapsed();
+    assert!(
+        matches!(response.status().as_u16(), 200 | 503),
+        "{backend:?}: {}",
+        response.status()
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(error_code(&body), "TIMEOUT", "{backend:?}: {body}");
+    assert!(body["errors"][0]["message"].is_string());
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{backend:?}: {took:?}"
+    );
+
+    // REST: 503, `detail`, the code in `x-error-code`.
+    let response = app.post("/api/alert/1").await;
+    assert_eq!(response.status(), 503, "{backend:?}");
+    assert_eq!(response.headers()["x-error-code"], "TIMEOUT");
+    let body: Value = response.json().await.expect("json");
+    assert!(body["detail"].is_string(), "{body}");
+
+    match backend {
+        Backend::Postgres => {
+            // The statement timeout cancels the abandoned statements while
+            // the lock is still held: they no longer hold their connections.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while waiting_for_a_lock(app.db()).await > 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "statements still waiting for the lock"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        // Their busy timeout (the same budget) runs out meanwhile.
+        Backend::Sqlite => tokio::time::sleep(Duration::from_millis(1500)).await,
+    }
+    lock.rollback().await.expect("release the lock");
+
+    // Neither timed-out write happened.
+    let alerts = entity::alerts::Entity::find()
+        .count(app.db())
+        .await
+        .expect("count");
+    assert_eq!(alerts, 0, "{backend:?}: the alert was not written");
+    let slow = users::Entity::find()
+        .filter(users::Column::Email.eq("slow@example.com"))
+        .count(app.db())
+        .await
+        .expect("count");
+    assert_eq!(slow, 0, "{backend:?}: the user was not written");
+
+    // The service answers, and the same write now succeeds.
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    let ok = app
+        .post_json("/graphql", &new_user("slow@example.com"))
+        .await;
+    let body: Value = ok.json().await.expect("json");
+    assert!(body["errors"].is_null(), "{backend:?}: {body}");
+}
+
+#[tokio::test]
+async fn the_serving_pool_sets_the_statement_timeout_on_postgresql() {
+    if !crate::helpers::postgres_configured(module_path!()) {
+        return;
+    }
+    let test_db = TestDb::empty(Backend::Postgres).await;
+    let pool =
+        crate::helpers::internals::connect_serving(&test_db.url, Duration::from_secs(3)).await;
+    let row = pool
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SHOW statement_timeout",
+        ))
+        .await
+        .expect("SHOW")
+        .expect("a row");
+    assert_eq!(
+        row.try_get::<String>("", "statement_timeout")
+            .expect("text"),
+        "3s"
+    );
 }
 
 /// The application on `test_db`, served with `options` until the returned
