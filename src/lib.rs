@@ -5,8 +5,8 @@
 //! - [`cli`], [`config`], [`telemetry`]: process start-up; [`clock`]: the
 //!   current instant, injectable.
 //! - [`app`]: the HTTP application: state, routes, serving and shutdown;
-//!   [`server`]: connections (header timeout, connection caps, draining);
-//!   [`limits`]: each request's time budget.
+//!   [`server`]: connections (header timeout, connection cap, draining);
+//!   [`limits`]: each request's rate limit and time budget.
 //! - [`graphql`], [`rest`]: the two front ends (SPEC §4, §5); thin adapters
 //!   over [`service`], sharing [`http`] but not each other.
 //! - [`service`]: one function per use case; owns transactions.

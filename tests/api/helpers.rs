@@ -225,12 +225,15 @@ impl TestDb {
         command
     }
 
-    /// Settings pointing at this database, on a free port, without demo data.
+    /// Settings pointing at this database, on a free port, without demo data
+    /// and without a rate limit (tests send many requests from one address;
+    /// `tests/api/limits.rs` turns it on).
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::from_lookup(|_| None).expect("default settings");
         settings.database.url = self.url.clone();
         settings.http.port = 0;
         settings.demo_data = false;
+        settings.limits.rate_limit_per_minute = 0;
         settings
     }
 }

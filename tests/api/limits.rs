@@ -1,9 +1,9 @@
 //! Nothing a client sends can stall the service, and every refusal is a
 //! clean error: costly GraphQL documents are refused before they run, one
 //! statistics snapshot serves every trend length, slow or idle connections
-//! are cut off and their number capped, each request has a time budget,
-//! concurrent upserts of one user all succeed, bad inputs are
-//! `BAD_USER_INPUT`, and a 413 closes its connection.
+//! are cut off and their number capped, each request has a time budget and
+//! each client a rate limit, concurrent upserts of one user all succeed, bad
+//! inputs are `BAD_USER_INPUT`, and a 413 closes its connection.
 
 use std::time::{Duration, Instant};
 
@@ -470,6 +470,64 @@ async fn the_serving_pool_sets_the_statement_timeout_on_postgresql() {
             .expect("text"),
         "3s"
     );
+}
+
+#[tokio::test]
+async fn clients_over_their_rate_are_refused_with_retry_after_but_probes_never() {
+    let app = TestApp::spawn_configured(Backend::Sqlite, |settings| {
+        settings.limits.rate_limit_per_minute = 5;
+    })
+    .await;
+
+    // Five requests from this address pass; the sixth is refused, in the
+    // shape of its route.
+    for _ in 0..5 {
+        assert_eq!(app.get("/api/stats").await.status(), 200);
+    }
+    let refused = app.get("/api/stats").await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["x-error-code"], "RATE_LIMITED");
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "Retry-After: {retry}");
+    let body: Value = refused.json().await.expect("json");
+    assert!(body["detail"].is_string(), "{body}");
+
+    let refused = app
+        .post_json("/graphql", &json!({ "query": "{ __typename }" }))
+        .await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
+
+    // Health probes pass, however many.
+    for _ in 0..10 {
+        assert_eq!(app.get("/health/live").await.status(), 200);
+        assert_eq!(app.get("/health/ready").await.status(), 200);
+    }
+
+    // A key (or a session) is a client of its own, whatever its address.
+    let with = |name: &'static str, value: String| {
+        let request = app.client.get(format!("{}/api/stats", app.address));
+        async move {
+            request
+                .header(name, value)
+                .send()
+                .await
+                .expect("GET")
+                .status()
+        }
+    };
+    for _ in 0..5 {
+        assert_ne!(with("authorization", "Bearer key-a".into()).await, 429);
+    }
+    assert_eq!(with("authorization", "Bearer key-a".into()).await, 429);
+    assert_ne!(with("authorization", "Bearer key-b".into()).await, 429);
+    assert_ne!(with("cookie", "rm_session=s1".into()).await, 429);
 }
 
 /// The application on `test_db`, served with `options` until the returned
