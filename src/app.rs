@@ -3,7 +3,7 @@
 //! function of its settings, and tests start the real one). Handlers take
 //! the parts of [`AppState`] they need through axum's `FromRef`.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -30,9 +30,10 @@ use crate::domain::Permission;
 use crate::graphql::{self, AppSchema, handler};
 use crate::metrics::{self, Metrics};
 use crate::risk::ScoringConfig;
+use crate::server::{self, ServeOptions};
 use crate::service::stats_cache::StatsCache;
 use crate::store::maintenance;
-use crate::{console, db, http, rest};
+use crate::{console, db, http, limits, rest};
 
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
@@ -133,15 +134,16 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn(|request, next| {
             auth::require(Some(Permission::Admin), request, next)
         }));
-    Router::new()
+    let routes = Router::new()
         .merge(open)
         .merge(read)
         .merge(alert)
         .merge(signed_in)
         .merge(admin)
-        // The last layer added runs first: request ids, then the trace span
-        // and metrics, then the gate.
-        .layer(from_fn_with_state(state.gate.clone(), auth::admit))
+        .layer(from_fn_with_state(state.gate.clone(), auth::admit));
+    // The last layer added runs first: CORS and headers, request ids, the
+    // trace span and metrics, the rate limit and time budget, then the gate.
+    limits::apply(routes, &state.settings.limits)
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -242,11 +244,12 @@ impl Application {
 
     /// Like [`Application::build`], reading the instant from `clock`.
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let db = db::connect(&settings.database).await?;
+        let db = db::connect_serving(&settings.database, settings.limits.request_timeout).await?;
         Self::with_db(settings, db, clock).await
     }
 
-    /// Like [`Application::build_with_clock`] with an existing pool.
+    /// Like [`Application::build_with_clock`] with an existing pool (which
+    /// should come from [`db::connect_serving`]).
     pub async fn with_db(
         settings: Settings,
         db: DatabaseConnection,
@@ -290,22 +293,34 @@ impl Application {
     }
 
     /// Serves (and the metrics listener, if any) until `shutdown` completes,
-    /// then stops accepting and lets in-flight requests finish.
+    /// then stops accepting and lets in-flight requests finish within
+    /// `SHUTDOWN_GRACE_SECONDS`.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let options = ServeOptions::new(self.state.settings.limits.shutdown_grace);
+        self.run_until_with(shutdown, options).await
+    }
+
+    /// [`Application::run_until`] with other connection limits (tests use
+    /// short ones).
+    pub async fn run_until_with(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        options: ServeOptions,
+    ) -> std::io::Result<()> {
         let shutdown = shutdown.shared();
-        let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let main = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown.clone())
-            .into_future();
+        let main = server::serve(
+            self.listener,
+            router(self.state.clone()),
+            shutdown.clone(),
+            options,
+        );
         match self.metrics_listener {
             None => main.await,
             Some(listener) => {
-                let scrape = axum::serve(listener, metrics_router(self.state))
-                    .with_graceful_shutdown(shutdown)
-                    .into_future();
+                let scrape = server::serve(listener, metrics_router(self.state), shutdown, options);
                 tokio::try_join!(main, scrape).map(|_| ())
             }
         }

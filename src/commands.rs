@@ -8,7 +8,6 @@ use migration::{Migrator, MigratorTrait};
 
 use crate::app::{self, Application};
 use crate::cli::{KeysAction, MigrateAction};
-use crate::clock::SharedClock;
 use crate::config::{AuthMode, Settings};
 use crate::domain::{self, Actor, Caller};
 use crate::progress::Progress;
@@ -68,8 +67,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::info!("AUTH=required: every request needs an API key or a console session");
         }
     }
-    let refresher = jobs::refresher(db.clone(), settings.scoring, settings.rescore_interval);
-    let app = Application::with_db(settings, db, SharedClock::system()).await?;
+    // Migrations and demo data may run long; requests get a pool whose
+    // statements are bounded by the request budget.
+    db.close().await?;
+    let app = Application::build(settings).await?;
+    let state = app.state();
+    let refresher = jobs::refresher(
+        state.db.clone(),
+        state.scoring,
+        state.settings.rescore_interval,
+    );
     let address = app.address();
     if app.state().settings.operations.explorer {
         tracing::info!(%address, "Risk Monitor listening on http://{address}/ (GraphiQL explorer: http://{address}/graphiql)");

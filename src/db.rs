@@ -17,8 +17,34 @@ use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use crate::config::DatabaseSettings;
 
 /// Opens the connection pool described by `settings`, creating the SQLite
-/// file on first use.
+/// file on first use. Statements may run as long as they need (migrations,
+/// seeding, a full rescore).
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(settings, BUSY_TIMEOUT)).await
+}
+
+/// How long an SQLite statement waits for the write lock, outside requests.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The pool that serves requests: like [`connect`], and on PostgreSQL every
+/// statement is cancelled past `statement_timeout` (the request's time
+/// budget, SPEC §9 `REQUEST_TIMEOUT_SECONDS`), so that a query whose client
+/// has been answered `TIMEOUT` stops holding its connection and locks, and
+/// writes nothing. SQLite has no statement timeout: there the wait for the
+/// write lock (its busy timeout, the usual reason for a slow statement) is
+/// bounded by the same budget.
+pub async fn connect_serving(
+    settings: &DatabaseSettings,
+    statement_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let milliseconds = statement_timeout.as_millis().to_string();
+    let mut options = options(settings, statement_timeout);
+    options
+        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", milliseconds.as_str())]));
+    Database::connect(options).await
+}
+
+fn options(settings: &DatabaseSettings, busy_timeout: Duration) -> ConnectOptions {
     let mut options = ConnectOptions::new(settings.url.clone());
     options
         .sqlx_logging(false)
@@ -29,14 +55,14 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
+                .busy_timeout(busy_timeout)
                 .foreign_keys(true)
         });
-    Database::connect(options).await
+    options
 }
 
 /// Begins a transaction that will write: IMMEDIATE on SQLite (the write lock

@@ -302,6 +302,18 @@ pub fn optional_text(value: Option<&str>, field: &str, max: usize) -> AppResult<
     value.map(|v| text(v, field, max)).transpose()
 }
 
+/// The longest `search` a list accepts, in characters.
+pub const MAX_SEARCH: usize = 200;
+
+/// A list filter's text (`search`, `subscriptionType`): trimmed, blank as no
+/// filter, at most `max` characters, no NUL.
+pub fn filter_text(value: Option<&str>, field: &str, max: usize) -> AppResult<Option<String>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(value) => text(value, field, max).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// A free-text note: trimmed, blank as none, at most 2000 characters.
 pub fn note(value: Option<&str>) -> AppResult<Option<String>> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
@@ -568,6 +580,13 @@ mod tests {
         assert!(CurrencyCode::parse_or_euro(Some("EURO")).is_err());
         assert!(IdempotencyKey::parse("  ").is_err());
         assert!(text("a\0b", "name", 10).is_err(), "NUL is refused");
+        assert_eq!(filter_text(Some("  "), "search", 5).ok(), Some(None));
+        assert_eq!(
+            filter_text(Some(" ann "), "search", 5).ok(),
+            Some(Some("ann".to_owned()))
+        );
+        assert!(filter_text(Some("a\0"), "search", 5).is_err());
+        assert!(filter_text(Some("abcdef"), "search", 5).is_err());
         assert_eq!(plan_status("Active").ok(), Some(PlanStatus::Active));
         assert!(plan_status("paused").is_err());
         assert!(MinScore::parse(f64::NAN, "minScore").is_err());

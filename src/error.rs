@@ -130,6 +130,10 @@ pub enum AppError {
     /// The database could not be reached; try again.
     #[error("the database is unavailable")]
     DatabaseUnavailable(#[source] DbErr),
+    /// The request ran out of its time budget (a statement cancelled by the
+    /// database's statement timeout).
+    #[error("the request took too long")]
+    Timeout,
     /// Anything else: a bug or an unexpected failure, logged in full.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -153,6 +157,7 @@ impl AppError {
             Self::DatabaseUnavailable(cause) => {
                 Self::DatabaseUnavailable(DbErr::Custom(cause.to_string()))
             }
+            Self::Timeout => Self::Timeout,
             Self::Internal(cause) => Self::Internal(anyhow::anyhow!("{cause:#}")),
         }
     }
@@ -165,6 +170,7 @@ impl AppError {
             Self::Unauthenticated => Code::Unauthenticated,
             Self::Forbidden => Code::Forbidden,
             Self::DatabaseUnavailable(_) => Code::DatabaseUnavailable,
+            Self::Timeout => Code::Timeout,
             Self::Internal(_) => Code::Internal,
         }
     }
@@ -208,19 +214,30 @@ impl AppError {
             Self::BadUserInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DatabaseUnavailable(_) | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
 impl From<DbErr> for AppError {
-    /// Connection failures become `DatabaseUnavailable`; everything else,
-    /// including a stored value no enum knows (`DbErr::Type`), is internal.
-    /// Known constraint violations are mapped at their call sites.
+    /// Connection failures become `DatabaseUnavailable`; a statement
+    /// cancelled by PostgreSQL's statement timeout (SQLSTATE 57014), or an
+    /// SQLite one that waited its busy timeout for the write lock
+    /// (`SQLITE_BUSY`), `Timeout`; everything else, including a stored value no enum knows
+    /// (`DbErr::Type`), is internal. Known constraint violations are mapped
+    /// at their call sites.
     fn from(error: DbErr) -> Self {
         match &error {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::DatabaseUnavailable(error),
+            DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))
+                if e.as_database_error()
+                    .and_then(|db| db.code())
+                    .is_some_and(|code| code == QUERY_CANCELED || code == SQLITE_BUSY) =>
+            {
+                tracing::warn!(error = %error, "a statement ran out of time");
+                Self::Timeout
+            }
             DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))
                 if matches!(
                     e.as_ref(),
@@ -233,6 +250,11 @@ impl From<DbErr> for AppError {
         }
     }
 }
+
+/// PostgreSQL's SQLSTATE for a statement cancelled (by its timeout).
+const QUERY_CANCELED: &str = "57014";
+/// SQLite's result code for a lock still held after the busy timeout.
+const SQLITE_BUSY: &str = "5";
 
 /// Whether `error` is a unique-constraint violation (on either backend).
 pub fn is_unique_violation(error: &DbErr) -> bool {
@@ -247,17 +269,19 @@ pub fn is_unique_violation(error: &DbErr) -> bool {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
-        let mut response = (
-            self.status(),
-            axum::Json(serde_json::json!({ "detail": self.to_string() })),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            "x-error-code",
-            HeaderValue::from_static(self.code().as_str()),
-        );
-        response
+        rest_refusal(self.status(), self.code(), self.to_string())
     }
+}
+
+/// A response in the REST shape: `status`, `{"detail": detail}`, the code in
+/// `x-error-code` (also used by the request limits in front of every route).
+pub fn rest_refusal(status: StatusCode, code: Code, detail: String) -> Response {
+    let mut response =
+        (status, axum::Json(serde_json::json!({ "detail": detail }))).into_response();
+    response
+        .headers_mut()
+        .insert("x-error-code", HeaderValue::from_static(code.as_str()));
+    response
 }
 
 /// The GraphQL mapping: the message and `extensions.code` (and `field` for a
@@ -324,6 +348,7 @@ mod tests {
                 AppError::DatabaseUnavailable(DbErr::Conn(RuntimeErr::Internal("down".into()))),
                 "DATABASE_UNAVAILABLE",
             ),
+            (AppError::Timeout, "TIMEOUT"),
             (AppError::bug("bug"), "INTERNAL"),
         ];
         for (error, code) in cases {

@@ -4,7 +4,9 @@
 //! Map of the crate (dependencies point downwards only):
 //! - [`cli`], [`config`], [`telemetry`]: process start-up; [`clock`]: the
 //!   current instant, injectable.
-//! - [`app`]: the HTTP application: state, routes, serving and shutdown.
+//! - [`app`]: the HTTP application: state, routes, serving and shutdown;
+//!   [`server`]: connections (header timeout, connection cap, draining);
+//!   [`limits`]: each request's rate limit and time budget.
 //! - [`graphql`], [`rest`]: the two front ends (SPEC §4, §5); thin adapters
 //!   over [`service`], sharing [`http`] but not each other; [`console`]:
 //!   the support console's pages (SPEC §11).
@@ -32,11 +34,13 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod limits;
 pub mod metrics;
 pub mod progress;
 pub mod rest;
 pub mod risk;
 pub mod seed;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod telemetry;

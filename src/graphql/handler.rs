@@ -1,27 +1,41 @@
 //! The HTTP side of GraphQL: our own handler (not async-graphql-axum's
 //! extractor, which reads the body without a limit), so that it can refuse
-//! oversized bodies (413) and oversized batches before executing anything,
-//! give every error an `extensions.code`, and serve the explorer.
-
-use std::sync::Arc;
+//! oversized bodies (413) and oversized batches, and documents that cost too
+//! much ([`super::cost`]) or lack a required variable, before executing
+//! anything; give every error an `extensions.code`; and serve the explorer.
 
 use async_graphql::http::MultipartOptions;
-use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues, ServerError, Value};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{
+    BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError, Value,
+};
 use async_graphql_axum::GraphQLResponse;
+use std::sync::Arc;
+
 use axum::Extension;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use serde_json::json;
 
-use super::{AppSchema, MAX_BATCH, explorer};
+use super::{AppSchema, MAX_BATCH, MAX_BODY_BYTES, cost, explorer};
 use crate::config::Settings;
 use crate::domain::Caller;
 use crate::error::Code;
 use crate::http::{RequestId, prefers_html};
+
+/// How much of a body over [`MAX_BODY_BYTES`] is read and thrown away
+/// before the 413, so that the connection closes cleanly (a socket closed
+/// with unread data is reset, and the client may lose the answer). Past
+/// this, or a `Content-Length` past it, the connection closes at once.
+const MAX_DRAINED_BYTES: usize = 4 * MAX_BODY_BYTES;
+
+/// Documents longer than this are parsed and checked on the blocking pool,
+/// away from the workers that serve other requests.
+const INLINE_PARSE_BYTES: usize = 16 * 1024;
 
 /// `POST /graphql`: one operation or a batch of at most [`MAX_BATCH`].
 pub async fn graphql_post(
@@ -29,29 +43,11 @@ pub async fn graphql_post(
     caller: Option<Extension<Caller>>,
     request_id: RequestId,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let body = match body {
+    let body = match read_body(&headers, body).await {
         Ok(body) => body,
-        Err(BytesRejection::FailedToBufferBody(rejection))
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-        {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Code::PayloadTooLarge,
-                format!(
-                    "the request body is larger than {} bytes",
-                    super::MAX_BODY_BYTES
-                ),
-            );
-        }
-        Err(rejection) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                Code::BadRequest,
-                rejection.body_text(),
-            );
-        }
+        Err(response) => return response,
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -67,12 +63,58 @@ pub async fn graphql_post(
         Ok(request) => request,
         Err(error) => return not_graphql(error),
     };
-    execute(
-        &schema,
-        request.data(request_id),
-        caller.map(|Extension(c)| c),
-    )
-    .await
+    let context = Context {
+        caller: caller.map(|Extension(c)| c),
+        request_id,
+    };
+    execute(&schema, request, Allow::Everything, context).await
+}
+
+/// The body, at most [`MAX_BODY_BYTES`]; past that a 413 that closes the
+/// connection.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let too_large = || {
+        let mut response = refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::PayloadTooLarge,
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        );
+        // The rest of the body is not read: the connection cannot carry
+        // another request, and the client is told so.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_DRAINED_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            refusal(
+                StatusCode::BAD_REQUEST,
+                Code::BadRequest,
+                format!("cannot read the request body: {error}"),
+            )
+        })?;
+        read = read.saturating_add(chunk.len());
+        if read <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else if read > MAX_DRAINED_BYTES {
+            break;
+        }
+    }
+    if read > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// `GET /graphql`: the explorer for a browser (unless `EXPLORER` is off),
@@ -92,32 +134,47 @@ pub async fn graphql_get(
         Ok(request) => request,
         Err(error) => return not_graphql(error),
     };
-    let is_mutation = async_graphql::parser::parse_query(&request.query)
-        .map(|doc| {
-            doc.operations
-                .iter()
-                .any(|(_, op)| op.node.ty != OperationType::Query)
-        })
-        .unwrap_or(false);
-    if is_mutation {
-        return refuse(
-            StatusCode::METHOD_NOT_ALLOWED,
-            Code::MethodNotAllowed,
-            "mutations are accepted over POST only".to_owned(),
-        );
-    }
-    let request = BatchRequest::Single(request.data(request_id));
-    execute(&schema, request, caller.map(|Extension(c)| c)).await
+    let context = Context {
+        caller: caller.map(|Extension(c)| c),
+        request_id,
+    };
+    execute(
+        &schema,
+        BatchRequest::Single(request),
+        Allow::QueriesOnly,
+        context,
+    )
+    .await
 }
 
-/// Runs `request` as `caller` (the field guards read it). A response whose
-/// errors include a refusal for want of credentials or of a role gets that
-/// status too (401, 403), as REST does.
-async fn execute(schema: &AppSchema, request: BatchRequest, caller: Option<Caller>) -> Response {
+/// What every operation of a request carries into the schema: who asks
+/// (the field guards read it) and the request's id.
+struct Context {
+    caller: Option<Caller>,
+    request_id: RequestId,
+}
+
+/// Which operations a request may run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Allow {
+    Everything,
+    /// GET: no mutation.
+    QueriesOnly,
+}
+
+/// Runs `request` as `context.caller`. A response whose errors include a
+/// refusal for want of credentials or of a role gets that status too (401,
+/// 403), as REST does.
+async fn execute(
+    schema: &AppSchema,
+    request: BatchRequest,
+    allow: Allow,
+    context: Context,
+) -> Response {
     if let BatchRequest::Batch(operations) = &request
         && (operations.is_empty() || operations.len() > MAX_BATCH)
     {
-        return refuse(
+        return refusal(
             StatusCode::BAD_REQUEST,
             Code::BatchTooLarge,
             format!(
@@ -126,17 +183,44 @@ async fn execute(schema: &AppSchema, request: BatchRequest, caller: Option<Calle
             ),
         );
     }
-    let request = match caller {
-        Some(caller) => request.data(caller),
-        None => request,
+    let (requests, batched) = match request {
+        BatchRequest::Single(request) => (vec![request], false),
+        BatchRequest::Batch(requests) => (requests, true),
     };
-    let mut response = schema.execute_batch(request).await;
-    let errors: Vec<&mut ServerError> = match &mut response {
-        BatchResponse::Single(r) => r.errors.iter_mut().collect(),
-        BatchResponse::Batch(all) => all.iter_mut().flat_map(|r| r.errors.iter_mut()).collect(),
-    };
+    let mut prepared = Vec::with_capacity(requests.len());
+    for request in requests {
+        match prepare_off_the_workers(request).await {
+            Ok((_, true)) if allow == Allow::QueriesOnly => {
+                return refusal(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    Code::MethodNotAllowed,
+                    "mutations are accepted over POST only".to_owned(),
+                );
+            }
+            Ok((request, _)) => {
+                let request = request.data(context.request_id.clone());
+                let request = match &context.caller {
+                    Some(caller) => request.data(caller.clone()),
+                    None => request,
+                };
+                prepared.push(Ok(request));
+            }
+            Err(error) => prepared.push(Err(error)),
+        }
+    }
+    let mut responses: Vec<async_graphql::Response> = prepared
+        .into_iter()
+        .map(|prepared| async move {
+            match prepared {
+                Ok(request) => schema.execute(request).await,
+                Err(error) => async_graphql::Response::from_errors(vec![error]),
+            }
+        })
+        .collect::<FuturesOrdered<_>>()
+        .collect()
+        .await;
     let mut status = StatusCode::OK;
-    for error in errors {
+    for error in responses.iter_mut().flat_map(|r| r.errors.iter_mut()) {
         fill_code(error);
         let code = error.extensions.as_ref().and_then(|e| e.get("code"));
         if code == Some(&Value::from(Code::Unauthenticated.as_str())) {
@@ -147,7 +231,83 @@ async fn execute(schema: &AppSchema, request: BatchRequest, caller: Option<Calle
             status = StatusCode::FORBIDDEN;
         }
     }
+    let response = match (batched, responses.pop()) {
+        (false, Some(single)) => BatchResponse::Single(single),
+        (_, last) => {
+            responses.extend(last);
+            BatchResponse::Batch(responses)
+        }
+    };
     (status, GraphQLResponse::from(response)).into_response()
+}
+
+/// [`prepare`], on the blocking pool for a long document.
+async fn prepare_off_the_workers(request: Request) -> Result<(Request, bool), ServerError> {
+    if request.query.len() <= INLINE_PARSE_BYTES {
+        return prepare(request);
+    }
+    tokio::task::spawn_blocking(move || prepare(request))
+        .await
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "checking a GraphQL document failed");
+            Err(ServerError::new("internal error", None))
+        })
+}
+
+/// Parses one operation's document and refuses it before anything runs when
+/// it costs too much ([`cost`]) or leaves out a required variable; keeps the
+/// parsed document in the request, so it is parsed once. Also tells whether
+/// the document holds a mutation. A document that does not parse goes on as
+/// it is: async-graphql reports the error.
+fn prepare(mut request: Request) -> Result<(Request, bool), ServerError> {
+    let refuse = |code: Code, message: String| {
+        let mut error = ServerError::new(message, None);
+        error
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default)
+            .set("code", Value::from(code.as_str()));
+        error
+    };
+    cost::check_text(&request.query).map_err(|r| refuse(r.code, r.message))?;
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return Ok((request, false));
+    };
+    cost::check_document(&document).map_err(|r| refuse(r.code, r.message))?;
+    if let Some(name) = missing_variable(&document, &request) {
+        return Err(refuse(
+            Code::BadUserInput,
+            format!("the variable ${name} is required but was not given"),
+        ));
+    }
+    let is_mutation = operations(&document).any(|ty| ty != OperationType::Query);
+    request.set_parsed_query(document);
+    Ok((request, is_mutation))
+}
+
+/// The types of the document's operations.
+fn operations(document: &ExecutableDocument) -> impl Iterator<Item = OperationType> + '_ {
+    document.operations.iter().map(|(_, op)| op.node.ty)
+}
+
+/// A non-null variable without a default that the request does not give,
+/// in the operation that would run. (async-graphql would notice only while
+/// executing, after other fields of the operation had run.)
+fn missing_variable(document: &ExecutableDocument, request: &Request) -> Option<String> {
+    let operation = match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    operation
+        .node
+        .variable_definitions
+        .iter()
+        .find(|def| {
+            def.node.default_value().is_none()
+                && !request.variables.contains_key(&def.node.name.node)
+        })
+        .map(|def| def.node.name.node.to_string())
 }
 
 /// Gives an error that has no `extensions.code` one (SPEC §4: every error
@@ -170,6 +330,7 @@ pub fn fill_code(error: &mut ServerError) {
     } else if m.starts_with("Query is too complex") {
         Code::QueryTooComplex
     } else if m.contains("Invalid value for argument")
+        || (m.starts_with("Variable ") && m.ends_with(" is not defined."))
         || m.contains("Invalid value for variable")
         || m.starts_with("Failed to parse")
         || m.contains("is required")
@@ -188,15 +349,16 @@ pub fn fill_code(error: &mut ServerError) {
 
 /// 400: the body or query string is not a GraphQL request.
 fn not_graphql(error: impl std::fmt::Display) -> Response {
-    refuse(
+    refusal(
         StatusCode::BAD_REQUEST,
         Code::BadRequest,
         format!("not a GraphQL request: {error}"),
     )
 }
 
-/// A refusal before execution, in the GraphQL response shape.
-fn refuse(status: StatusCode, code: Code, message: String) -> Response {
+/// A refusal before execution, in the GraphQL response shape (also used by
+/// the request limits in front of every route, for `/graphql`).
+pub fn refusal(status: StatusCode, code: Code, message: String) -> Response {
     let body =
         json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     (status, axum::Json(body)).into_response()

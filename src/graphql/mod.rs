@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod cost;
 pub mod explorer;
 pub mod guard;
 pub mod handler;
@@ -71,7 +72,7 @@ pub fn build_schema(
         .extension(self::metrics::OperationMetrics(metrics.clone()))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(32)
+        .limit_recursive_depth(cost::MAX_RECURSIVE_DEPTH)
         .limit_directives(10);
     if operations.introspection {
         builder.finish()

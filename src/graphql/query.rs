@@ -15,7 +15,7 @@ use super::types::{
     User, page_size, parse_id, patterns_of,
 };
 use crate::clock::SharedClock;
-use crate::domain::{ListCursor, MinScore, Permission, RiskyFilter};
+use crate::domain::{self, ListCursor, MinScore, Permission, RiskyFilter};
 use crate::error::AppError;
 use crate::risk::ScoringConfig;
 use crate::service::queries::{
@@ -162,7 +162,8 @@ impl RiskQuery {
     /// Active users at or above `minScore`, highest score first (ties by user
     /// id), as a cursor connection. Filters combine: `level`, a detected
     /// `pattern`, the current plan's `subscriptionType`, and `search`, a
-    /// case-insensitive substring of the name or email. Pages hold at most
+    /// case-insensitive substring of the name or email (at most 200
+    /// characters; blank filters nothing). Pages hold at most
     /// 100 users; pass `pageInfo.endCursor` as `after` for the next page.
     /// Pages never skip or repeat a user while the data is unchanged.
     #[graphql(guard = "Need(Permission::Read)")]
@@ -196,8 +197,13 @@ impl RiskQuery {
                 .gql()?,
             level: level.map(Into::into),
             pattern: pattern.map(Into::into),
-            search,
-            subscription_type,
+            search: domain::filter_text(search.as_deref(), "search", domain::MAX_SEARCH).gql()?,
+            subscription_type: domain::filter_text(
+                subscription_type.as_deref(),
+                "subscriptionType",
+                50,
+            )
+            .gql()?,
             require_plan: false,
         };
         let db = ctx.data::<DatabaseConnection>()?;

@@ -456,6 +456,12 @@ pub async fn record_subscription(
 
 /// Creates or updates a user (matched by external id, else by email) and
 /// rescores them in the same transaction.
+///
+/// Two concurrent upserts of one new user both find no match and both
+/// insert; the second insert waits for the first to commit and then breaks
+/// the unique index. That upsert is tried once more, in a new transaction,
+/// where it finds the first one's user and updates it. A second unique
+/// violation is a real one: the email belongs to another user.
 pub async fn upsert_user(
     db: &DatabaseConnection,
     config: &ScoringConfig,
@@ -463,14 +469,53 @@ pub async fn upsert_user(
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> AppResult<users::Model> {
+    let written = match try_upsert_user(db, config, input.clone(), caller, now).await {
+        Err(Upsert::Inserting(error)) if is_unique_violation(&error) => {
+            try_upsert_user(db, config, input, caller, now).await
+        }
+        other => other,
+    };
+    written.map_err(|error| match error {
+        Upsert::Inserting(error) | Upsert::Updating(error) if is_unique_violation(&error) => {
+            AppError::bad_input("email", "is already the email of another user")
+        }
+        Upsert::Inserting(error) | Upsert::Updating(error) | Upsert::Other(error) => error.into(),
+    })
+}
+
+/// Where an upsert failed: the insert of a new user (a unique violation
+/// there may be a concurrent insert of the same user), the update of an
+/// existing one, or elsewhere.
+enum Upsert {
+    Inserting(DbErr),
+    Updating(DbErr),
+    Other(DbErr),
+}
+
+impl From<DbErr> for Upsert {
+    fn from(error: DbErr) -> Self {
+        Self::Other(error)
+    }
+}
+
+/// One transaction of [`upsert_user`].
+async fn try_upsert_user(
+    db: &DatabaseConnection,
+    config: &ScoringConfig,
+    input: UserUpsert,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<users::Model, Upsert> {
     let txn = db::begin_write(db).await?;
     let existing = match &input.external_id {
         Some(external_id) => user_store::by_external_id(&txn, external_id).await?,
         None => user_store::by_email(&txn, input.email.as_str()).await?,
     };
-    let written = match existing {
-        Some(user) => {
-            user_store::lock(&txn, user.id).await?;
+    let user = match existing {
+        Some(found) => {
+            // The row as it stands once locked: a concurrent upsert may
+            // have changed it since it was found.
+            let user = user_store::lock(&txn, found.id).await?.unwrap_or(found);
             let fields = UserFields {
                 external_id: user.external_id,
                 name: input.name,
@@ -478,7 +523,9 @@ pub async fn upsert_user(
                 created_at: input.created_at.unwrap_or(user.created_at),
                 is_active: input.is_active.unwrap_or(user.is_active),
             };
-            user_store::update(&txn, user.id, fields).await
+            user_store::update(&txn, user.id, fields)
+                .await
+                .map_err(Upsert::Updating)?
         }
         None => {
             let fields = UserFields {
@@ -488,19 +535,15 @@ pub async fn upsert_user(
                 created_at: input.created_at.unwrap_or(now),
                 is_active: input.is_active.unwrap_or(true),
             };
-            user_store::insert(&txn, fields).await
+            user_store::insert(&txn, fields)
+                .await
+                .map_err(Upsert::Inserting)?
         }
     };
-    let user = written.map_err(|error| {
-        if is_unique_violation(&error) {
-            AppError::bad_input("email", "is already the email of another user")
-        } else {
-            error.into()
-        }
-    })?;
     scoring::rescore_user(&txn, config, &ScoringUser::from(&user), now).await?;
     let object = Some(("user", user.id.to_string()));
-    audit::record(&txn, caller, Action::ok("upsertUser", object), now).await?;
+    let entry = Action::ok("upsertUser", object).entry(caller, now);
+    crate::store::audit::insert(&txn, vec![entry]).await?;
     txn.commit().await?;
     Ok(user)
 }

@@ -201,6 +201,20 @@ pub struct SystemStats {
 /// The longest trend `stats` computes.
 pub const MAX_TREND_DAYS: i64 = 366;
 
+impl SystemStats {
+    /// The same figures with only the last `days` days of the trend (all of
+    /// it when it is shorter): what [`stats`] computes for `days` at the same
+    /// instant.
+    pub fn with_trend(&self, TrendDays(days): TrendDays) -> Self {
+        let keep = usize::try_from(days).unwrap_or(usize::MAX);
+        let skip = self.failure_trend.len().saturating_sub(keep);
+        Self {
+            failure_trend: self.failure_trend[skip..].to_vec(),
+            ..self.clone()
+        }
+    }
+}
+
 /// The length of the statistics' daily trend: 1 to [`MAX_TREND_DAYS`] days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TrendDays(i64);

@@ -1,7 +1,6 @@
 //! Statistics and list totals served from short-lived snapshots. Computing
 //! either scans the scores (and, for statistics, the payments), so each
-//! result is kept per key (the trend length; the list's filter) for
-//! [`MAX_AGE`]; past that, the next request still gets the snapshot at once
+//! result is kept per key for [`MAX_AGE`]; past that, the next request still gets the snapshot at once
 //! and starts one refresh in the background (stale-while-revalidate). A
 //! snapshot is therefore at most `MAX_AGE` plus one computation old;
 //! `computedAt` tells clients when.
@@ -12,6 +11,11 @@
 //! computation the next request will be served by. (moka's future cache
 //! coalesces loads too, but a load there runs in the first caller's future
 //! and dies with it, and it has no stale-while-revalidate.)
+//!
+//! The statistics are one snapshot whatever the trend's length: it holds the
+//! longest trend ([`queries::MAX_TREND_DAYS`] days) and each request is cut
+//! from it. Keyed by length, a client naming many lengths (aliases in one
+//! request) would start one full computation per length.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -205,10 +209,11 @@ where
     }
 }
 
-/// The statistics by trend length and the risky list's totals by filter.
+/// The statistics (one snapshot, with the longest trend) and the risky
+/// list's totals by filter.
 pub struct StatsCache {
     clock: SharedClock,
-    stats: Arc<Snapshots<TrendDays, Arc<SystemStats>>>,
+    stats: Arc<Snapshots<(), Arc<SystemStats>>>,
     totals: Arc<Snapshots<RiskyFilter, u64>>,
 }
 
@@ -234,7 +239,8 @@ impl StatsCache {
     }
 
     /// The statistics with a `trend_days` trend (1 to
-    /// [`queries::MAX_TREND_DAYS`]).
+    /// [`queries::MAX_TREND_DAYS`]): the last `trend_days` days of the
+    /// snapshot's trend.
     pub async fn get(
         &self,
         db: &DatabaseConnection,
@@ -242,11 +248,17 @@ impl StatsCache {
     ) -> AppResult<Arc<SystemStats>> {
         let trend = TrendDays::parse(trend_days)?;
         let (db, clock) = (db.clone(), self.clock.clone());
-        self.stats
-            .get(trend, move || {
-                async move { Ok(Arc::new(queries::stats(&db, trend, clock.now()).await?)) }.boxed()
+        let full = self
+            .stats
+            .get((), move || {
+                async move {
+                    let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
+                    Ok(Arc::new(queries::stats(&db, longest, clock.now()).await?))
+                }
+                .boxed()
             })
-            .await
+            .await?;
+        Ok(Arc::new(full.with_trend(trend)))
     }
 
     /// How many rows the risky list has under `filter`.

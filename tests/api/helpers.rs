@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 
 /// The library's items that the tests use directly, named here once.
 pub mod internals {
+    pub use risk_monitor::app::Application;
     pub use risk_monitor::commands::DEMO_USERS;
+    pub use risk_monitor::db::begin_write;
     pub use risk_monitor::domain::{
         Actor, Caller, Cents, CurrencyCode, Email, PaymentStatus, Permission, PlanStatus, Role,
     };
@@ -35,10 +37,24 @@ pub mod internals {
     pub use risk_monitor::risk::{
         self, Outcome, PaymentFact, RiskLevel, RiskPattern, ScoringConfig, UserFacts, Weights,
     };
+    pub use risk_monitor::server::ServeOptions;
     pub use risk_monitor::service::scoring::When;
     pub use risk_monitor::service::stats_cache::{self, StatsCache};
     pub use risk_monitor::service::{ingest, scoring};
     pub use risk_monitor::store;
+
+    /// A pool on `url` as the server opens it (statement timeout `timeout`).
+    pub async fn connect_serving(
+        url: &str,
+        timeout: std::time::Duration,
+    ) -> sea_orm::DatabaseConnection {
+        let settings = risk_monitor::config::DatabaseSettings {
+            url: url.to_owned(),
+        };
+        risk_monitor::db::connect_serving(&settings, timeout)
+            .await
+            .expect("connect")
+    }
 
     /// The stored level as the model names it.
     pub fn level_of(stored: &entity::risk_scores::Model) -> RiskLevel {
@@ -217,12 +233,15 @@ impl TestDb {
         command
     }
 
-    /// Settings pointing at this database, on a free port, without demo data.
+    /// Settings pointing at this database, on a free port, without demo data
+    /// and without a rate limit (tests send many requests from one address;
+    /// `tests/api/limits.rs` turns it on).
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::from_lookup(|_| None).expect("default settings");
         settings.database.url = self.url.clone();
         settings.http.port = 0;
         settings.demo_data = false;
+        settings.limits.rate_limit_per_minute = 0;
         settings
     }
 }

@@ -20,6 +20,7 @@ mod graphql_mutations;
 mod graphql_queries;
 mod helpers;
 mod layers;
+mod limits;
 mod migrations;
 mod operations;
 mod readme;
