@@ -77,9 +77,27 @@ async fn rate_limit(State(limit): State<Arc<RateLimit>>, request: Request, next:
     if path.starts_with("/health/") {
         return next.run(request).await;
     }
-    let client = ClientKey::of(request.headers(), server::peer(&request).map(|p| p.ip()));
-    let Err(wait) = limit.check(&client) else {
-        return next.run(request).await;
+    let address = server::peer(&request).map(|p| server::network(p.ip()));
+    let client = ClientKey::of(request.headers(), address);
+    // A credential is its own client, but a refused one says nothing of who
+    // sends it: an address whose credentials were refused more than the
+    // limit allows this minute is refused before any is looked up, so that
+    // a new made-up key per request does not escape the limit.
+    let credentialed = client.credentialed;
+    let blocked = credentialed && address.is_some_and(|a| limit.failures.exceeded(a));
+    let checked = match blocked {
+        true => Err(Duration::from_secs(60)),
+        false => limit.check(&client),
+    };
+    let Err(wait) = checked else {
+        let response = next.run(request).await;
+        if credentialed
+            && response.status() == StatusCode::UNAUTHORIZED
+            && let Some(address) = address
+        {
+            limit.failures.count(address);
+        }
+        return response;
     };
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let seconds = seconds.max(1);
@@ -109,7 +127,11 @@ fn refuse(path: &str, status: StatusCode, code: Code, message: String) -> Respon
 
 /// A client as the limiter knows it: a SHA-256 of its credential or address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ClientKey([u8; 32]);
+struct ClientKey {
+    hash: [u8; 32],
+    /// Whether the client is a credential (else its address).
+    credentialed: bool,
+}
 
 impl ClientKey {
     /// The bearer token, else the session cookie, else the address (unknown
@@ -133,6 +155,7 @@ impl ClientKey {
                 .map(|(_, value)| value)
         };
         let mut hash = Sha256::new();
+        let credentialed = bearer.is_some() || session().is_some();
         match (bearer, session()) {
             (Some(token), _) => {
                 hash.update(b"bearer\0");
@@ -149,7 +172,53 @@ impl ClientKey {
                 }
             }
         }
-        Self(hash.finalize().into())
+        Self {
+            hash: hash.finalize().into(),
+            credentialed,
+        }
+    }
+}
+
+/// Refused credentials per address, counted over fixed minutes.
+struct Failures {
+    per_minute: u32,
+    counts: std::sync::Mutex<std::collections::HashMap<IpAddr, (std::time::Instant, u32)>>,
+}
+
+impl Failures {
+    fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            counts: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Whether `address` had more refused credentials than allowed in the
+    /// current minute.
+    fn exceeded(&self, address: IpAddr) -> bool {
+        let Ok(counts) = self.counts.lock() else {
+            return false;
+        };
+        counts.get(&address).is_some_and(|(since, n)| {
+            since.elapsed() < Duration::from_secs(60) && *n >= self.per_minute
+        })
+    }
+
+    /// Counts one refused credential from `address`.
+    fn count(&self, address: IpAddr) {
+        let Ok(mut counts) = self.counts.lock() else {
+            return;
+        };
+        if counts.len() >= 100_000 {
+            counts.retain(|_, (since, _)| since.elapsed() < Duration::from_secs(60));
+        }
+        let entry = counts
+            .entry(address)
+            .or_insert_with(|| (std::time::Instant::now(), 0));
+        if entry.0.elapsed() >= Duration::from_secs(60) {
+            *entry = (std::time::Instant::now(), 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
     }
 }
 
@@ -158,6 +227,7 @@ impl ClientKey {
 struct RateLimit {
     per_minute: u32,
     limiter: DefaultKeyedRateLimiter<ClientKey>,
+    failures: Failures,
     checks: AtomicU64,
 }
 
@@ -168,6 +238,7 @@ impl RateLimit {
         Some(Self {
             per_minute,
             limiter: DefaultKeyedRateLimiter::keyed(quota),
+            failures: Failures::new(per_minute),
             checks: AtomicU64::new(0),
         })
     }

@@ -62,24 +62,26 @@ impl Proxy {
     }
 }
 
-/// `url` with its host and port replaced by `address`.
-fn through(url: &str, address: &str) -> String {
+/// Where the host and port of a database URL start and end.
+fn host_span(url: &str) -> (usize, usize) {
     let start = url
         .find('@')
         .map(|i| i + 1)
         .or_else(|| url.find("://").map(|i| i + 3));
     let start = start.expect("a database URL");
     let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    (start, end)
+}
+
+/// `url` with its host and port replaced by `address`.
+fn through(url: &str, address: &str) -> String {
+    let (start, end) = host_span(url);
     format!("{}{address}{}", &url[..start], &url[end..])
 }
 
+/// The host and port of `url`.
 fn target_of(url: &str) -> String {
-    let start = url
-        .find('@')
-        .map(|i| i + 1)
-        .or_else(|| url.find("://").map(|i| i + 3));
-    let start = start.expect("a database URL");
-    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    let (start, end) = host_span(url);
     url[start..end].to_owned()
 }
 
