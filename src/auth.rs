@@ -196,7 +196,8 @@ pub async fn admit(State(gate): State<Gate>, mut request: Request, next: Next) -
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
+        .map(|ConnectInfo(address)| address.ip().to_canonical());
+    let stale_session = cookie(request.headers(), SESSION_COOKIE).is_some();
     let actor = match find_actor(&gate, request.headers(), &method, &path, peer).await {
         Ok(actor) => actor,
         Err(error) => {
@@ -220,14 +221,28 @@ pub async fn admit(State(gate): State<Gate>, mut request: Request, next: Next) -
         }
     }
     let id = request_id(request.headers());
+    // A session cookie that named no live session was ignored: the rate
+    // limit counts it as a refused credential, like a bad key.
+    let ignored_cookie = stale_session
+        && !actor
+            .as_ref()
+            .is_some_and(|a| a.credential == Credential::Session);
     if let Some(actor) = actor {
         request.extensions_mut().insert(Caller {
             actor,
             request_id: id,
         });
     }
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if ignored_cookie {
+        response.extensions_mut().insert(RefusedCredential);
+    }
+    response
 }
+
+/// Marks a response to a request whose credential was refused or ignored.
+#[derive(Clone, Copy, Debug)]
+pub struct RefusedCredential;
 
 async fn find_actor(
     gate: &Gate,

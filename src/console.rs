@@ -40,9 +40,15 @@ pub struct SignInForm {
 }
 
 /// A path of this service to go back to (`/…`, never `//host` or a URL).
+/// Browsers drop tabs and newlines from a URL and read `\\` as `/`, so a
+/// path holding any of them, a blank or a control character is refused.
 fn local_path(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') =>
+        {
             path
         }
         _ => "/console",
@@ -215,6 +221,9 @@ mod tests {
         assert_eq!(local_path(Some("//evil.example")), "/console");
         assert_eq!(local_path(Some("https://evil.example")), "/console");
         assert_eq!(local_path(Some("/\\evil.example")), "/console");
+        assert_eq!(local_path(Some("/\t/evil.example")), "/console");
+        assert_eq!(local_path(Some("/\n/evil.example")), "/console");
+        assert_eq!(local_path(Some("/ /evil.example")), "/console");
         assert_eq!(local_path(None), "/console");
     }
 

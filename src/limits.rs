@@ -25,6 +25,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 
+use crate::auth::RefusedCredential;
 use crate::config::LimitSettings;
 use crate::error::{Code, rest_refusal};
 use crate::graphql::handler::refusal as graphql_refusal;
@@ -91,8 +92,10 @@ async fn rate_limit(State(limit): State<Arc<RateLimit>>, request: Request, next:
     };
     let Err(wait) = checked else {
         let response = next.run(request).await;
+        let refused = response.status() == StatusCode::UNAUTHORIZED
+            || response.extensions().get::<RefusedCredential>().is_some();
         if credentialed
-            && response.status() == StatusCode::UNAUTHORIZED
+            && refused
             && let Some(address) = address
         {
             limit.failures.count(address);

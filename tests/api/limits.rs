@@ -540,9 +540,11 @@ async fn clients_over_their_rate_are_refused_with_retry_after_but_probes_never()
     assert_eq!(with("authorization", format!("Bearer {key_b}")).await, 200);
     assert_ne!(with("cookie", "rm_session=s1".into()).await, 429);
 
-    // Made-up keys are refused (401); past the limit of refusals from one
-    // address, any further key from it is refused before it is looked up.
-    for i in 0..5 {
+    // Made-up keys are refused (401) and made-up sessions ignored; each
+    // counts against the address (the session above was the first): past
+    // the limit, any further key or session from it is refused before it is
+    // looked up.
+    for i in 0..4 {
         let made_up = format!("Bearer rm_{i:064}");
         assert_eq!(with("authorization", made_up).await, 401);
     }
@@ -551,6 +553,12 @@ async fn clients_over_their_rate_are_refused_with_retry_after_but_probes_never()
         with("authorization", another).await,
         429,
         "no escape by a new key each time"
+    );
+    let cookie = format!("rm_session=rs_{:064}", 7);
+    assert_eq!(
+        with("cookie", cookie).await,
+        429,
+        "nor by a new session each time"
     );
 }
 
