@@ -137,6 +137,18 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
+/// The token of an `Authorization: Bearer …` header, if the request sends
+/// one that is not blank.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
 /// The legacy REST routes a listed network may use without credentials.
 fn is_legacy_route(method: &Method, path: &str) -> bool {
     match *method {
@@ -251,13 +263,8 @@ async fn find_actor(
     path: &str,
     peer: Option<std::net::IpAddr>,
 ) -> Result<Option<Actor>, AppError> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(AppError::Unauthenticated)?;
+    if headers.contains_key(header::AUTHORIZATION) {
+        let token = bearer(headers).ok_or(AppError::Unauthenticated)?;
         return match access::key_actor(&gate.db, token).await? {
             Some(actor) => Ok(Some(actor)),
             None => Err(AppError::Unauthenticated),

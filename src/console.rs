@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::auth::{Gate, LOGIN_PATH, SESSION_COOKIE, cookie};
 use crate::clock::SharedClock;
 use crate::domain::{Caller, role_name};
+use crate::http::RequestId;
 use crate::service::access;
 
 /// Pages allow nothing from elsewhere, no script, no framing.
@@ -139,16 +140,14 @@ pub async fn login(
     State(db): State<DatabaseConnection>,
     State(gate): State<Gate>,
     State(clock): State<SharedClock>,
+    request_id: RequestId,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let next = local_path(form.next.as_deref()).to_owned();
     let lifetime =
         TimeDelta::from_std(gate.settings().session_lifetime).unwrap_or(TimeDelta::hours(12));
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = Some(request_id.as_str().to_owned());
     match access::sign_in(&db, &form.key, lifetime, request_id, clock.now()).await {
         Ok(signed_in) => {
             let mut response = Redirect::to(&next).into_response();

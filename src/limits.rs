@@ -25,14 +25,11 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
 
-use crate::auth::RefusedCredential;
+use crate::auth::{self, RefusedCredential};
 use crate::config::LimitSettings;
 use crate::error::{Code, rest_refusal};
 use crate::graphql::handler::refusal as graphql_refusal;
 use crate::server;
-
-/// The session cookie of the console.
-pub const SESSION_COOKIE: &str = "rm_session";
 
 /// Every this many requests, the limiter forgets clients whose allowance is
 /// full again (so that its memory follows the clients of the last minute).
@@ -140,26 +137,11 @@ impl ClientKey {
     /// The bearer token, else the session cookie, else the address (unknown
     /// when the request did not come through [`server::serve`]).
     fn of(headers: &HeaderMap, address: Option<IpAddr>) -> Self {
-        let bearer = headers
-            .get_all(header::AUTHORIZATION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| !token.is_empty());
-        let session = || {
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
-                .map(|(_, value)| value)
-        };
+        let bearer = auth::bearer(headers);
+        let session = auth::cookie(headers, auth::SESSION_COOKIE).filter(|v| !v.is_empty());
         let mut hash = Sha256::new();
-        let credentialed = bearer.is_some() || session().is_some();
-        match (bearer, session()) {
+        let credentialed = bearer.is_some() || session.is_some();
+        match (bearer, session) {
             (Some(token), _) => {
                 hash.update(b"bearer\0");
                 hash.update(token.as_bytes());
