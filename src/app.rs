@@ -31,6 +31,9 @@ use crate::graphql::{self, AppSchema, handler};
 use crate::metrics::{self, Metrics};
 use crate::risk::ScoringConfig;
 use crate::server::{self, ServeOptions};
+use crate::service::Rules;
+use crate::service::deliverer::Deliverer;
+use crate::service::events::{self, Hub};
 use crate::service::stats_cache::StatsCache;
 use crate::store::maintenance;
 use crate::{console, db, http, limits, rest};
@@ -44,6 +47,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The scoring model in force.
     pub scoring: ScoringConfig,
+    /// The scoring model and what a change of level sets off.
+    pub rules: Rules,
+    /// This process's live events.
+    pub hub: Hub,
     /// The GraphQL schema, with its data and limits.
     pub schema: AppSchema,
     /// Snapshots of the statistics, shared by GraphQL and REST.
@@ -60,6 +67,8 @@ impl AppState {
     /// The state for `settings` on `db`, reading the instant from `clock`.
     pub fn new(settings: Settings, db: DatabaseConnection, clock: SharedClock) -> Self {
         let scoring = settings.scoring;
+        let rules = Rules::new(scoring, settings.alerts.clone());
+        let hub = Hub::new();
         let metrics = Arc::new(Metrics::new());
         let stats = Arc::new(StatsCache::observed(
             clock.clone(),
@@ -67,7 +76,8 @@ impl AppState {
         ));
         let schema = graphql::build_schema(
             db.clone(),
-            scoring,
+            rules.clone(),
+            hub.clone(),
             stats.clone(),
             clock.clone(),
             &settings.operations,
@@ -79,6 +89,8 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             scoring,
+            rules,
+            hub,
             schema,
             stats,
             clock,
@@ -294,7 +306,8 @@ impl Application {
 
     /// Serves (and the metrics listener, if any) until `shutdown` completes,
     /// then stops accepting and lets in-flight requests finish within
-    /// `SHUTDOWN_GRACE_SECONDS`.
+    /// `SHUTDOWN_GRACE_SECONDS`. Beside the server run the background
+    /// workers: the live-event relay and the outbox's deliverer.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -311,20 +324,41 @@ impl Application {
         options: ServeOptions,
     ) -> std::io::Result<()> {
         let shutdown = shutdown.shared();
+        let workers = background(&self.state)
+            .map_err(|e| std::io::Error::other(format!("cannot start the deliverer: {e}")))?;
         let main = server::serve(
             self.listener,
             router(self.state.clone()),
             shutdown.clone(),
             options,
         );
-        match self.metrics_listener {
-            None => main.await,
-            Some(listener) => {
-                let scrape = server::serve(listener, metrics_router(self.state), shutdown, options);
-                tokio::try_join!(main, scrape).map(|_| ())
+        let served = async move {
+            match self.metrics_listener {
+                None => main.await,
+                Some(listener) => {
+                    let scrape =
+                        server::serve(listener, metrics_router(self.state), shutdown, options);
+                    tokio::try_join!(main, scrape).map(|_| ())
+                }
             }
+        };
+        tokio::select! {
+            served = served => served,
+            () = workers => Err(std::io::Error::other("a background worker stopped")),
         }
     }
+}
+
+/// The background workers of a serving process: the relay of live events
+/// from the database into this process's hub, and the deliverer. Both run
+/// until the process stops (an error inside is logged and retried).
+fn background(state: &AppState) -> anyhow::Result<impl Future<Output = ()> + use<>> {
+    let relay = events::relay(state.db.clone(), state.hub.clone());
+    let deliverer = Deliverer::new(state.db.clone(), state.rules.alerts.clone())?;
+    let deliver = deliverer.run(state.hub.clone());
+    Ok(async move {
+        tokio::join!(relay, deliver);
+    })
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

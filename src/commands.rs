@@ -11,7 +11,7 @@ use crate::cli::{KeysAction, MigrateAction};
 use crate::config::{AuthMode, Settings};
 use crate::domain::{self, Actor, Caller};
 use crate::progress::Progress;
-use crate::service::{access, scoring};
+use crate::service::{Rules, access, scoring};
 use crate::{db, jobs, seed, store};
 
 /// How many demo users `serve` loads into an empty database.
@@ -74,7 +74,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = app.state();
     let refresher = jobs::refresher(
         state.db.clone(),
-        state.scoring,
+        state.rules.clone(),
         state.settings.rescore_interval,
     );
     let address = app.address();
@@ -140,7 +140,8 @@ pub async fn seed(settings: &Settings, users: u64, seed_value: u64) -> anyhow::R
 pub async fn rescore(settings: &Settings) -> anyhow::Result<()> {
     let db = open_migrated(settings).await?;
     let started = Instant::now();
-    let users = scoring::rescore_all_with_progress(&db, &settings.scoring, Utc::now()).await?;
+    let rules = Rules::new(settings.scoring, settings.alerts.clone());
+    let users = scoring::rescore_all_with_progress(&db, &rules, Utc::now()).await?;
     println!(
         "rescored {users} users in {:.1}s",
         started.elapsed().as_secs_f64()

@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::risk::{ScoringConfig, Thresholds, Weights};
+use chrono::NaiveTime;
+
+use crate::risk::{RiskLevel, ScoringConfig, Thresholds, Weights};
 
 /// The default database: an SQLite file in the working folder, created on
 /// first run (SPEC §6).
@@ -122,6 +124,53 @@ pub struct OperationSettings {
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
+/// Alerts, deliveries and the digest (SPEC §10).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertSettings {
+    /// `AUTO_ALERT_LEVEL`: a user rising to this level or above gets an
+    /// automatic alert; `None` (`off`) raises none.
+    pub auto_level: Option<RiskLevel>,
+    /// `AUTO_ALERT_COOLDOWN_HOURS`: after a user's case is closed, no
+    /// automatic alert for them until this has passed.
+    pub cooldown: Duration,
+    /// `STORM_THRESHOLD_PER_MINUTE`: alerts a channel gets one by one in a
+    /// minute; past it, one summary for the rest of that minute.
+    pub storm_per_minute: u32,
+    /// `DELIVERY_TIMEOUT_SECONDS`: how long one try waits for an answer.
+    pub delivery_timeout: Duration,
+    /// `DELIVERY_MAX_AGE_HOURS`: how long a delivery is retried before it
+    /// is marked failed.
+    pub delivery_max_age: Duration,
+    /// `DELIVERY_RETRY_BASE_SECONDS`: the wait before the second try; it
+    /// doubles at each try after.
+    pub retry_base: Duration,
+    /// `DELIVERY_RETRY_CAP_SECONDS`: the longest wait between tries.
+    pub retry_cap: Duration,
+    /// `DIGEST_TIME`: when (UTC) the daily digest goes out; `None` (`off`)
+    /// sends none.
+    pub digest_time: Option<NaiveTime>,
+    /// `PUBLIC_URL`: the service's address as people reach it, for links
+    /// in messages (no trailing slash).
+    pub public_url: String,
+}
+
+impl Default for AlertSettings {
+    /// The documented defaults (SPEC §10), with links to the default address.
+    fn default() -> Self {
+        Self {
+            auto_level: Some(RiskLevel::Critical),
+            cooldown: Duration::from_secs(24 * 3_600),
+            storm_per_minute: 30,
+            delivery_timeout: Duration::from_secs(5),
+            delivery_max_age: Duration::from_secs(24 * 3_600),
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(3_600),
+            digest_time: NaiveTime::from_hms_opt(8, 0, 0),
+            public_url: "http://127.0.0.1:8000".to_owned(),
+        }
+    }
+}
+
 /// Every setting of the service, typed and validated.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -144,6 +193,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Explorer, introspection, logs, metrics.
     pub operations: OperationSettings,
+    /// Automatic alerts, deliveries, the digest.
+    pub alerts: AlertSettings,
 }
 
 impl Settings {
@@ -272,6 +323,8 @@ impl Settings {
                 .transpose()?,
         };
 
+        let alerts = alert_settings(&get, host, port)?;
+
         Ok(Self {
             database: DatabaseSettings { url },
             http: HttpSettings { host, port },
@@ -285,7 +338,88 @@ impl Settings {
             access,
             limits,
             operations,
+            alerts,
         })
+    }
+}
+
+/// The alerting settings; `host` and `port` make the default `PUBLIC_URL`.
+fn alert_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    host: IpAddr,
+    port: u16,
+) -> Result<AlertSettings, ConfigError> {
+    let auto_level = match get("AUTO_ALERT_LEVEL").map(|v| v.to_ascii_lowercase()) {
+        None => Some(RiskLevel::Critical),
+        Some(v) if v == "off" => None,
+        Some(v) => Some(RiskLevel::from_name(&v).ok_or(ConfigError::Invalid {
+            var: "AUTO_ALERT_LEVEL",
+            value: v,
+            expected: "LOW, MEDIUM, HIGH, CRITICAL or off",
+        })?),
+    };
+    let hours = |var, default, max| -> Result<Duration, ConfigError> {
+        let hours: u64 = ranged(get, var, default, 0..=max)?;
+        Ok(Duration::from_secs(hours * 3_600))
+    };
+    let digest_time = match get("DIGEST_TIME") {
+        None => NaiveTime::from_hms_opt(8, 0, 0),
+        Some(v) if v.eq_ignore_ascii_case("off") => None,
+        Some(v) => Some(NaiveTime::parse_from_str(&v, "%H:%M").map_err(|_| {
+            ConfigError::Invalid {
+                var: "DIGEST_TIME",
+                value: v,
+                expected: "a UTC time such as 08:00, or off",
+            }
+        })?),
+    };
+    let public_url = match get("PUBLIC_URL") {
+        None if host.is_ipv6() => format!("http://[{host}]:{port}"),
+        None => format!("http://{host}:{port}"),
+        Some(v) => {
+            let valid = (v.starts_with("http://") || v.starts_with("https://"))
+                && v.len() > "https://".len()
+                && !v.chars().any(char::is_whitespace);
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    var: "PUBLIC_URL",
+                    value: v,
+                    expected: "an http or https URL such as https://risk.example.com",
+                });
+            }
+            v.trim_end_matches('/').to_owned()
+        }
+    };
+    Ok(AlertSettings {
+        auto_level,
+        cooldown: hours("AUTO_ALERT_COOLDOWN_HOURS", 24, 24 * 365)?,
+        storm_per_minute: ranged(get, "STORM_THRESHOLD_PER_MINUTE", 30, 1..=1_000_000)?,
+        delivery_timeout: seconds(get, "DELIVERY_TIMEOUT_SECONDS", 5.0, 0.1..=300.0)?,
+        delivery_max_age: hours("DELIVERY_MAX_AGE_HOURS", 24, 24 * 30)?,
+        retry_base: seconds(get, "DELIVERY_RETRY_BASE_SECONDS", 1.0, 0.01..=3_600.0)?,
+        retry_cap: seconds(get, "DELIVERY_RETRY_CAP_SECONDS", 3_600.0, 0.01..=86_400.0)?,
+        digest_time,
+        public_url,
+    })
+}
+
+/// A duration in (possibly fractional) seconds within `range`.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: f64,
+    range: std::ops::RangeInclusive<f64>,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = get(var) else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    match value.parse::<f64>() {
+        Ok(n) if range.contains(&n) => Ok(Duration::from_secs_f64(n)),
+        _ => Err(ConfigError::Invalid {
+            var,
+            value,
+            expected: "a number of seconds in the documented range",
+        }),
     }
 }
 
@@ -529,6 +663,38 @@ mod tests {
         assert!(error(&[("LOG_FORMAT", "xml")]).contains("LOG_FORMAT"));
         assert!(error(&[("METRICS_ADDR", "nowhere")]).contains("METRICS_ADDR"));
         assert!(error(&[("EXPLORER", "maybe")]).contains("EXPLORER"));
+    }
+
+    #[test]
+    fn alert_settings_have_defaults_and_name_bad_values() {
+        let s = settings(&[]).expect("valid").alerts;
+        assert_eq!(s, AlertSettings::default());
+        assert_eq!(s.auto_level, Some(RiskLevel::Critical));
+        assert_eq!(s.cooldown, Duration::from_secs(24 * 3_600));
+        assert_eq!(s.storm_per_minute, 30);
+        assert_eq!(s.delivery_timeout, Duration::from_secs(5));
+        assert_eq!(s.delivery_max_age, Duration::from_secs(24 * 3_600));
+        assert_eq!(s.digest_time, NaiveTime::from_hms_opt(8, 0, 0));
+        assert_eq!(s.public_url, "http://127.0.0.1:8000");
+        let off = settings(&[("AUTO_ALERT_LEVEL", "off"), ("DIGEST_TIME", "off")])
+            .expect("valid")
+            .alerts;
+        assert_eq!((off.auto_level, off.digest_time), (None, None));
+        let high = settings(&[("AUTO_ALERT_LEVEL", "HIGH"), ("PUBLIC_URL", "https://r.example/")])
+            .expect("valid")
+            .alerts;
+        assert_eq!(high.auto_level, Some(RiskLevel::High));
+        assert_eq!(high.public_url, "https://r.example");
+        for (var, value) in [
+            ("AUTO_ALERT_LEVEL", "severe"),
+            ("DIGEST_TIME", "25:00"),
+            ("PUBLIC_URL", "ftp://x"),
+            ("DELIVERY_TIMEOUT_SECONDS", "0"),
+            ("STORM_THRESHOLD_PER_MINUTE", "0"),
+            ("AUTO_ALERT_COOLDOWN_HOURS", "-1"),
+        ] {
+            assert!(error(&[(var, value)]).contains(var), "{var}={value}");
+        }
     }
 
     #[test]

@@ -121,6 +121,9 @@ pub enum AppError {
         /// Why, in words the client can act on.
         reason: String,
     },
+    /// The record changed since the client read it (a stale version).
+    #[error("{0}")]
+    Conflict(String),
     /// No valid credentials.
     #[error("authentication required")]
     Unauthenticated,
@@ -152,6 +155,7 @@ impl AppError {
                 field: field.clone(),
                 reason: reason.clone(),
             },
+            Self::Conflict(message) => Self::Conflict(message.clone()),
             Self::Unauthenticated => Self::Unauthenticated,
             Self::Forbidden => Self::Forbidden,
             Self::DatabaseUnavailable(cause) => {
@@ -167,6 +171,7 @@ impl AppError {
         match self {
             Self::NotFound(_) => Code::NotFound,
             Self::BadUserInput { .. } => Code::BadUserInput,
+            Self::Conflict(_) => Code::Conflict,
             Self::Unauthenticated => Code::Unauthenticated,
             Self::Forbidden => Code::Forbidden,
             Self::DatabaseUnavailable(_) => Code::DatabaseUnavailable,
@@ -212,6 +217,7 @@ impl AppError {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadUserInput { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::DatabaseUnavailable(_) | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,

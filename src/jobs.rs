@@ -9,20 +9,19 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
-use crate::risk::ScoringConfig;
-use crate::service::scoring;
+use crate::service::{Rules, scoring};
 
 /// Users rescored per refresher transaction.
 pub const REFRESH_BATCH: u64 = 1_000;
 
 /// Runs forever: every `interval`, rescores every user that is due.
 /// Database errors are logged and retried at the next tick.
-pub async fn refresher(db: DatabaseConnection, config: ScoringConfig, interval: Duration) {
+pub async fn refresher(db: DatabaseConnection, rules: Rules, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match refresh_now(&db, &config).await {
+        match refresh_now(&db, &rules).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 users = n,
@@ -36,11 +35,11 @@ pub async fn refresher(db: DatabaseConnection, config: ScoringConfig, interval: 
 /// Rescores every user due at this instant, batch after batch; returns how many.
 pub async fn refresh_now(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
 ) -> Result<u64, sea_orm::DbErr> {
     let mut total = 0;
     loop {
-        let done = scoring::rescore_due(db, config, Utc::now(), REFRESH_BATCH).await?;
+        let done = scoring::rescore_due(db, rules, Utc::now(), REFRESH_BATCH).await?;
         total += done;
         if done < REFRESH_BATCH {
             return Ok(total);

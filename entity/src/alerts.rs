@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use super::sea_orm_active_enums::{AlertChannel, DeliveryStatus, RiskLevel};
+use super::sea_orm_active_enums::{AlertKind, AlertStatus, Resolution, RiskLevel};
 
 /// One alert raised on a user.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -21,10 +21,6 @@ pub struct Model {
     /// Free text from whoever raised it.
     #[sea_orm(column_type = "Text", nullable)]
     pub note: Option<String>,
-    /// Where it was delivered.
-    pub channel: AlertChannel,
-    /// How far its delivery got.
-    pub delivery_status: DeliveryStatus,
     /// Client-chosen key: one alert per key.
     #[sea_orm(unique)]
     pub idempotency_key: Option<String>,
@@ -32,6 +28,20 @@ pub struct Model {
     pub created_by: Option<String>,
     /// When it was raised.
     pub created_at: DateTimeUtc,
+    /// Raised by a person or by the service.
+    pub kind: AlertKind,
+    /// Where the case stands.
+    pub status: AlertStatus,
+    /// The level's rank (0 low … 3 critical), for ordering the queue.
+    pub severity: i16,
+    /// Who works the case.
+    pub assignee: Option<String>,
+    /// Bumped by every transition: a stale version is a conflict.
+    pub version: i32,
+    /// How a resolved case ended.
+    pub resolution: Option<Resolution>,
+    /// When it was resolved or dismissed.
+    pub closed_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `alerts`.

@@ -5,9 +5,14 @@
 //! service crate and convert from these models, so that a column change never
 //! silently changes a public contract.
 
+pub mod alert_notes;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit_log;
+pub mod channels;
+pub mod deliveries;
+pub mod delivery_attempts;
+pub mod digests;
 pub mod prelude;
 pub mod risk_scores;
 pub mod sea_orm_active_enums;

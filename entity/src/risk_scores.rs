@@ -37,6 +37,11 @@ pub struct Model {
     pub next_change_at: Option<DateTimeUtc>,
     /// When this row was computed.
     pub computed_at: DateTimeUtc,
+    /// The score when the last daily digest was made (none: scored since).
+    #[sea_orm(column_type = "Double", nullable)]
+    pub baseline_score: Option<f64>,
+    /// The level when the last daily digest was made.
+    pub baseline_level: Option<RiskLevel>,
 }
 
 /// Relations of `risk_scores`.

@@ -59,16 +59,7 @@ pub enum PlanStatus {
     Suspended,
 }
 
-/// Where an alert was delivered (`alerts.channel`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
-pub enum AlertChannel {
-    /// A structured log event.
-    #[sea_orm(string_value = "log")]
-    Log,
-}
-
-/// How far an alert's delivery got (`alerts.delivery_status`).
+/// How far a delivery got (`deliveries.status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum DeliveryStatus {
@@ -99,4 +90,85 @@ pub enum Role {
     /// Everything: keys, channels, the audit trail.
     #[sea_orm(string_value = "admin")]
     Admin,
+}
+
+/// Who raised an alert (`alerts.kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum AlertKind {
+    /// A person, through `sendAlert` or the legacy route.
+    #[sea_orm(string_value = "manual")]
+    Manual,
+    /// The service, when a user's level rose to `AUTO_ALERT_LEVEL`.
+    #[sea_orm(string_value = "automatic")]
+    Automatic,
+}
+
+/// Where a case stands (`alerts.status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum AlertStatus {
+    /// Raised, nobody on it yet.
+    #[sea_orm(string_value = "open")]
+    Open,
+    /// Somebody is on it.
+    #[sea_orm(string_value = "acknowledged")]
+    Acknowledged,
+    /// Worked to an outcome.
+    #[sea_orm(string_value = "resolved")]
+    Resolved,
+    /// Closed without action.
+    #[sea_orm(string_value = "dismissed")]
+    Dismissed,
+}
+
+/// How a resolved case ended (`alerts.resolution`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Resolution {
+    /// The subscriber was reached.
+    #[sea_orm(string_value = "contacted")]
+    Contacted,
+    /// The failed payments were recovered.
+    #[sea_orm(string_value = "payment_recovered")]
+    PaymentRecovered,
+    /// The score was wrong about them.
+    #[sea_orm(string_value = "false_positive")]
+    FalsePositive,
+    /// A moderation task was posted.
+    #[sea_orm(string_value = "sanctioned")]
+    Sanctioned,
+    /// Anything else, said in the note.
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+
+/// How a channel is spoken to (`channels.kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum ChannelKind {
+    /// A signed JSON POST.
+    #[sea_orm(string_value = "webhook")]
+    Webhook,
+    /// A Slack incoming webhook (Block Kit).
+    #[sea_orm(string_value = "slack")]
+    Slack,
+}
+
+/// What happened (`deliveries.event_type`, and each channel's wishes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum EventType {
+    /// An alert was raised.
+    #[sea_orm(string_value = "alert_raised")]
+    AlertRaised,
+    /// A case changed state.
+    #[sea_orm(string_value = "alert_changed")]
+    AlertChanged,
+    /// A case was resolved with a sanction: a moderation task.
+    #[sea_orm(string_value = "sanction")]
+    Sanction,
+    /// The daily digest.
+    #[sea_orm(string_value = "digest")]
+    Digest,
 }

@@ -16,6 +16,7 @@ mod m20261125_000004_create_risk_scores;
 mod m20261125_000005_create_alerts;
 mod m20261125_000006_create_search_indexes;
 mod m20261125_000007_create_access;
+mod m20261126_000008_create_outbox;
 
 /// The ordered list of every migration of the service.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_alerts::Migration),
             Box::new(m20261125_000006_create_search_indexes::Migration),
             Box::new(m20261125_000007_create_access::Migration),
+            Box::new(m20261126_000008_create_outbox::Migration),
         ]
     }
 }

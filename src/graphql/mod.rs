@@ -24,7 +24,8 @@ use crate::clock::SharedClock;
 use crate::config::OperationSettings;
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::risk::ScoringConfig;
+use crate::service::Rules;
+use crate::service::events::Hub;
 use crate::service::payment_writer::PaymentWriter;
 use crate::service::stats_cache::StatsCache;
 use std::sync::Arc;
@@ -55,18 +56,26 @@ pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscrip
 /// and introspection as `operations` allows (SPEC §9 `INTROSPECTION`).
 pub fn build_schema(
     db: DatabaseConnection,
-    config: ScoringConfig,
+    rules: Rules,
+    hub: Hub,
     stats: Arc<StatsCache>,
     clock: SharedClock,
     operations: &OperationSettings,
     metrics: &Arc<Metrics>,
 ) -> AppSchema {
-    let writer = PaymentWriter::new(db.clone(), config, clock.clone(), metrics.writer.clone());
+    let writer = PaymentWriter::new(
+        db.clone(),
+        rules.clone(),
+        clock.clone(),
+        metrics.writer.clone(),
+    );
     let builder = schema()
         .data(writer)
         .data(clock)
         .data(db)
-        .data(config)
+        .data(rules.scoring)
+        .data(rules)
+        .data(hub)
         .data(stats)
         .extension(audit::AuditRefusals)
         .extension(self::metrics::OperationMetrics(metrics.clone()))

@@ -13,10 +13,9 @@ use super::types::{
 };
 use crate::clock::SharedClock;
 use crate::domain::{Caller, Permission};
-use crate::risk::ScoringConfig;
 use crate::service::ingest::{NewSubscription, UserUpsert};
 use crate::service::payment_writer::PaymentWriter;
-use crate::service::{alerts, ingest};
+use crate::service::{Rules, alerts, ingest};
 
 /// Recording users, plans and payments.
 #[derive(Default)]
@@ -30,10 +29,10 @@ impl IngestMutation {
     async fn upsert_user(&self, ctx: &Context<'_>, input: UserInput) -> Result<User> {
         let upsert = UserUpsert::try_from(input).gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let config = ctx.data::<ScoringConfig>()?;
+        let rules = ctx.data::<Rules>()?;
         let now = ctx.data::<SharedClock>()?.now();
         let caller = ctx.data::<Caller>()?;
-        Ok(ingest::upsert_user(db, config, upsert, caller, now)
+        Ok(ingest::upsert_user(db, rules, upsert, caller, now)
             .await
             .gql()?
             .into())
@@ -48,10 +47,10 @@ impl IngestMutation {
     ) -> Result<Subscription> {
         let new = NewSubscription::try_from(input).gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let config = ctx.data::<ScoringConfig>()?;
+        let rules = ctx.data::<Rules>()?;
         let now = ctx.data::<SharedClock>()?.now();
         let caller = ctx.data::<Caller>()?;
-        Ok(ingest::record_subscription(db, config, new, caller, now)
+        Ok(ingest::record_subscription(db, rules, new, caller, now)
             .await
             .gql()?
             .into())
@@ -97,10 +96,10 @@ impl AlertMutation {
     ) -> Result<AlertResult> {
         let input = new_alert(&user_id, note.as_deref(), idempotency_key.as_deref()).gql()?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let config = ctx.data::<ScoringConfig>()?;
+        let rules = ctx.data::<Rules>()?;
         let now = ctx.data::<SharedClock>()?.now();
         let caller = ctx.data::<Caller>()?;
-        let sent = alerts::send_alert(db, config, input, caller, now)
+        let sent = alerts::send_alert(db, rules, input, caller, now)
             .await
             .gql()?;
         Ok(AlertResult {

@@ -254,8 +254,8 @@ impl From<alerts::Model> for Alert {
             risk_level: a.risk_level.into(),
             note: a.note,
             idempotency_key: a.idempotency_key,
-            channel: a.channel.to_value(),
-            delivery_status: a.delivery_status.to_value(),
+            channel: "outbox".to_owned(),
+            delivery_status: "queued".to_owned(),
             created_at: a.created_at,
         }
     }

@@ -27,7 +27,7 @@ use crate::http::prefers_html;
 use crate::risk::ScoringConfig;
 use crate::service::alerts::{self, NewAlert};
 use crate::service::audit::{self, Action};
-use crate::service::queries;
+use crate::service::{Rules, queries};
 use crate::service::stats_cache::StatsCache;
 use legacy::{
     AlertSent, Detail, Health, RiskAnalysis, RiskyUserSummary, Stats, UserRouteErrors,
@@ -121,7 +121,7 @@ pub async fn stats(
         (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn send_alert(
     State(db): State<DatabaseConnection>,
-    State(config): State<ScoringConfig>,
+    State(rules): State<Rules>,
     State(clock): State<SharedClock>,
     Extension(caller): Extension<Caller>,
     UserIdPath(user_id): UserIdPath,
@@ -132,7 +132,7 @@ pub async fn send_alert(
         idempotency_key: None,
     };
     let now = clock.now();
-    let sent = match alerts::send_alert(&db, &config, input, &caller, now).await {
+    let sent = match alerts::send_alert(&db, &rules, input, &caller, now).await {
         Ok(sent) => sent,
         Err(error) => {
             let object = Some(("user", user_id.to_string()));

@@ -13,6 +13,7 @@ use crate::db;
 use crate::domain::{Caller, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus};
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::risk::{Assessment, PaymentFact, ScoringConfig};
+use crate::service::Rules;
 use crate::service::audit::{self, Action};
 use crate::service::scoring::{self, When};
 use crate::store::audit::EntryFields;
@@ -113,11 +114,11 @@ pub struct UserUpsert {
 /// nothing (SPEC §2: ingestion is idempotent).
 pub async fn record_payment(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     input: NewPayment,
     now: DateTime<Utc>,
 ) -> AppResult<PaymentRecorded> {
-    record_payments(db, config, vec![input], now)
+    record_payments(db, rules, vec![input], now)
         .await
         .pop()
         .unwrap_or_else(|| Err(AppError::bug("a payment was recorded without an answer")))
@@ -132,7 +133,7 @@ pub async fn record_payment(
 /// retried alone, so that one cannot sink the others.
 pub async fn record_payments(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     inputs: Vec<NewPayment>,
     now: DateTime<Utc>,
 ) -> Vec<AppResult<PaymentRecorded>> {
@@ -146,13 +147,13 @@ pub async fn record_payments(
         .collect();
     for round in rounds(items) {
         let (fields, callers): (Vec<_>, Vec<_>) = round.into_iter().unzip();
-        match record_round(db, config, &fields, &callers, now).await {
+        match record_round(db, rules, &fields, &callers, now).await {
             Ok(outcomes) => results.extend(outcomes),
             Err(error) if fields.len() == 1 => results.push(Err(error.into())),
             Err(_) => {
                 for (payment, caller) in fields.iter().zip(&callers) {
                     let one = std::slice::from_ref(payment);
-                    match record_round(db, config, one, std::slice::from_ref(caller), now).await {
+                    match record_round(db, rules, one, std::slice::from_ref(caller), now).await {
                         Ok(outcomes) => results.extend(outcomes),
                         Err(error) => results.push(Err(error.into())),
                     }
@@ -265,7 +266,7 @@ enum Written {
 /// recorded already, leaves its audit entry in the same transaction.
 async fn record_round(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     items: &[PaymentFields],
     callers: &[Caller],
     now: DateTime<Utc>,
@@ -313,13 +314,13 @@ async fn record_round(
         });
     }
 
-    let (outcomes, changed) = answer(items, written, &mut state, config, now);
+    let (outcomes, changed) = answer(items, written, &mut state, &rules.scoring, now);
     let changed: Vec<ScoringUser> = changed
         .into_iter()
         .filter_map(|id| state.users.get(&id).copied())
         .collect();
-    let rows = scoring::score_rows(&changed, &state.histories, state.plans, config, now);
-    risk_scores::upsert_many(&txn, rows).await?;
+    let rows = scoring::score_rows(&changed, &state.histories, state.plans, &rules.scoring, now);
+    scoring::write_scores(&txn, rules, rows, now).await?;
     crate::store::audit::insert(&txn, audit_entries(&outcomes, callers, now)).await?;
     txn.commit().await?;
     Ok(outcomes)
@@ -415,7 +416,7 @@ fn duplicate_or_refusal(
 /// Records a plan version and rescores its user in the same transaction.
 pub async fn record_subscription(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     input: NewSubscription,
     caller: &Caller,
     now: DateTime<Utc>,
@@ -447,7 +448,7 @@ pub async fn record_subscription(
         },
     )
     .await?;
-    scoring::rescore_user(&txn, config, &ScoringUser::from(&user), now).await?;
+    scoring::rescore_user(&txn, rules, &ScoringUser::from(&user), now).await?;
     let object = Some(("subscription", subscription.id.to_string()));
     audit::record(&txn, caller, Action::ok("recordSubscription", object), now).await?;
     txn.commit().await?;
@@ -464,14 +465,14 @@ pub async fn record_subscription(
 /// violation is a real one: the email belongs to another user.
 pub async fn upsert_user(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     input: UserUpsert,
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> AppResult<users::Model> {
-    let written = match try_upsert_user(db, config, input.clone(), caller, now).await {
+    let written = match try_upsert_user(db, rules, input.clone(), caller, now).await {
         Err(Upsert::Inserting(error)) if is_unique_violation(&error) => {
-            try_upsert_user(db, config, input, caller, now).await
+            try_upsert_user(db, rules, input, caller, now).await
         }
         other => other,
     };
@@ -501,7 +502,7 @@ impl From<DbErr> for Upsert {
 /// One transaction of [`upsert_user`].
 async fn try_upsert_user(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     input: UserUpsert,
     caller: &Caller,
     now: DateTime<Utc>,
@@ -540,7 +541,7 @@ async fn try_upsert_user(
                 .map_err(Upsert::Inserting)?
         }
     };
-    scoring::rescore_user(&txn, config, &ScoringUser::from(&user), now).await?;
+    scoring::rescore_user(&txn, rules, &ScoringUser::from(&user), now).await?;
     let object = Some(("user", user.id.to_string()));
     let entry = Action::ok("upsertUser", object).entry(caller, now);
     crate::store::audit::insert(&txn, vec![entry]).await?;

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use crate::clock::SharedClock;
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::risk::ScoringConfig;
+use crate::service::Rules;
 use crate::service::ingest::{self, NewPayment, PaymentRecorded};
 
 /// Most payments in one transaction.
@@ -55,7 +55,7 @@ pub struct PaymentWriter {
 
 struct Inner {
     db: DatabaseConnection,
-    config: ScoringConfig,
+    rules: Rules,
     clock: SharedClock,
     /// Batches written at once: four on PostgreSQL (some commit while others
     /// read and write, and a light load still finds a batch free), one on
@@ -78,11 +78,11 @@ struct Job {
 }
 
 impl PaymentWriter {
-    /// A writer for `db`, scoring with `config` at `clock`'s instant,
+    /// A writer for `db`, scoring with `rules` at `clock`'s instant,
     /// reporting to `metrics`.
     pub fn new(
         db: DatabaseConnection,
-        config: ScoringConfig,
+        rules: Rules,
         clock: SharedClock,
         metrics: WriterMetrics,
     ) -> Self {
@@ -90,7 +90,7 @@ impl PaymentWriter {
         Self {
             inner: Arc::new(Inner {
                 db,
-                config,
+                rules,
                 clock,
                 max_in_flight,
                 queue: Mutex::new(Queue::default()),
@@ -183,7 +183,7 @@ async fn write_batches(inner: Arc<Inner>) {
             jobs.into_iter().map(|job| (job.input, job.reply)).unzip();
         let inner = &slot.inner;
         let results =
-            ingest::record_payments(&inner.db, &inner.config, inputs, inner.clock.now()).await;
+            ingest::record_payments(&inner.db, &inner.rules, inputs, inner.clock.now()).await;
         for (reply, result) in replies.into_iter().zip(results) {
             // The client may have gone: its payment is recorded all the same.
             let _ = reply.send(result);

@@ -17,7 +17,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use crate::db;
 use crate::progress::Progress;
-use crate::risk::{self, Assessment, PaymentFact, ScoringConfig, UserFacts};
+use crate::risk::{self, Assessment, PaymentFact, RiskLevel, ScoringConfig, UserFacts};
+use crate::service::Rules;
+use crate::service::alerts;
+use crate::service::events::{self, LiveEvent};
 use crate::store::risk_scores::{CurrentPlan, ScoreRow};
 use crate::store::users::ScoringUser;
 use crate::store::{maintenance, payments, risk_scores, subscriptions, users};
@@ -75,19 +78,29 @@ pub async fn assess_stored<C: ConnectionTrait>(
 }
 
 /// Rescores `user` inside the caller's transaction `conn` and writes the
-/// row. The caller must hold the user's lock ([`users::lock`]) so that
-/// concurrent writes for one user serialize.
+/// row (with what a change of level sets off, see [`write_scores`]). The
+/// caller must hold the user's lock ([`users::lock`]) so that concurrent
+/// writes for one user serialize.
 pub async fn rescore_user<C: ConnectionTrait>(
     conn: &C,
-    config: &ScoringConfig,
+    rules: &Rules,
     user: &ScoringUser,
     now: DateTime<Utc>,
 ) -> Result<Assessment, DbErr> {
-    let assessment = assess_stored(conn, config, user, When::Now(now)).await?;
+    let assessment = assess_stored(conn, &rules.scoring, user, When::Now(now)).await?;
     let plan = subscriptions::current_plan(conn, user.id).await?;
     let row = ScoreRow::new(user.id, user.is_active, plan, &assessment, now);
-    risk_scores::upsert_many(conn, vec![row]).await?;
+    write_scores(conn, rules, vec![Scored { row, assessment: assessment.clone() }], now).await?;
     Ok(assessment)
+}
+
+/// A user's new score row, with the assessment it came from.
+#[derive(Clone, Debug)]
+pub struct Scored {
+    /// The row to write.
+    pub row: ScoreRow,
+    /// Its factors, for the messages of an automatic alert.
+    pub assessment: Assessment,
 }
 
 /// Scores the locked `users` at `now` from their grouped payments and plans.
@@ -97,28 +110,86 @@ pub(crate) fn score_rows(
     mut plans: HashMap<i64, CurrentPlan>,
     config: &ScoringConfig,
     now: DateTime<Utc>,
-) -> Vec<ScoreRow> {
+) -> Vec<Scored> {
     users
         .iter()
         .map(|user| {
             let history = facts.get(&user.id).map_or(&[][..], Vec::as_slice);
             let assessment = assess(user, history, config, When::Now(now));
-            ScoreRow::new(
+            let row = ScoreRow::new(
                 user.id,
                 user.is_active,
                 plans.remove(&user.id),
                 &assessment,
                 now,
-            )
+            );
+            Scored { row, assessment }
         })
         .collect()
+}
+
+/// A user whose level changed with a write.
+#[derive(Clone, Debug)]
+pub struct LevelChange {
+    /// The user.
+    pub user_id: i64,
+    /// The level before (low for a user scored for the first time).
+    pub from: RiskLevel,
+    /// The new score and its factors.
+    pub scored: Scored,
+}
+
+/// Writes `scored` (users locked by the caller, in its transaction), and
+/// what a change of level sets off, in the same transaction: a
+/// `riskLevelChanged` event for each user whose level changed, and an
+/// automatic alert for each who rose to `AUTO_ALERT_LEVEL` or above. Every
+/// path that writes scores comes through here: the writes, the refresher
+/// and a full rescore.
+pub async fn write_scores<C: ConnectionTrait>(
+    conn: &C,
+    rules: &Rules,
+    scored: Vec<Scored>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let ids: Vec<i64> = scored.iter().map(|s| s.row.user_id).collect();
+    let before = risk_scores::levels_of(conn, &ids).await?;
+    let rows = scored.iter().map(|s| s.row.clone()).collect();
+    risk_scores::upsert_many(conn, rows).await?;
+    let changes: Vec<LevelChange> = scored
+        .into_iter()
+        .filter_map(|scored| {
+            let from = before
+                .get(&scored.row.user_id)
+                .map_or(RiskLevel::Low, |level| RiskLevel::from(*level));
+            (from != scored.assessment.level).then_some(LevelChange {
+                user_id: scored.row.user_id,
+                from,
+                scored,
+            })
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let live: Vec<LiveEvent> = changes
+        .iter()
+        .map(|c| LiveEvent::RiskLevelChanged {
+            user_id: c.user_id,
+            from: c.from,
+            to: c.scored.assessment.level,
+            score: c.scored.assessment.score,
+            at: now,
+        })
+        .collect();
+    events::emit(conn, &live).await?;
+    alerts::raise_automatic(conn, rules, changes, now).await
 }
 
 /// Rescores the users with ids in `from..=to` in one transaction; returns how
 /// many there were.
 async fn rescore_range(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     from: i64,
     to: i64,
     now: DateTime<Utc>,
@@ -131,8 +202,8 @@ async fn rescore_range(
     }
     let facts = payments::facts_in_range(&txn, from, to).await?;
     let plans = subscriptions::current_plans_in_range(&txn, from, to).await?;
-    let rows = score_rows(&locked, &facts, plans, config, now);
-    risk_scores::upsert_many(&txn, rows).await?;
+    let rows = score_rows(&locked, &facts, plans, &rules.scoring, now);
+    write_scores(&txn, rules, rows, now).await?;
     txn.commit().await?;
     Ok(locked.len() as u64)
 }
@@ -142,7 +213,7 @@ async fn rescore_range(
 /// of its own holding its users' locks; returns the users scored.
 pub async fn rescore_all(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     now: DateTime<Utc>,
     batch_users: i64,
     mut progress: impl FnMut(u64),
@@ -156,7 +227,7 @@ pub async fn rescore_all(
         .take_while(move |from| *from <= max)
         .map(move |from| (from, (from + batch_users - 1).min(max)));
     futures::stream::iter(ranges)
-        .map(|(from, to)| rescore_range(db, config, from, to, now))
+        .map(|(from, to)| rescore_range(db, rules, from, to, now))
         .buffer_unordered(PARALLEL_BATCHES)
         .try_fold(0u64, |total, done| {
             progress(done);
@@ -168,12 +239,12 @@ pub async fn rescore_all(
 /// [`rescore_all`] with a progress bar or lines, sized by the users present.
 pub async fn rescore_all_with_progress(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let total = users::count(db).await?;
     let mut progress = Progress::new("rescore", total);
-    let done = rescore_all(db, config, now, BATCH_USERS, |n| progress.inc(n)).await?;
+    let done = rescore_all(db, rules, now, BATCH_USERS, |n| progress.inc(n)).await?;
     // Every row was rewritten: clear the old versions, refresh statistics.
     maintenance::refresh_statistics(db, &["risk_scores"]).await?;
     progress.finish();
@@ -184,7 +255,7 @@ pub async fn rescore_all_with_progress(
 /// stored score changes by time alone at or before `now`; returns how many.
 pub async fn rescore_due(
     db: &DatabaseConnection,
-    config: &ScoringConfig,
+    rules: &Rules,
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<u64, DbErr> {
@@ -196,9 +267,9 @@ pub async fn rescore_due(
     let locked = users::lock_many(&txn, &ids).await?;
     let facts = payments::facts_of(&txn, &ids).await?;
     let plans = subscriptions::current_plans_of(&txn, &ids).await?;
-    let rows = score_rows(&locked, &facts, plans, config, now);
+    let rows = score_rows(&locked, &facts, plans, &rules.scoring, now);
     let count = rows.len() as u64;
-    risk_scores::upsert_many(&txn, rows).await?;
+    write_scores(&txn, rules, rows, now).await?;
     txn.commit().await?;
     Ok(count)
 }

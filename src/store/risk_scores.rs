@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::risk_scores::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 
@@ -98,6 +98,8 @@ impl ScoreRow {
             currency: Set(currency),
             next_change_at: Set(self.next_change_at),
             computed_at: Set(self.computed_at),
+            baseline_score: NotSet,
+            baseline_level: NotSet,
         }
     }
 }
@@ -144,6 +146,26 @@ async fn upsert_statement<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> 
         .exec_without_returning(conn)
         .await?;
     Ok(())
+}
+
+/// The stored level of each of `user_ids` that has a score.
+pub async fn levels_of<C: ConnectionTrait>(
+    conn: &C,
+    user_ids: &[i64],
+) -> Result<std::collections::HashMap<i64, StoredLevel>, DbErr> {
+    let mut levels = std::collections::HashMap::with_capacity(user_ids.len());
+    for chunk in user_ids.chunks(5_000) {
+        let rows: Vec<(i64, StoredLevel)> = Entity::find()
+            .select_only()
+            .column(Column::UserId)
+            .column(Column::Level)
+            .filter(Column::UserId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        levels.extend(rows);
+    }
+    Ok(levels)
 }
 
 /// Up to `limit` users whose score changes by time alone at or before `now`

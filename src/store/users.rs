@@ -110,6 +110,25 @@ pub async fn lock<C: ConnectionTrait>(conn: &C, id: i64) -> Result<Option<Model>
     }
 }
 
+/// The name and email of each of `ids`.
+pub async fn contacts<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, (String, String)>, DbErr> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(5_000) {
+        let rows: Vec<(i64, String, String)> = Entity::find()
+            .select_only()
+            .columns([Column::Id, Column::Name, Column::Email])
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(rows.into_iter().map(|(id, name, email)| (id, (name, email))));
+    }
+    Ok(found)
+}
+
 /// What scoring needs of a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScoringUser {

@@ -9,7 +9,7 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use crate::helpers::internals::ingest::{self, NewPayment, UserUpsert};
 use crate::helpers::internals::store::payments;
 use crate::helpers::internals::{
-    AppError, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus, RiskLevel, RiskPattern,
+    Rules,    AppError, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus, RiskLevel, RiskPattern,
     ScoringConfig, UserFacts, Weights, When, assess_stored, level_of, risk, scoring, store, tester,
 };
 use crate::helpers::{Backend, TestDb, backend_tests, stored_score};
@@ -28,7 +28,7 @@ async fn user(db: &DatabaseConnection, email: &str, created_at: DateTime<Utc>) -
         created_at: Some(created_at),
         is_active: Some(true),
     };
-    ingest::upsert_user(db, &ScoringConfig::default(), input, &tester(), t0())
+    ingest::upsert_user(db, &Rules::default(), input, &tester(), t0())
         .await
         .expect("upsert user")
         .id
@@ -50,7 +50,7 @@ fn payment(user_id: i64, status: PaymentStatus, day: i64, euros: f64) -> NewPaym
 }
 
 async fn pay(db: &DatabaseConnection, p: NewPayment, now: DateTime<Utc>) {
-    ingest::record_payment(db, &ScoringConfig::default(), p, now)
+    ingest::record_payment(db, &Rules::default(), p, now)
         .await
         .expect("record payment");
 }
@@ -185,7 +185,7 @@ async fn batch_fixture(db: &DatabaseConnection) -> (i64, i64, i64) {
     let bob = user(db, "bob@example.com", t0() - Duration::days(20)).await;
     let plan = ingest::record_subscription(
         db,
-        &ScoringConfig::default(),
+        &Rules::default(),
         ingest::NewSubscription {
             user_id: ann,
             subscription_type: "premium".into(),
@@ -258,9 +258,9 @@ async fn a_batch_of_payments_answers_each_as_if_recorded_alone_in_turn(backend: 
     // Act: one at a time on one database, all at once on the other.
     let mut alone = Vec::new();
     for input in inputs.clone() {
-        alone.push(ingest::record_payment(&alone_db.db, &config, input, t0()).await);
+        alone.push(ingest::record_payment(&alone_db.db, &Rules::from(config), input, t0()).await);
     }
-    let batch = ingest::record_payments(&batch_db.db, &config, inputs, t0()).await;
+    let batch = ingest::record_payments(&batch_db.db, &Rules::from(config), inputs, t0()).await;
 
     // Assert: the same answers, in order, and the same stored rows.
     let alone: Vec<String> = alone.iter().map(seen).collect();
@@ -341,7 +341,7 @@ async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed(backe
 
     // Nothing is due yet.
     assert_eq!(
-        scoring::rescore_due(db, &config, t0() + Duration::hours(23), 100)
+        scoring::rescore_due(db, &Rules::from(config), t0() + Duration::hours(23), 100)
             .await
             .expect("refresh"),
         0
@@ -350,7 +350,7 @@ async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed(backe
     // Two days later: only the new account crossed a boundary.
     let later = t0() + Duration::days(2);
     assert_eq!(
-        scoring::rescore_due(db, &config, later, 100)
+        scoring::rescore_due(db, &Rules::from(config), later, 100)
             .await
             .expect("refresh"),
         1,
@@ -381,7 +381,7 @@ async fn the_refresher_rescores_exactly_the_users_whose_instant_has_passed(backe
     // 81 days later: the mid account, and the new one again (it reached 90 days).
     let much_later = t0() + Duration::days(81);
     assert_eq!(
-        scoring::rescore_due(db, &config, much_later, 100)
+        scoring::rescore_due(db, &Rules::from(config), much_later, 100)
             .await
             .expect("refresh"),
         2
@@ -412,7 +412,7 @@ async fn a_full_rescore_in_many_batches_scores_every_user_with_new_weights(backe
     };
     let later = t0() + Duration::days(3);
     let mut reported = 0;
-    let scored = scoring::rescore_all(db, &config, later, 7, |n| reported += n)
+    let scored = scoring::rescore_all(db, &Rules::from(config), later, 7, |n| reported += n)
         .await
         .expect("rescore");
     assert_eq!((scored, reported), (60, 60), "{backend:?}");
