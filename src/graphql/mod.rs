@@ -6,6 +6,7 @@
 //! database, the scoring configuration and the limits.
 
 pub mod access;
+pub mod alerting;
 pub mod audit;
 pub mod cost;
 pub mod explorer;
@@ -17,6 +18,7 @@ pub mod mutation;
 pub mod query;
 pub mod types;
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, ErrorExtensions, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
@@ -72,6 +74,10 @@ pub fn build_schema(
     let builder = schema()
         .data(writer)
         .data(clock)
+        .data(DataLoader::new(
+            alerting::CaseLoader(db.clone()),
+            tokio::spawn,
+        ))
         .data(db)
         .data(rules.scoring)
         .data(rules)

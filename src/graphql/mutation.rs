@@ -6,6 +6,7 @@ use async_graphql::{Context, ID, MergedObject, Object, Result};
 use sea_orm::DatabaseConnection;
 
 use super::GqlResultExt;
+use super::alerting::AlertingMutation;
 use super::guard::Need;
 use super::types::{
     AlertResult, PaymentInput, PaymentResult, Subscription, SubscriptionInput, User, UserInput,
@@ -111,4 +112,4 @@ impl AlertMutation {
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
-pub struct Mutation(IngestMutation, AlertMutation);
+pub struct Mutation(IngestMutation, AlertMutation, AlertingMutation);

@@ -225,8 +225,10 @@ impl From<subscription_payments::Model> for Payment {
     }
 }
 
-/// An alert raised on a user, kept as an audit trail.
+/// An alert raised on a user: a case worked from OPEN to RESOLVED or
+/// DISMISSED (SPEC §10), kept as an audit trail.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Alert {
     /// The alert's id.
     pub id: ID,
@@ -238,12 +240,32 @@ pub struct Alert {
     pub note: Option<String>,
     /// The key it was raised with, if any.
     pub idempotency_key: Option<String>,
-    /// Where it was delivered (`log`).
+    /// Where it goes: always `outbox` (see `deliveries`).
+    #[graphql(deprecation = "see deliveries: one per channel")]
     pub channel: String,
-    /// delivered, pending or failed.
+    /// `queued`; each channel's status is in `deliveries`.
+    #[graphql(deprecation = "see deliveries: one per channel")]
     pub delivery_status: String,
     /// When it was raised.
     pub created_at: DateTime<Utc>,
+    /// Raised by a person or by the service.
+    pub kind: super::alerting::GqlAlertKind,
+    /// Where the case stands.
+    pub status: super::alerting::GqlAlertStatus,
+    /// Who works the case.
+    pub assignee: Option<String>,
+    /// The version a transition must name (bumped by each transition).
+    pub version: i32,
+    /// How a resolved case ended.
+    pub resolution: Option<super::alerting::GqlResolution>,
+    /// When it was resolved or dismissed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Who raised it (`system` for automatic alerts).
+    pub created_by: Option<String>,
+    #[graphql(skip)]
+    pub(crate) alert_id: i64,
+    #[graphql(skip)]
+    pub(crate) user_id: i64,
 }
 
 impl From<alerts::Model> for Alert {
@@ -257,6 +279,15 @@ impl From<alerts::Model> for Alert {
             channel: "outbox".to_owned(),
             delivery_status: "queued".to_owned(),
             created_at: a.created_at,
+            kind: a.kind.into(),
+            status: a.status.into(),
+            assignee: a.assignee,
+            version: a.version,
+            resolution: a.resolution.map(Into::into),
+            closed_at: a.closed_at,
+            created_by: a.created_by,
+            alert_id: a.id,
+            user_id: a.user_id,
         }
     }
 }

@@ -182,7 +182,7 @@ pub(crate) async fn raise_automatic<C: ConnectionTrait>(
             kind: AlertKind::Automatic,
         })
         .collect();
-    let raised = store::alerts::insert_many(conn, fields).await?;
+    let raised = store::alerts::insert_all(conn, fields).await?;
     let ids: Vec<i64> = raised.iter().map(|a| a.user_id).collect();
     let contacts = store::users::contacts(conn, &ids).await?;
     let messages: Vec<AlertMessage> = raised

@@ -6,9 +6,11 @@
 //! queued for the channels that want `ALERT_CHANGED`; a resolution of
 //! `SANCTIONED` also queues a moderation task (`SANCTION`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use entity::alerts;
-use entity::sea_orm_active_enums::{AlertStatus, EventType, Resolution};
+use entity::sea_orm_active_enums::{AlertStatus, DeliveryStatus, EventType, Resolution};
+use entity::{alert_notes, alerts, deliveries, delivery_attempts, users};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::db;
@@ -268,4 +270,83 @@ async fn queue_sanction<C: ConnectionTrait>(
         );
     }
     Ok(())
+}
+
+pub use crate::store::alerts::{CaseCursor, CaseFilter};
+
+/// Alert `id`, if any.
+pub async fn find(db: &DatabaseConnection, id: i64) -> AppResult<Option<alerts::Model>> {
+    Ok(store::alerts::find(db, id).await?)
+}
+
+/// A page of the case queue.
+#[derive(Clone, Debug)]
+pub struct CasePage {
+    /// The cases, the most severe first, then the oldest.
+    pub rows: Vec<alerts::Model>,
+    /// More follow.
+    pub has_next_page: bool,
+}
+
+/// Up to `first` cases under `filter` after `after`.
+pub async fn page(
+    db: &DatabaseConnection,
+    filter: &CaseFilter,
+    after: Option<CaseCursor>,
+    first: u64,
+) -> AppResult<CasePage> {
+    let mut rows = store::alerts::page(db, filter, after, first + 1).await?;
+    let has_next_page = rows.len() as u64 > first;
+    rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    Ok(CasePage {
+        rows,
+        has_next_page,
+    })
+}
+
+/// How many cases `filter` matches.
+pub async fn count(db: &DatabaseConnection, filter: &CaseFilter) -> AppResult<u64> {
+    Ok(store::alerts::count(db, filter).await?)
+}
+
+/// The notes of each of `alert_ids`, oldest first.
+pub async fn notes(
+    db: &DatabaseConnection,
+    alert_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<alert_notes::Model>>> {
+    Ok(store::alerts::notes_of(db, alert_ids).await?)
+}
+
+/// The deliveries of each of `alert_ids`, oldest first.
+pub async fn deliveries(
+    db: &DatabaseConnection,
+    alert_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<deliveries::Model>>> {
+    Ok(store::deliveries::of_alerts(db, alert_ids).await?)
+}
+
+/// The tries of each of `delivery_ids`, oldest first.
+pub async fn attempts(
+    db: &DatabaseConnection,
+    delivery_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<delivery_attempts::Model>>> {
+    Ok(store::deliveries::attempts_of(db, delivery_ids).await?)
+}
+
+/// Up to `limit` deliveries with `status` (all when `None`), newest first.
+pub async fn recent_deliveries(
+    db: &DatabaseConnection,
+    status: Option<DeliveryStatus>,
+    limit: u64,
+) -> AppResult<Vec<deliveries::Model>> {
+    Ok(store::deliveries::page(db, status, None, limit).await?)
+}
+
+/// The users `ids`, by id.
+pub async fn users(db: &DatabaseConnection, ids: &[i64]) -> AppResult<HashMap<i64, users::Model>> {
+    Ok(store::users::find_many(db, ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect())
 }

@@ -138,6 +138,11 @@ pub fn shown_url(channel: &channels::Model) -> String {
     parsed.to_string()
 }
 
+/// The events `channel` wants.
+pub fn events_of(channel: &channels::Model) -> Vec<EventType> {
+    store::channels::events_of(channel)
+}
+
 fn channel_not_found(id: i64) -> AppError {
     AppError::NotFound(format!("Channel {id} not found"))
 }

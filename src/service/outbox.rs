@@ -398,7 +398,7 @@ pub async fn queue_alerts<C: ConnectionTrait>(
                 created_at: now,
             })
             .collect();
-        store::deliveries::insert_many(conn, deliveries).await?;
+        store::deliveries::queue(conn, deliveries).await?;
         if !folded.is_empty() {
             let minute = now.timestamp().div_euclid(60);
             let send_at = DateTime::from_timestamp((minute + 1) * 60, 0).unwrap_or(now);
@@ -468,7 +468,7 @@ pub async fn queue_to_channels<C: ConnectionTrait>(
                 }
             }
             None => {
-                store::deliveries::insert_many(conn, vec![delivery]).await?;
+                store::deliveries::queue(conn, vec![delivery]).await?;
                 queued += 1;
             }
         }

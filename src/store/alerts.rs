@@ -79,7 +79,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, alert: AlertFields) -> Result<
 }
 
 /// Inserts `alerts` and returns them with their ids, in order.
-pub async fn insert_many<C: ConnectionTrait>(
+pub async fn insert_all<C: ConnectionTrait>(
     conn: &C,
     alerts: Vec<AlertFields>,
 ) -> Result<Vec<Model>, DbErr> {

@@ -32,7 +32,7 @@ pub struct NewDelivery {
 }
 
 /// Queues `deliveries`, each due at once.
-pub async fn insert_many<C: ConnectionTrait>(
+pub async fn queue<C: ConnectionTrait>(
     conn: &C,
     deliveries: Vec<NewDelivery>,
 ) -> Result<(), DbErr> {

@@ -110,6 +110,20 @@ pub async fn lock<C: ConnectionTrait>(conn: &C, id: i64) -> Result<Option<Model>
     }
 }
 
+/// The users `ids` (those that exist).
+pub async fn find_many<C: ConnectionTrait>(conn: &C, ids: &[i64]) -> Result<Vec<Model>, DbErr> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(5_000) {
+        found.extend(
+            Entity::find()
+                .filter(Column::Id.is_in(chunk.iter().copied()))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
 /// The name and email of each of `ids`.
 pub async fn contacts<C: ConnectionTrait>(
     conn: &C,
