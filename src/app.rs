@@ -354,7 +354,11 @@ impl Application {
 /// until the process stops (an error inside is logged and retried).
 fn background(state: &AppState) -> anyhow::Result<impl Future<Output = ()> + use<>> {
     let relay = events::relay(state.db.clone(), state.hub.clone());
-    let deliverer = Deliverer::new(state.db.clone(), state.rules.alerts.clone())?;
+    let deliverer = Deliverer::new(
+        state.db.clone(),
+        state.rules.alerts.clone(),
+        state.clock.clone(),
+    )?;
     let deliver = deliverer.run(state.hub.clone());
     Ok(async move {
         tokio::join!(relay, deliver);

@@ -365,13 +365,15 @@ fn alert_settings(
     let digest_time = match get("DIGEST_TIME") {
         None => NaiveTime::from_hms_opt(8, 0, 0),
         Some(v) if v.eq_ignore_ascii_case("off") => None,
-        Some(v) => Some(NaiveTime::parse_from_str(&v, "%H:%M").map_err(|_| {
-            ConfigError::Invalid {
-                var: "DIGEST_TIME",
-                value: v,
-                expected: "a UTC time such as 08:00, or off",
-            }
-        })?),
+        Some(v) => {
+            Some(
+                NaiveTime::parse_from_str(&v, "%H:%M").map_err(|_| ConfigError::Invalid {
+                    var: "DIGEST_TIME",
+                    value: v,
+                    expected: "a UTC time such as 08:00, or off",
+                })?,
+            )
+        }
     };
     let public_url = match get("PUBLIC_URL") {
         None if host.is_ipv6() => format!("http://[{host}]:{port}"),
@@ -680,9 +682,12 @@ mod tests {
             .expect("valid")
             .alerts;
         assert_eq!((off.auto_level, off.digest_time), (None, None));
-        let high = settings(&[("AUTO_ALERT_LEVEL", "HIGH"), ("PUBLIC_URL", "https://r.example/")])
-            .expect("valid")
-            .alerts;
+        let high = settings(&[
+            ("AUTO_ALERT_LEVEL", "HIGH"),
+            ("PUBLIC_URL", "https://r.example/"),
+        ])
+        .expect("valid")
+        .alerts;
         assert_eq!(high.auto_level, Some(RiskLevel::High));
         assert_eq!(high.public_url, "https://r.example");
         for (var, value) in [

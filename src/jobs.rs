@@ -33,10 +33,7 @@ pub async fn refresher(db: DatabaseConnection, rules: Rules, interval: Duration)
 }
 
 /// Rescores every user due at this instant, batch after batch; returns how many.
-pub async fn refresh_now(
-    db: &DatabaseConnection,
-    rules: &Rules,
-) -> Result<u64, sea_orm::DbErr> {
+pub async fn refresh_now(db: &DatabaseConnection, rules: &Rules) -> Result<u64, sea_orm::DbErr> {
     let mut total = 0;
     loop {
         let done = scoring::rescore_due(db, rules, Utc::now(), REFRESH_BATCH).await?;

@@ -412,7 +412,11 @@ impl CursorType for QueueCursor {
         let severity = parts.next().and_then(|p| p.parse::<i16>().ok());
         let micros = parts.next().and_then(|p| p.parse::<i64>().ok());
         let id = parts.next().and_then(|p| p.parse::<i64>().ok());
-        match (severity, micros.and_then(DateTime::from_timestamp_micros), id) {
+        match (
+            severity,
+            micros.and_then(DateTime::from_timestamp_micros),
+            id,
+        ) {
             (Some(severity), Some(created_at), Some(id)) => Ok(Self(CaseCursor {
                 severity,
                 created_at,
@@ -608,7 +612,11 @@ impl TryFrom<ChannelUpdate> for ChannelChanges {
 
     fn try_from(input: ChannelUpdate) -> Result<Self, AppError> {
         Ok(Self {
-            name: input.name.as_deref().map(channel_service::name).transpose()?,
+            name: input
+                .name
+                .as_deref()
+                .map(channel_service::name)
+                .transpose()?,
             url: input.url.as_deref().map(channel_service::url).transpose()?,
             events: input.events.map(events_of).transpose()?,
             min_level: input
@@ -645,29 +653,32 @@ fn who<'a>(ctx: &'a Context<'_>) -> Result<(&'a DatabaseConnection, &'a Caller, 
     ))
 }
 
-async fn transition(
-    ctx: &Context<'_>,
-    id: &ID,
-    version: i32,
-    change: Transition,
-) -> Result<Alert> {
+async fn transition(ctx: &Context<'_>, id: &ID, version: i32, change: Transition) -> Result<Alert> {
     let id = parse_id(id, "id").gql()?;
     let (db, caller, now) = who(ctx)?;
     let rules = ctx.data::<Rules>()?;
-    Ok(cases::transition(db, rules, id, version, change, caller, now)
-        .await
-        .gql()?
-        .into())
+    Ok(
+        cases::transition(db, rules, id, version, change, caller, now)
+            .await
+            .gql()?
+            .into(),
+    )
 }
 
 #[Object]
 impl AlertingMutation {
     /// Registers a delivery channel (admin); answers its secret, once.
     #[graphql(guard = "Need(Permission::Admin)")]
-    async fn create_channel(&self, ctx: &Context<'_>, input: ChannelInput) -> Result<ChannelCreated> {
+    async fn create_channel(
+        &self,
+        ctx: &Context<'_>,
+        input: ChannelInput,
+    ) -> Result<ChannelCreated> {
         let input = NewChannel::try_from(input).gql()?;
         let (db, caller, now) = who(ctx)?;
-        let created = channel_service::create(db, input, caller, now).await.gql()?;
+        let created = channel_service::create(db, input, caller, now)
+            .await
+            .gql()?;
         Ok(ChannelCreated {
             channel: created.channel.into(),
             secret: created.secret,
@@ -696,7 +707,10 @@ impl AlertingMutation {
     async fn test_channel(&self, ctx: &Context<'_>, id: ID) -> Result<Delivery> {
         let id = parse_id(&id, "id").gql()?;
         let (db, caller, now) = who(ctx)?;
-        Ok(channel_service::test(db, id, caller, now).await.gql()?.into())
+        Ok(channel_service::test(db, id, caller, now)
+            .await
+            .gql()?
+            .into())
     }
 
     /// OPEN → ACKNOWLEDGED.
@@ -743,7 +757,13 @@ impl AlertingMutation {
         version: i32,
     ) -> Result<Alert> {
         let note = domain::note(note.as_deref()).gql()?;
-        transition(ctx, &id, version, Transition::Resolve(resolution.into(), note)).await
+        transition(
+            ctx,
+            &id,
+            version,
+            Transition::Resolve(resolution.into(), note),
+        )
+        .await
     }
 
     /// OPEN | ACKNOWLEDGED → DISMISSED.

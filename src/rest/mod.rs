@@ -27,8 +27,8 @@ use crate::http::prefers_html;
 use crate::risk::ScoringConfig;
 use crate::service::alerts::{self, NewAlert};
 use crate::service::audit::{self, Action};
-use crate::service::{Rules, queries};
 use crate::service::stats_cache::StatsCache;
+use crate::service::{Rules, queries};
 use legacy::{
     AlertSent, Detail, Health, RiskAnalysis, RiskyUserSummary, Stats, UserRouteErrors,
     ValidationError,

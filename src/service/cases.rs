@@ -58,7 +58,10 @@ impl Transition {
     /// The case after this transition, or `None` when it is illegal from
     /// `current`.
     fn apply(&self, current: &alerts::Model, now: DateTime<Utc>) -> Option<CaseUpdate> {
-        let open = matches!(current.status, AlertStatus::Open | AlertStatus::Acknowledged);
+        let open = matches!(
+            current.status,
+            AlertStatus::Open | AlertStatus::Acknowledged
+        );
         let keep = CaseUpdate {
             status: current.status,
             assignee: current.assignee.clone(),
@@ -155,7 +158,9 @@ pub async fn transition(
     })?;
     let updated = store::alerts::update_case(&txn, id, version, update)
         .await?
-        .ok_or_else(|| AppError::Conflict(format!("alert {id} changed meanwhile; read it again")))?;
+        .ok_or_else(|| {
+            AppError::Conflict(format!("alert {id} changed meanwhile; read it again"))
+        })?;
     let author = caller.actor.audit_name();
     if let Some(note) = transition.note() {
         store::alerts::add_note(&txn, id, &author, note, now).await?;
@@ -187,7 +192,14 @@ pub async fn transition(
     if let Transition::Resolve(Resolution::Sanctioned, _) = transition {
         queue_sanction(&txn, rules, &message, &author, now).await?;
     }
-    outbox::queue_alerts(&txn, EventType::AlertChanged, &[message], &rules.alerts, now).await?;
+    outbox::queue_alerts(
+        &txn,
+        EventType::AlertChanged,
+        &[message],
+        &rules.alerts,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -210,13 +222,23 @@ pub async fn comment(
     let action = Action::ok("commentAlert", Some(("alert", id.to_string())));
     audit::record(&txn, caller, action, now).await?;
     let message = message_of(&txn, &alert).await?;
-    outbox::queue_alerts(&txn, EventType::AlertChanged, &[message], &rules.alerts, now).await?;
+    outbox::queue_alerts(
+        &txn,
+        EventType::AlertChanged,
+        &[message],
+        &rules.alerts,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(alert)
 }
 
 /// The alert with who it is about, as messages show it.
-async fn message_of<C: ConnectionTrait>(conn: &C, alert: &alerts::Model) -> AppResult<AlertMessage> {
+async fn message_of<C: ConnectionTrait>(
+    conn: &C,
+    alert: &alerts::Model,
+) -> AppResult<AlertMessage> {
     let contacts = store::users::contacts(conn, &[alert.user_id]).await?;
     let (name, email) = contacts.get(&alert.user_id).cloned().unwrap_or_default();
     Ok(AlertMessage {
@@ -250,7 +272,9 @@ async fn queue_sanction<C: ConnectionTrait>(
     let sanction = Sanction {
         message: message.clone(),
         failure_rate: score.as_ref().map(|s| s.failure_rate),
-        payments: score.as_ref().map(|s| (s.failed_payments, s.total_payments)),
+        payments: score
+            .as_ref()
+            .map(|s| (s.failed_payments, s.total_payments)),
         notes,
         decided_by: decided_by.to_owned(),
     };

@@ -4,7 +4,9 @@
 //! returned again: the API shows a channel's URL without its credentials.
 
 use chrono::{DateTime, Utc};
-use entity::sea_orm_active_enums::{ChannelKind, DeliveryStatus, EventType, RiskLevel as StoredLevel};
+use entity::sea_orm_active_enums::{
+    ChannelKind, DeliveryStatus, EventType, RiskLevel as StoredLevel,
+};
 use entity::{channels, deliveries};
 use sea_orm::DatabaseConnection;
 
@@ -73,7 +75,10 @@ pub fn name(value: &str) -> AppResult<String> {
 pub fn url(value: &str) -> AppResult<String> {
     let value = value.trim();
     if value.len() > MAX_URL {
-        return Err(AppError::bad_input("url", format!("must be at most {MAX_URL} characters")));
+        return Err(AppError::bad_input(
+            "url",
+            format!("must be at most {MAX_URL} characters"),
+        ));
     }
     let parsed = url::Url::parse(value)
         .map_err(|e| AppError::bad_input("url", format!("is not a URL ({e})")))?;
@@ -110,7 +115,10 @@ pub fn events_list(events: Vec<EventType>) -> AppResult<Vec<EventType>> {
         }
     }
     if unique.is_empty() {
-        return Err(AppError::bad_input("events", "must name at least one event type"));
+        return Err(AppError::bad_input(
+            "events",
+            "must name at least one event type",
+        ));
     }
     Ok(unique)
 }
@@ -273,8 +281,13 @@ pub async fn test(
     let key = format!("test:{event_id}");
     store::deliveries::insert_keyed(&txn, delivery, &key).await?;
     events::emit(&txn, &[LiveEvent::DeliveriesQueued]).await?;
-    audit::record(&txn, caller, Action::ok("testChannel", Some(("channel", id.to_string()))), now)
-        .await?;
+    audit::record(
+        &txn,
+        caller,
+        Action::ok("testChannel", Some(("channel", id.to_string()))),
+        now,
+    )
+    .await?;
     let delivery = store::deliveries::by_key(&txn, &key)
         .await?
         .ok_or_else(|| AppError::bug("a test delivery vanished in its transaction"))?;
@@ -304,8 +317,13 @@ pub async fn redeliver(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("Delivery {id} not found")))?;
     events::emit(&txn, &[LiveEvent::DeliveriesQueued]).await?;
-    audit::record(&txn, caller, Action::ok("redeliver", Some(("delivery", id.to_string()))), now)
-        .await?;
+    audit::record(
+        &txn,
+        caller,
+        Action::ok("redeliver", Some(("delivery", id.to_string()))),
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(delivery)
 }

@@ -23,6 +23,7 @@ use hmac::{Hmac, Mac};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use sha2::Sha256;
 
+use crate::clock::SharedClock;
 use crate::config::AlertSettings;
 use crate::db;
 use crate::service::events::{Hub, LiveEvent};
@@ -52,14 +53,19 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 /// The wait before try `attempts + 1`: `retry_base` doubled per try so
 /// far, at most `retry_cap`, then a random half of it taken off (jitter,
 /// so a receiver that comes back is not hit by every retry at once).
 pub fn backoff(settings: &AlertSettings, attempts: i32) -> Duration {
-    let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(40);
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(40);
     let full = settings
         .retry_base
         .saturating_mul(2u32.saturating_pow(doublings))
@@ -74,11 +80,16 @@ pub struct Deliverer {
     db: DatabaseConnection,
     client: reqwest::Client,
     settings: Arc<AlertSettings>,
+    clock: SharedClock,
 }
 
 impl Deliverer {
-    /// A deliverer for `db`'s outbox.
-    pub fn new(db: DatabaseConnection, settings: Arc<AlertSettings>) -> anyhow::Result<Self> {
+    /// A deliverer for `db`'s outbox, reading the instant from `clock`.
+    pub fn new(
+        db: DatabaseConnection,
+        settings: Arc<AlertSettings>,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("RiskMonitor-Webhook/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -88,6 +99,7 @@ impl Deliverer {
             db,
             client,
             settings,
+            clock,
         })
     }
 
@@ -123,7 +135,7 @@ impl Deliverer {
     pub async fn deliver_due(&self) -> Result<usize, DbErr> {
         let mut tried = 0;
         loop {
-            let now = Utc::now();
+            let now = self.clock.now();
             let lease = now
                 + chrono::Duration::from_std(self.settings.delivery_timeout + LEASE_MARGIN)
                     .unwrap_or_default();
@@ -164,20 +176,18 @@ impl Deliverer {
         delivery: deliveries::Model,
         channel: Option<&channels::Model>,
     ) -> (i64, Attempt, AfterAttempt) {
-        let at = Utc::now();
+        let at = self.clock.now();
         let started = Instant::now();
         let result = match channel {
             None => Err((None, "the channel no longer exists".to_owned())),
-            Some(channel) if !channel.enabled => {
-                Err((None, "the channel is disabled".to_owned()))
-            }
+            Some(channel) if !channel.enabled => Err((None, "the channel is disabled".to_owned())),
             Some(channel) => match self.body(&delivery, channel, at).await {
                 Ok(body) => self.send(&delivery, channel, body, at).await,
                 Err(error) => Err((None, format!("cannot write the summary's body: {error}"))),
             },
         };
         let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-        let gone = matches!(channel, None) || channel.is_some_and(|c| !c.enabled);
+        let gone = channel.is_none_or(|c| !c.enabled);
         match result {
             Ok(status) => (
                 delivery.id,
@@ -187,7 +197,7 @@ impl Deliverer {
                     latency_ms,
                     error: None,
                 },
-                AfterAttempt::Delivered(Utc::now()),
+                AfterAttempt::Delivered(self.clock.now()),
             ),
             Err((status_code, error)) => {
                 let next = if gone {
@@ -265,7 +275,10 @@ impl Deliverer {
                 } else {
                     let text = response.text().await.unwrap_or_default();
                     let text: String = text.chars().take(MAX_ERROR).collect();
-                    Err((Some(status), format!("HTTP {status}: {text}").trim().to_owned()))
+                    Err((
+                        Some(status),
+                        format!("HTTP {status}: {text}").trim().to_owned(),
+                    ))
                 }
             }
             Err(error) if error.is_timeout() => Err((
@@ -327,7 +340,10 @@ mod tests {
                 .saturating_mul(2u32.saturating_pow((attempts - 1) as u32))
                 .min(Duration::from_secs(3_600));
             let wait = backoff(&settings, attempts);
-            assert!(wait <= full && wait >= full / 2, "{attempts}: {wait:?} vs {full:?}");
+            assert!(
+                wait <= full && wait >= full / 2,
+                "{attempts}: {wait:?} vs {full:?}"
+            );
         }
     }
 }

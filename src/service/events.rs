@@ -154,7 +154,7 @@ pub async fn relay(db: DatabaseConnection, hub: Hub) {
                 Err(error) => tracing::warn!(%error, "live events: cannot read the queue"),
             }
             ticks = ticks.wrapping_add(1);
-            if ticks % 600 == 0 {
+            if ticks.is_multiple_of(600) {
                 let before = Utc::now() - chrono::Duration::minutes(5);
                 if let Err(error) = store::events::prune_queue(&db, before).await {
                     tracing::warn!(%error, "live events: cannot prune the queue");

@@ -258,7 +258,9 @@ pub fn sanction_body(
             let thread = sanction
                 .notes
                 .iter()
-                .map(|(author, text, _)| format!("> *{}*: {}", slack_escape(author), slack_escape(text)))
+                .map(|(author, text, _)| {
+                    format!("> *{}*: {}", slack_escape(author), slack_escape(text))
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             let headline = format!(
@@ -349,10 +351,20 @@ pub fn digest_body(
 }
 
 /// The body of a channel's test event.
-pub fn test_body(channel: &channels::Model, event_id: &str, event: EventType, at: DateTime<Utc>) -> String {
-    let text = format!("Test event from Risk Monitor to channel {:?}.", channel.name);
+pub fn test_body(
+    channel: &channels::Model,
+    event_id: &str,
+    event: EventType,
+    at: DateTime<Utc>,
+) -> String {
+    let text = format!(
+        "Test event from Risk Monitor to channel {:?}.",
+        channel.name
+    );
     match channel.kind {
-        ChannelKind::Webhook => envelope(event_id, event, at, json!({"test": true, "message": text})),
+        ChannelKind::Webhook => {
+            envelope(event_id, event, at, json!({"test": true, "message": text}))
+        }
         ChannelKind::Slack => json!({"text": text}).to_string(),
     }
 }
@@ -385,7 +397,9 @@ pub async fn queue_alerts<C: ConnectionTrait>(
         let minute_ago = now - chrono::Duration::minutes(1);
         let sent = store::deliveries::recent_count(conn, channel.id, event, minute_ago).await?;
         let room = u64::from(settings.storm_per_minute).saturating_sub(sent);
-        let room = usize::try_from(room).unwrap_or(usize::MAX).min(wanted.len());
+        let room = usize::try_from(room)
+            .unwrap_or(usize::MAX)
+            .min(wanted.len());
         let (one_by_one, folded) = wanted.split_at(room);
         let deliveries = one_by_one
             .iter()

@@ -90,7 +90,16 @@ pub async fn rescore_user<C: ConnectionTrait>(
     let assessment = assess_stored(conn, &rules.scoring, user, When::Now(now)).await?;
     let plan = subscriptions::current_plan(conn, user.id).await?;
     let row = ScoreRow::new(user.id, user.is_active, plan, &assessment, now);
-    write_scores(conn, rules, vec![Scored { row, assessment: assessment.clone() }], now).await?;
+    write_scores(
+        conn,
+        rules,
+        vec![Scored {
+            row,
+            assessment: assessment.clone(),
+        }],
+        now,
+    )
+    .await?;
     Ok(assessment)
 }
 

@@ -5,9 +5,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use entity::alert_notes;
 use entity::alerts::{ActiveModel, Column, Entity, Model};
-use entity::sea_orm_active_enums::{
-    AlertKind, AlertStatus, Resolution, RiskLevel as StoredLevel,
-};
+use entity::sea_orm_active_enums::{AlertKind, AlertStatus, Resolution, RiskLevel as StoredLevel};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
@@ -92,11 +90,7 @@ pub async fn insert_all<C: ConnectionTrait>(
             .take(1_000)
             .map(AlertFields::active_model)
             .collect();
-        inserted.extend(
-            Entity::insert_many(chunk)
-                .exec_with_returning(conn)
-                .await?,
-        );
+        inserted.extend(Entity::insert_many(chunk).exec_with_returning(conn).await?);
     }
     Ok(inserted)
 }
@@ -269,19 +263,17 @@ pub async fn page<C: ConnectionTrait>(
     let mut query = Entity::find().filter(filter.condition());
     if let Some(c) = after {
         query = query.filter(
-            Condition::any()
-                .add(Column::Severity.lt(c.severity))
-                .add(
-                    Condition::all()
-                        .add(Column::Severity.eq(c.severity))
+            Condition::any().add(Column::Severity.lt(c.severity)).add(
+                Condition::all().add(Column::Severity.eq(c.severity)).add(
+                    Condition::any()
+                        .add(Column::CreatedAt.gt(c.created_at))
                         .add(
-                            Condition::any().add(Column::CreatedAt.gt(c.created_at)).add(
-                                Condition::all()
-                                    .add(Column::CreatedAt.eq(c.created_at))
-                                    .add(Column::Id.gt(c.id)),
-                            ),
+                            Condition::all()
+                                .add(Column::CreatedAt.eq(c.created_at))
+                                .add(Column::Id.gt(c.id)),
                         ),
                 ),
+            ),
         );
     }
     query

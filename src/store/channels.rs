@@ -31,7 +31,7 @@ pub struct ChannelFields {
 fn events_column(events: &[EventType]) -> String {
     events
         .iter()
-        .map(|e| sea_orm::ActiveEnum::to_value(e))
+        .map(sea_orm::ActiveEnum::to_value)
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -42,7 +42,9 @@ pub fn events_of(channel: &Model) -> Vec<EventType> {
     channel
         .events
         .split(',')
-        .filter_map(|name| <EventType as sea_orm::ActiveEnum>::try_from_value(&name.to_owned()).ok())
+        .filter_map(|name| {
+            <EventType as sea_orm::ActiveEnum>::try_from_value(&name.to_owned()).ok()
+        })
         .collect()
 }
 

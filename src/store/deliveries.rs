@@ -10,8 +10,8 @@ use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
 /// A delivery to queue.
@@ -241,7 +241,10 @@ pub async fn record_attempt<C: ConnectionTrait>(
         .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
         .col_expr(Column::NextAttemptAt, Expr::value(next_attempt_at))
         .col_expr(Column::DeliveredAt, Expr::value(delivered_at))
-        .col_expr(Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(Column::LastStatusCode, Expr::value(attempt.status_code))
         .col_expr(Column::LastError, Expr::value(attempt.error.clone()))
         .filter(Column::Id.eq(id))
@@ -270,7 +273,10 @@ pub async fn requeue<C: ConnectionTrait>(
     Entity::update_many()
         .col_expr(Column::Status, Expr::value(DeliveryStatus::Pending))
         .col_expr(Column::NextAttemptAt, Expr::value(Some(now)))
-        .col_expr(Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(Column::CreatedAt, Expr::value(now))
         .filter(Column::Id.eq(id))
         .filter(Column::Status.ne(DeliveryStatus::Pending))

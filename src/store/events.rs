@@ -92,10 +92,7 @@ pub async fn prune_queue(db: &DatabaseConnection, before: DateTime<Utc>) -> Resu
 
 /// Listens for notifications on PostgreSQL and hands each payload to
 /// `deliver`, until the connection fails (the caller reconnects).
-pub async fn listen(
-    db: &DatabaseConnection,
-    mut deliver: impl FnMut(String),
-) -> Result<(), DbErr> {
+pub async fn listen(db: &DatabaseConnection, mut deliver: impl FnMut(String)) -> Result<(), DbErr> {
     let pool = db.get_postgres_connection_pool();
     let mut listener = sqlx::postgres::PgListener::connect_with(pool)
         .await

@@ -138,7 +138,10 @@ pub async fn contacts<C: ConnectionTrait>(
             .into_tuple()
             .all(conn)
             .await?;
-        found.extend(rows.into_iter().map(|(id, name, email)| (id, (name, email))));
+        found.extend(
+            rows.into_iter()
+                .map(|(id, name, email)| (id, (name, email))),
+        );
     }
     Ok(found)
 }

@@ -157,7 +157,12 @@ pub struct TestDb {
 
 enum Cleanup {
     File(PathBuf),
-    Database { admin_url: String, name: String },
+    Database {
+        admin_url: String,
+        name: String,
+    },
+    /// Another handle's database: that handle drops it.
+    Borrowed,
 }
 
 impl TestDb {
@@ -195,6 +200,21 @@ impl TestDb {
             .await
             .expect("connect to the test database");
         Self { db, url, cleanup }
+    }
+
+    /// A second handle on this database (its own pool), which leaves the
+    /// database in place when dropped: for a second service process.
+    pub async fn alias(&self) -> Self {
+        let db = db::connect(&DatabaseSettings {
+            url: self.url.clone(),
+        })
+        .await
+        .expect("connect to the test database again");
+        Self {
+            db,
+            url: self.url.clone(),
+            cleanup: Cleanup::Borrowed,
+        }
     }
 
     /// A new database with every migration applied.
@@ -279,6 +299,7 @@ impl Drop for TestDb {
                 })
                 .join();
             }
+            Cleanup::Borrowed => {}
         }
     }
 }
@@ -436,6 +457,13 @@ impl TestApp {
             test_db,
             clock,
         }
+    }
+
+    /// A second service process on this app's database, with the test
+    /// settings as `configure` changes them (drop this app last).
+    pub async fn replica(&self, configure: impl FnOnce(&mut Settings)) -> Self {
+        let alias = self.test_db.alias().await;
+        Self::start(alias, self.clock.clone(), configure).await
     }
 
     /// The database behind the app.

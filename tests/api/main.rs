@@ -14,6 +14,7 @@
 )]
 
 mod access;
+mod alerting;
 mod explorer;
 mod graphql_limits;
 mod graphql_mutations;
@@ -24,6 +25,7 @@ mod limits;
 mod migrations;
 mod operations;
 mod readme;
+mod receiver;
 mod resilience;
 mod rest;
 mod scoring;

@@ -9,7 +9,7 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use crate::helpers::internals::ingest::{self, NewPayment, UserUpsert};
 use crate::helpers::internals::store::payments;
 use crate::helpers::internals::{
-    Rules,    AppError, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus, RiskLevel, RiskPattern,
+    AppError, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus, RiskLevel, RiskPattern, Rules,
     ScoringConfig, UserFacts, Weights, When, assess_stored, level_of, risk, scoring, store, tester,
 };
 use crate::helpers::{Backend, TestDb, backend_tests, stored_score};
