@@ -300,6 +300,26 @@ impl Alert {
             .collect())
     }
 
+    /// The deliveries summed up: `failed` if one failed, else `pending`
+    /// if one waits, else `delivered` (also when no channel wanted it).
+    #[graphql(deprecation = "see deliveries: one per channel")]
+    async fn delivery_status(&self, ctx: &Context<'_>) -> Result<&'static str> {
+        let loader = ctx.data::<DataLoader<CaseLoader>>()?;
+        let deliveries = loader
+            .load_one(DeliveriesOf(self.alert_id))
+            .await
+            .map_err(|e| e.replicate().extend())?
+            .unwrap_or_default();
+        let any = |status| deliveries.iter().any(|d| d.status == status);
+        Ok(if any(stored::DeliveryStatus::Failed) {
+            "failed"
+        } else if any(stored::DeliveryStatus::Pending) {
+            "pending"
+        } else {
+            "delivered"
+        })
+    }
+
     /// The user alerted on.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let loader = ctx.data::<DataLoader<CaseLoader>>()?;

@@ -243,9 +243,6 @@ pub struct Alert {
     /// Where it goes: always `outbox` (see `deliveries`).
     #[graphql(deprecation = "see deliveries: one per channel")]
     pub channel: String,
-    /// `queued`; each channel's status is in `deliveries`.
-    #[graphql(deprecation = "see deliveries: one per channel")]
-    pub delivery_status: String,
     /// When it was raised.
     pub created_at: DateTime<Utc>,
     /// Raised by a person or by the service.
@@ -277,7 +274,6 @@ impl From<alerts::Model> for Alert {
             note: a.note,
             idempotency_key: a.idempotency_key,
             channel: "outbox".to_owned(),
-            delivery_status: "queued".to_owned(),
             created_at: a.created_at,
             kind: a.kind.into(),
             status: a.status.into(),
