@@ -29,3 +29,4 @@ mod rest;
 mod scoring;
 mod seeding;
 mod serve;
+mod subscriptions;
