@@ -75,7 +75,11 @@ fn count(seen: &Mutex<Seen>) -> usize {
 async fn wait_for(seen: &Mutex<Seen>, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
     while count(seen) < n {
-        assert!(Instant::now() < deadline, "the receiver got {} of {n}", count(seen));
+        assert!(
+            Instant::now() < deadline,
+            "the receiver got {} of {n}",
+            count(seen)
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -152,8 +156,8 @@ async fn throughput(url: &str, deliveries: usize) -> (f64, f64) {
             .expect("analyze");
     }
 
-    let deliverer = Deliverer::new(db.clone(), rules.alerts.clone(), SharedClock::system())
-        .expect("deliverer");
+    let deliverer =
+        Deliverer::new(db.clone(), rules.alerts.clone(), SharedClock::system()).expect("deliverer");
     let started = Instant::now();
     let mut done = 0;
     while done < deliveries {
@@ -163,7 +167,8 @@ async fn throughput(url: &str, deliveries: usize) -> (f64, f64) {
     let rate = deliveries as f64 / started.elapsed().as_secs_f64();
 
     // The ceiling: the same number of posts of a typical body, 64 at once.
-    let body = json!({"id": "x", "type": "ALERT_RAISED", "data": {"user": {"id": "0"}}}).to_string();
+    let body =
+        json!({"id": "x", "type": "ALERT_RAISED", "data": {"user": {"id": "0"}}}).to_string();
     let client = reqwest::Client::new();
     let before = count(&seen);
     let started = Instant::now();
@@ -276,7 +281,9 @@ async fn main() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let dir = std::env::temp_dir().join(format!("risk-monitor-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    println!("| backend | deliveries/s | receiver ceiling/s | ratio | write→receiver p50 ms | p99 ms | max ms |");
+    println!(
+        "| backend | deliveries/s | receiver ceiling/s | ratio | write→receiver p50 ms | p99 ms | max ms |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for backend in ["postgres", "sqlite"] {
         let (url_a, url_b) = match backend {
@@ -290,7 +297,9 @@ async fn main() {
             ),
         };
         let (rate, ceiling) = throughput(&url_a, deliveries).await;
-        let db = db::connect(&settings(&url_b).database).await.expect("connect");
+        let db = db::connect(&settings(&url_b).database)
+            .await
+            .expect("connect");
         db::migrate_up(&db).await.expect("migrate");
         db.close().await.ok();
         let delays = latency(&url_b, writes).await;

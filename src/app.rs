@@ -141,6 +141,10 @@ pub fn router(state: AppState) -> Router {
         .route("/console", get(console::home))
         .merge(explorer_page(state.settings.operations.explorer))
         .route_layer(from_fn(auth::require_page));
+    // Read (SPEC §10 subscriptions), checked by the handler itself: an
+    // upgrade without credentials may still present a key in its
+    // `connection_init`, so it cannot be refused here.
+    let live = Router::new().route("/graphql/ws", get(handler::graphql_ws));
     let admin = Router::new()
         .route("/metrics", get(metrics::render))
         .route_layer(from_fn(|request, next| {
@@ -151,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(read)
         .merge(alert)
         .merge(signed_in)
+        .merge(live)
         .merge(admin)
         .layer(from_fn_with_state(state.gate.clone(), auth::admit));
     // The last layer added runs first: CORS and headers, request ids, the

@@ -107,7 +107,7 @@ fn host_name(headers: &HeaderMap) -> Option<String> {
 
 /// Whether an unsafe request's `Origin` is this service itself (the page it
 /// came from was served by the same host) or one of `CORS_ORIGINS`.
-fn origin_allowed(headers: &HeaderMap, settings: &AccessSettings) -> bool {
+pub fn origin_allowed(headers: &HeaderMap, settings: &AccessSettings) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true; // not a browser, or a same-origin navigation
     };

@@ -11,6 +11,10 @@
 //! `axum::serve` has neither a header timeout nor a connection cap, so this
 //! drives hyper directly. HTTP/1 only: hyper-util's automatic HTTP/2
 //! detection reads the first bytes of a connection without any timeout.
+//! Connections may be upgraded (the subscriptions' WebSocket); hyper-util's
+//! `GracefulShutdown` cannot watch an upgradeable connection, so shutdown
+//! is signalled to each connection by a watch channel instead. An upgraded
+//! socket leaves the server's count when it is handed over.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,10 +26,9 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc, watch};
 use tower::ServiceExt;
 
 /// How long a client may take to send a request's headers.
@@ -79,7 +82,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let open = Arc::new(Mutex::new(HashMap::new()));
-    let graceful = GracefulShutdown::new();
+    // `closing` tells connections to finish; each holds a `done` sender,
+    // so `finished` ends once every connection has.
+    let (closing, closing_seen) = watch::channel(false);
+    let (done, mut finished) = mpsc::channel::<()>(1);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
@@ -119,18 +125,31 @@ pub async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection = graceful
-            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        let connection = http
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        let mut closing = closing_seen.clone();
+        let done = done.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                () = async { drop(closing.wait_for(|closing| *closing).await) } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, %peer, "connection closed with an error");
             }
-            drop((slot, permit));
+            drop((slot, permit, done));
         });
     }
     drop(listener);
+    let _ = closing.send(true);
+    drop(done);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("in-flight requests finished"),
+        _ = finished.recv() => tracing::info!("in-flight requests finished"),
         () = tokio::time::sleep(options.shutdown_grace) => tracing::warn!(
             grace_s = options.shutdown_grace.as_secs(),
             "shutdown grace elapsed with requests still in flight; stopping anyway"

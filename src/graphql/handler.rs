@@ -2,30 +2,38 @@
 //! extractor, which reads the body without a limit), so that it can refuse
 //! oversized bodies (413) and oversized batches, and documents that cost too
 //! much ([`super::cost`]) or lack a required variable, before executing
-//! anything; give every error an `extensions.code`; and serve the explorer.
+//! anything; give every error an `extensions.code`; serve the subscriptions
+//! over WebSocket ([`graphql_ws`]); and serve the explorer.
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::MultipartOptions;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{
-    BatchRequest, BatchResponse, ErrorExtensionValues, Request, ServerError, Value,
+    BatchRequest, BatchResponse, Data, ErrorExtensionValues, Request, ServerError, Value,
 };
-use async_graphql_axum::GraphQLResponse;
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
+use axum::extract::ws::{
+    CloseFrame, Message, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use futures::stream::FuturesOrdered;
+use futures::{SinkExt, StreamExt};
 use serde_json::json;
 
 use super::{AppSchema, MAX_BATCH, MAX_BODY_BYTES, cost, explorer};
+use crate::auth::{self, Gate};
 use crate::config::Settings;
-use crate::domain::Caller;
-use crate::error::Code;
+use crate::domain::{Caller, Permission};
+use crate::error::{AppError, Code};
 use crate::http::{RequestId, prefers_html};
+use crate::service::access;
 
 /// How much of a body over [`MAX_BODY_BYTES`] is read and thrown away
 /// before the 413, so that the connection closes cleanly (a socket closed
@@ -362,6 +370,151 @@ pub fn refusal(status: StatusCode, code: Code, message: String) -> Response {
     let body =
         json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     (status, axum::Json(body)).into_response()
+}
+
+/// `GET /graphql/ws`: the subscriptions (SPEC §10 `SubscriptionRoot`) over
+/// WebSocket, in graphql-transport-ws (or the older
+/// subscriptions-transport-ws) as async-graphql serves it.
+///
+/// Who subscribes is settled before any subscription starts. The gate has
+/// already read the upgrade request's credentials (a key, a console
+/// session, or the local administrator under `AUTH=off`): a caller without
+/// the read permission is refused here (403), and so is a page of a foreign
+/// origin (403), since a browser sends cookies with a WebSocket upgrade
+/// whatever page opens it and no CORS preflight guards it. An upgrade
+/// without credentials (clients that cannot set headers) is accepted, and
+/// the `connection_init` message must then carry
+/// `{"Authorization": "Bearer rm_…"}`; without it, or with a key that is
+/// not valid or may not read, the socket is closed with 4401 or 4403
+/// before anything runs. Each field's guard checks the permission again.
+#[expect(clippy::too_many_arguments, reason = "one axum extractor per argument")]
+pub async fn graphql_ws(
+    State(schema): State<AppSchema>,
+    State(db): State<DatabaseConnection>,
+    State(gate): State<Gate>,
+    caller: Option<Extension<Caller>>,
+    request_id: RequestId,
+    headers: HeaderMap,
+    protocol: Result<GraphQLProtocol, StatusCode>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    const PATH: &str = "/graphql/ws";
+    if !auth::origin_allowed(&headers, gate.settings()) {
+        return auth::refuse(
+            PATH,
+            StatusCode::FORBIDDEN,
+            Code::Forbidden,
+            "cross-origin WebSocket refused (CORS_ORIGINS)",
+        );
+    }
+    let caller = caller.map(|Extension(caller)| caller);
+    if caller
+        .as_ref()
+        .is_some_and(|c| !c.actor.may(Permission::Read))
+    {
+        let error = AppError::Forbidden;
+        return auth::refuse(
+            PATH,
+            StatusCode::FORBIDDEN,
+            error.code(),
+            &error.to_string(),
+        );
+    }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let Ok(protocol) = protocol else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            Code::BadRequest,
+            "Sec-WebSocket-Protocol must name graphql-transport-ws".to_owned(),
+        );
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            let sink =
+                sink.with(|message| async move { Ok::<_, axum::Error>(close_code(message)) });
+            let mut data = Data::default();
+            data.insert(request_id.clone());
+            let socket = GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol);
+            match caller {
+                Some(caller) => {
+                    data.insert(caller);
+                    socket.with_data(data).serve().await;
+                }
+                None => {
+                    let id = request_id.as_str().to_owned();
+                    socket
+                        .with_data(data)
+                        .on_connection_init(move |payload| connection_init(db, payload, id))
+                        .serve()
+                        .await;
+                }
+            }
+        })
+}
+
+/// The close reason of a `connection_init` without a valid credential.
+const UNAUTHENTICATED_CLOSE: &str = "Unauthorized";
+/// The close reason of a `connection_init` whose key may not read.
+const FORBIDDEN_CLOSE: &str = "Forbidden";
+
+/// The caller of a socket whose upgrade carried no credential, from its
+/// `connection_init` payload (`{"Authorization": "Bearer rm_…"}`).
+async fn connection_init(
+    db: DatabaseConnection,
+    payload: serde_json::Value,
+    request_id: String,
+) -> async_graphql::Result<Data> {
+    let token = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|name| payload.get(name))
+        .and_then(serde_json::Value::as_str)
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty());
+    let Some(token) = token else {
+        return Err(async_graphql::Error::new(UNAUTHENTICATED_CLOSE));
+    };
+    match access::key_actor(&db, token).await {
+        Ok(Some(actor)) if actor.may(Permission::Read) => {
+            let mut data = Data::default();
+            data.insert(Caller {
+                actor,
+                request_id: Some(request_id),
+            });
+            Ok(data)
+        }
+        Ok(Some(_)) => Err(async_graphql::Error::new(FORBIDDEN_CLOSE)),
+        Ok(None) => Err(async_graphql::Error::new(UNAUTHENTICATED_CLOSE)),
+        Err(error) => {
+            error.log();
+            Err(async_graphql::Error::new("internal error"))
+        }
+    }
+}
+
+/// async-graphql closes a refused `connection_init` with 1002 and the
+/// refusal's message; graphql-transport-ws says 4401 (no valid
+/// credential) or 4403 (not allowed), which clients know not to retry.
+fn close_code(message: Message) -> Message {
+    match message {
+        Message::Close(Some(frame)) if frame.code == 1002 => {
+            let code = match frame.reason.as_str() {
+                UNAUTHENTICATED_CLOSE => 4401,
+                FORBIDDEN_CLOSE => 4403,
+                _ => frame.code,
+            };
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: frame.reason,
+            }))
+        }
+        other => other,
+    }
 }
 
 /// `GET /graphiql`: the explorer's page.

@@ -16,10 +16,11 @@ pub mod introspection;
 pub mod metrics;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, ErrorExtensions, Schema, SchemaBuilder};
+use async_graphql::{ErrorExtensions, Schema, SchemaBuilder};
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
@@ -31,9 +32,10 @@ use crate::service::events::Hub;
 use crate::service::payment_writer::PaymentWriter;
 use crate::service::stats_cache::StatsCache;
 use std::sync::Arc;
+use subscription::SubscriptionRoot;
 
 /// The service's schema type.
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type AppSchema = Schema<query::Query, mutation::Mutation, SubscriptionRoot>;
 
 /// Deepest selection accepted (the explorer's introspection query nests 13 deep).
 pub const MAX_DEPTH: usize = 16;
@@ -46,11 +48,11 @@ pub const MAX_BATCH: usize = 10;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The bare schema builder: roots and types, no data, no limits.
-pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, SubscriptionRoot> {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
 }
 

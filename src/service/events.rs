@@ -106,6 +106,13 @@ impl Hub {
         self.sender.subscribe()
     }
 
+    /// Hands `event` to this process's subscribers only (the relay does
+    /// this for the database's events; writers call [`emit`] instead).
+    pub fn send(&self, event: LiveEvent) {
+        // No receiver is not an error: nobody is listening.
+        let _ = self.sender.send(event);
+    }
+
     fn publish(&self, payload: &str) {
         match serde_json::from_str::<Vec<LiveEvent>>(payload) {
             Ok(events) => {

@@ -11,6 +11,7 @@ pub mod channels;
 pub mod deliverer;
 pub mod events;
 pub mod ingest;
+pub mod live;
 pub mod outbox;
 pub mod payment_writer;
 pub mod queries;

@@ -137,7 +137,9 @@ async fn the_explorer_runs_a_query_in_a_real_headless_browser() {
     .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        output.status.success() && stdout.contains("explorer ok: totalCount="),
+        output.status.success()
+            && stdout.contains("explorer ok: totalCount=")
+            && stdout.contains("subscription=alertRaised"),
         "browser test failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );

@@ -31,3 +31,4 @@ mod rest;
 mod scoring;
 mod seeding;
 mod serve;
+mod subscriptions;

@@ -10,11 +10,13 @@
 //      inside Query, the field riskyUsers (so introspection through /graphql works);
 //   3. a riskyUsers query typed into the editor and run returns JSON with
 //      "totalCount" and at least one "riskScore";
-//   4. no request made by the page goes to any origin other than <base>'s
+//   4. a subscription run in the editor receives an alert raised meanwhile,
+//      over the page's WebSocket to <base>/graphql/ws;
+//   5. no request made by the page goes to any origin other than <base>'s
 //      (every request is recorded; one to another origin is aborted and fails
 //      the run), no request fails and no response is an HTTP error, and the
 //      page throws no uncaught error.
-// On success prints one line `explorer ok: totalCount=<n>` and exits 0; on any
+// On success prints one line `explorer ok: totalCount=<n> subscription=alertRaised` and exits 0; on any
 // failure prints `explorer FAILED: <reason>` (plus the recorded requests) to
 // stderr and exits 1. A screenshot is written to <screenshot.png> in both cases.
 // The whole run is bounded by OVERALL_TIMEOUT_MS.
@@ -39,6 +41,8 @@ const CHROMIUM_ARGS = [
 ];
 const TEST_QUERY =
   '{ riskyUsers(first: 5) { totalCount edges { node { user { name } riskScore } } } }';
+
+const SUBSCRIPTION_QUERY = 'subscription { alertRaised(minLevel: LOW) { id riskLevel } }';
 
 class Failure extends Error {}
 
@@ -267,12 +271,64 @@ async function run() {
   }
   checkProblems('running the query');
 
+  // 4. A subscription: run it, make an event happen, see it arrive over the
+  // page's WebSocket to /graphql/ws.
+  const socketUrl = `${origin.replace(/^http/, 'ws')}/graphql/ws`;
+  let subscribed = false;
+  page.on('websocket', (socket) => {
+    socket.on('framesent', (frame) => {
+      if (socket.url() === socketUrl && String(frame.payload).includes('"subscribe"')) subscribed = true;
+    });
+  });
+  const setQuery = async (query) => {
+    const done = await page.evaluate((text) => {
+      const editor = document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror;
+      if (!editor) return false;
+      editor.setValue(text);
+      return editor.getValue() === text;
+    }, query);
+    if (!done) fail('could not replace the query editor content through CodeMirror');
+    await page
+      .waitForFunction((text) => localStorage.getItem('graphiql:query') === text, query, { timeout: 5_000 })
+      .catch(() => console.error('(GraphiQL did not save the edited query within 5 s; running it anyway)'));
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+  };
+  await setQuery(SUBSCRIPTION_QUERY);
+  await page.locator('button.graphiql-execute-button').click().catch(() => fail('no run/execute button'));
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  while (!subscribed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (!subscribed) fail(`the explorer never sent a subscribe message over ${socketUrl}`);
+  // Raise alerts (the page's own session: AUTH=off, the local administrator)
+  // until one shows in the result pane; the first may race the subscription.
+  let heard = false;
+  while (!heard && Date.now() < deadline) {
+    await page.evaluate(() =>
+      fetch('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: 'mutation { sendAlert(userId: "1") { alert { id } } }' }),
+      }),
+    );
+    heard = await page
+      .waitForFunction(
+        () => (document.querySelector('.graphiql-response .CodeMirror')?.CodeMirror?.getValue() ?? '').includes('"alertRaised"'),
+        undefined,
+        { timeout: 1_000 },
+      )
+      .then(() => true, () => false);
+  }
+  if (!heard) {
+    const text = await result.evaluate((el) => el.CodeMirror?.getValue()).catch(() => '');
+    fail(`the subscription's result never showed an alert; it shows: ${JSON.stringify((text || '').slice(0, 300))}`);
+  }
+  checkProblems('running a subscription');
+
   await screenshot();
   if (finished) return; // the overall timeout fired meanwhile and reported
   finished = true;
   clearTimeout(overall);
   await cleanUp();
-  console.log(`explorer ok: totalCount=${totalCount}`);
+  console.log(`explorer ok: totalCount=${totalCount} subscription=alertRaised`);
 }
 
 run().catch((error) => {

@@ -2,7 +2,7 @@
 // Served as /graphiql/assets/explorer-init.js (a file rather than an inline
 // <script>, so the page works under `script-src 'self'`). It expects the UMD
 // globals React, ReactDOM and GraphiQL from the scripts loaded before it, and
-// talks only to the same-origin endpoint /graphql.
+// talks only to the same-origin endpoints /graphql and /graphql/ws.
 (function () {
   'use strict';
 
@@ -25,7 +25,15 @@
     ''
   ].join('\n');
 
-  var fetcher = GraphiQL.createFetcher({ url: '/graphql' });
+  // Subscriptions go over a WebSocket to /graphql/ws on the same host
+  // (wss: when the page came over https:), through the graphql-ws client
+  // that graphiql.min.js bundles. The browser sends the session cookie with
+  // the upgrade, which signs the socket in.
+  var socketScheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  var fetcher = GraphiQL.createFetcher({
+    url: '/graphql',
+    subscriptionUrl: socketScheme + '//' + window.location.host + '/graphql/ws'
+  });
   var root = ReactDOM.createRoot(document.getElementById('graphiql'));
   root.render(
     React.createElement(GraphiQL, {

@@ -37,6 +37,10 @@ pub const ASSETS_PREFIX: &str = "/graphiql/assets/";
 /// The same-origin GraphQL endpoint the explorer sends its queries to.
 pub const GRAPHQL_PATH: &str = "/graphql";
 
+/// The same-origin WebSocket endpoint of the explorer's subscriptions (the
+/// page builds its `ws:`/`wss:` URL from its own location).
+pub const SUBSCRIPTIONS_PATH: &str = "/graphql/ws";
+
 /// `Content-Type` of [`INDEX_HTML`].
 pub const INDEX_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
@@ -44,6 +48,8 @@ pub const INDEX_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 /// forbids the browser to load anything from another origin (fonts and images
 /// come from `data:` URIs inside the CSS). Sending it with [`INDEX_HTML`] is
 /// optional, but makes "no request leaves the service" enforced by the browser.
+/// `connect-src 'self'` also admits the page's own `ws:`/`wss:` origin (CSP
+/// Level 3), which the subscriptions use, and no other socket.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
      connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -245,7 +251,8 @@ mod tests {
         assert!(INDEX_HTML.contains("<title>Risk Monitor — GraphiQL</title>"));
         let init = asset("explorer-init.js").expect("init script");
         let init = std::str::from_utf8(init.body).expect("init script is UTF-8");
-        assert!(init.contains(&format!("createFetcher({{ url: '{GRAPHQL_PATH}' }})")));
+        assert!(init.contains(&format!("url: '{GRAPHQL_PATH}',")));
+        assert!(init.contains(&format!("window.location.host + '{SUBSCRIPTIONS_PATH}'")));
         assert!(init.contains("riskyUsers(first: 10)"));
         for field in [
             "totalCount",
