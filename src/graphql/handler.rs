@@ -372,6 +372,10 @@ pub fn refusal(status: StatusCode, code: Code, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Most subscription sockets open at once in this process.
+pub const MAX_LIVE_SOCKETS: usize = 512;
+static LIVE_SOCKETS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LIVE_SOCKETS);
+
 /// `GET /graphql/ws`: the subscriptions (SPEC §10 `SubscriptionRoot`) over
 /// WebSocket, in graphql-transport-ws (or the older
 /// subscriptions-transport-ws) as async-graphql serves it.
@@ -424,6 +428,14 @@ pub async fn graphql_ws(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
+    // An upgraded socket leaves the server's connection count: its own cap.
+    let Ok(slot) = LIVE_SOCKETS.try_acquire() else {
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::RateLimited,
+            format!("{MAX_LIVE_SOCKETS} live subscriptions are open: try again later"),
+        );
+    };
     let Ok(protocol) = protocol else {
         return refusal(
             StatusCode::BAD_REQUEST,
@@ -434,6 +446,7 @@ pub async fn graphql_ws(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
+            let _slot = slot;
             let (sink, stream) = socket.split();
             let sink =
                 sink.with(|message| async move { Ok::<_, axum::Error>(close_code(message)) });
