@@ -8,6 +8,7 @@
 pub mod access;
 pub mod audit;
 pub mod cost;
+pub mod digest;
 pub mod explorer;
 pub mod guard;
 pub mod handler;

@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 
 use super::GqlResultExt;
 use super::access::AccessQuery;
+use super::digest::DigestQuery;
 use super::guard::Need;
 use super::types::{
     Alert, GqlRiskLevel, GqlRiskPattern, Payment, RiskFactor, RiskyUser, Subscription, SystemStats,
@@ -278,4 +279,4 @@ impl StatsQuery {
 
 /// The query root.
 #[derive(MergedObject, Default)]
-pub struct Query(RiskQuery, StatsQuery, AccessQuery);
+pub struct Query(RiskQuery, StatsQuery, AccessQuery, DigestQuery);
