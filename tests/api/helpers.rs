@@ -41,6 +41,7 @@ pub mod internals {
     pub use risk_monitor::service::scoring::When;
     pub use risk_monitor::service::stats_cache::{self, StatsCache};
     pub use risk_monitor::service::{Rules, ingest, scoring};
+    pub use risk_monitor::service::{channels, digest};
     pub use risk_monitor::store;
 
     /// A pool on `url` as the server opens it (statement timeout `timeout`).

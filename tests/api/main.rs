@@ -14,6 +14,7 @@
 )]
 
 mod access;
+mod digest;
 mod explorer;
 mod graphql_limits;
 mod graphql_mutations;
