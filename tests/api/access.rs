@@ -50,6 +50,7 @@ fn operations() -> Vec<Operation> {
             Some(Some(Read)),
             Call::Graphql("{ stats { totalUsers } }"),
         ),
+        op("digest", Some(Some(Read)), Call::Graphql("{ digest }")),
         op("me", Some(None), Call::Graphql("{ me { name role } }")),
         op(
             "auditLog",
