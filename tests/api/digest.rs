@@ -442,8 +442,8 @@ async fn the_command_line_prints_the_digest(backend: Backend) {
     );
 }
 
-backend_tests!(a_restarted_service_makes_todays_missing_digest_once);
-async fn a_restarted_service_makes_todays_missing_digest_once(backend: Backend) {
+backend_tests!(a_service_started_after_digest_time_makes_todays_missing_digest);
+async fn a_service_started_after_digest_time_makes_todays_missing_digest(backend: Backend) {
     // DIGEST_TIME at midnight has always passed: the scheduler catches up.
     let midnight = NaiveTime::from_hms_opt(0, 0, 0);
     let app = TestApp::spawn_configured(backend, |s| s.alerts.digest_time = midnight).await;
