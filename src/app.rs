@@ -33,6 +33,7 @@ use crate::risk::ScoringConfig;
 use crate::server::{self, ServeOptions};
 use crate::service::Rules;
 use crate::service::deliverer::Deliverer;
+use crate::service::digest;
 use crate::service::events::{self, Hub};
 use crate::service::stats_cache::StatsCache;
 use crate::store::maintenance;
@@ -355,7 +356,8 @@ impl Application {
 }
 
 /// The background workers of a serving process: the relay of live events
-/// from the database into this process's hub, and the deliverer. Both run
+/// from the database into this process's hub, the deliverer, and the daily
+/// digest's scheduler (which returns at once with `DIGEST_TIME=off`). They run
 /// until the process stops (an error inside is logged and retried).
 fn background(state: &AppState) -> anyhow::Result<impl Future<Output = ()> + use<>> {
     let relay = events::relay(state.db.clone(), state.hub.clone());
@@ -365,8 +367,9 @@ fn background(state: &AppState) -> anyhow::Result<impl Future<Output = ()> + use
         state.clock.clone(),
     )?;
     let deliver = deliverer.run(state.hub.clone());
+    let digest = digest::run_scheduler(state.db.clone(), state.rules.clone(), state.clock.clone());
     Ok(async move {
-        tokio::join!(relay, deliver);
+        tokio::join!(relay, deliver, digest);
     })
 }
 

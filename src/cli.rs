@@ -1,5 +1,5 @@
 //! The command line (SPEC §7, §9): `serve` (the default), `migrate`, `seed`,
-//! `rescore`, `keys`. Parsing only; `main` dispatches.
+//! `rescore`, `digest`, `keys`. Parsing only; `main` dispatches.
 
 use std::path::PathBuf;
 
@@ -45,6 +45,13 @@ pub enum Command {
     },
     /// Recompute every stored risk score (after a change of weights or thresholds).
     Rescore,
+    /// Print the daily digest as Markdown: the one made on --date, or
+    /// today's (a preview while today's is not made yet).
+    Digest {
+        /// The day, YYYY-MM-DD (UTC); today when omitted.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<String>,
+    },
     /// Create, list or revoke API keys (SPEC §9).
     Keys {
         /// What to do with keys.

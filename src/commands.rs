@@ -11,7 +11,7 @@ use crate::cli::{KeysAction, MigrateAction};
 use crate::config::{AuthMode, Settings};
 use crate::domain::{self, Actor, Caller};
 use crate::progress::Progress;
-use crate::service::{Rules, access, scoring};
+use crate::service::{self, Rules, access, scoring};
 use crate::{db, jobs, seed, store};
 
 /// How many demo users `serve` loads into an empty database.
@@ -146,6 +146,15 @@ pub async fn rescore(settings: &Settings) -> anyhow::Result<()> {
         "rescored {users} users in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `digest`: print the digest of `date` (today when `None`) as Markdown.
+pub async fn digest(settings: &Settings, date: Option<&str>) -> anyhow::Result<()> {
+    let db = open_migrated(settings).await?;
+    let rules = Rules::new(settings.scoring, settings.alerts.clone());
+    let markdown = service::digest::for_day(&db, &rules, date, Utc::now()).await?;
+    print!("{markdown}");
     Ok(())
 }
 

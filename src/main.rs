@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
         Command::Migrate { action, steps } => commands::migrate(&settings, action, steps).await,
         Command::Seed { users, seed } => commands::seed(&settings, users, seed).await,
         Command::Rescore => commands::rescore(&settings).await,
+        Command::Digest { date } => commands::digest(&settings, date.as_deref()).await,
         Command::Keys { action } => commands::keys(&settings, action).await,
     };
     match outcome {

@@ -9,6 +9,7 @@ pub mod access;
 pub mod alerting;
 pub mod audit;
 pub mod cost;
+pub mod digest;
 pub mod explorer;
 pub mod guard;
 pub mod handler;

@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 use super::GqlResultExt;
 use super::access::AccessQuery;
 use super::alerting::AlertingQuery;
+use super::digest::DigestQuery;
 use super::guard::Need;
 use super::types::{
     Alert, GqlRiskLevel, GqlRiskPattern, Payment, RiskFactor, RiskyUser, Subscription, SystemStats,
@@ -279,4 +280,10 @@ impl StatsQuery {
 
 /// The query root.
 #[derive(MergedObject, Default)]
-pub struct Query(RiskQuery, StatsQuery, AccessQuery, AlertingQuery);
+pub struct Query(
+    RiskQuery,
+    StatsQuery,
+    AccessQuery,
+    AlertingQuery,
+    DigestQuery,
+);

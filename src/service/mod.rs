@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cases;
 pub mod channels;
 pub mod deliverer;
+pub mod digest;
 pub mod events;
 pub mod ingest;
 pub mod live;

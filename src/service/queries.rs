@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entity::{alerts, risk_scores, subscription_payments, user_subscriptions, users};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::domain::{ListCursor, RiskyFilter};
 use crate::error::{AppError, AppResult};
@@ -234,9 +234,10 @@ impl TrendDays {
 }
 
 /// The statistics, with a daily failure trend over the `trend_days` days
-/// ending today (UTC).
-pub async fn stats(
-    db: &DatabaseConnection,
+/// ending today (UTC). Runs on the pool or in a transaction (the digest
+/// reads them in its own).
+pub async fn stats<C: ConnectionTrait>(
+    db: &C,
     TrendDays(trend_days): TrendDays,
     now: DateTime<Utc>,
 ) -> AppResult<SystemStats> {

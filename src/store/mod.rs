@@ -15,6 +15,7 @@ pub mod bulk;
 pub mod channels;
 pub mod copy;
 pub mod deliveries;
+pub mod digest;
 pub mod events;
 pub mod maintenance;
 pub mod payments;

@@ -63,6 +63,7 @@ fn operations() -> Vec<Operation> {
             Some(Some(Read)),
             Call::Graphql("{ stats { totalUsers } }"),
         ),
+        op("digest", Some(Some(Read)), Call::Graphql("{ digest }")),
         op("me", Some(None), Call::Graphql("{ me { name role } }")),
         op(
             "auditLog",

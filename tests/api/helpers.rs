@@ -41,6 +41,7 @@ pub mod internals {
     pub use risk_monitor::service::scoring::When;
     pub use risk_monitor::service::stats_cache::{self, StatsCache};
     pub use risk_monitor::service::{Rules, ingest, scoring};
+    pub use risk_monitor::service::{channels, digest};
     pub use risk_monitor::store;
 
     /// A pool on `url` as the server opens it (statement timeout `timeout`).
@@ -255,13 +256,16 @@ impl TestDb {
 
     /// Settings pointing at this database, on a free port, without demo data
     /// and without a rate limit (tests send many requests from one address;
-    /// `tests/api/limits.rs` turns it on).
+    /// `tests/api/limits.rs` turns it on), and without the daily digest's
+    /// scheduler, which would otherwise make a digest at start whenever the
+    /// tests run after 08:00 UTC (`tests/api/digest.rs` turns it on).
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::from_lookup(|_| None).expect("default settings");
         settings.database.url = self.url.clone();
         settings.http.port = 0;
         settings.demo_data = false;
         settings.limits.rate_limit_per_minute = 0;
+        settings.alerts.digest_time = None;
         settings
     }
 }
@@ -614,6 +618,8 @@ pub fn serve_binary(test_db: &TestDb, envs: &[(&str, &str)]) -> Served {
     command
         .env("API_PORT", "0")
         .env("LOG_LEVEL", "info")
+        // No digest at start whatever the hour (`envs` may turn it on).
+        .env("DIGEST_TIME", "off")
         .stderr(std::process::Stdio::piped());
     for (name, value) in envs {
         command.env(name, value);

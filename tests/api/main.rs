@@ -15,6 +15,7 @@
 
 mod access;
 mod alerting;
+mod digest;
 mod explorer;
 mod graphql_limits;
 mod graphql_mutations;
