@@ -342,12 +342,41 @@ pub fn digest_body(
             at,
             json!({"date": day, "markdown": markdown}),
         ),
-        ChannelKind::Slack => json!({
-            "text": format!("Risk Monitor digest for {day}"),
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": markdown}}],
-        })
-        .to_string(),
+        ChannelKind::Slack => {
+            let blocks: Vec<Value> = slack_chunks(markdown)
+                .into_iter()
+                .map(|text| json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}))
+                .collect();
+            json!({ "text": format!("Risk Monitor digest for {day}"), "blocks": blocks })
+                .to_string()
+        }
     }
+}
+
+/// Slack's limits: 3000 characters a text block, 50 blocks a message.
+const SLACK_TEXT: usize = 2_900;
+const SLACK_BLOCKS: usize = 45;
+
+/// `text` cut at line ends into pieces Slack accepts; a text longer than
+/// the message allows ends with a line saying so.
+fn slack_chunks(text: &str) -> Vec<String> {
+    let mut chunks = vec![String::new()];
+    for line in text.lines() {
+        let line: String = line.chars().take(SLACK_TEXT).collect();
+        let current = chunks.last_mut().map_or(0, |c| c.chars().count());
+        if current + line.chars().count() + 1 > SLACK_TEXT {
+            if chunks.len() == SLACK_BLOCKS {
+                chunks.push("_…cut: the whole digest is in the digest query._".to_owned());
+                return chunks;
+            }
+            chunks.push(String::new());
+        }
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push_str(&line);
+            chunk.push('\n');
+        }
+    }
+    chunks
 }
 
 /// The body of a channel's test event.
@@ -491,4 +520,21 @@ pub async fn queue_to_channels<C: ConnectionTrait>(
         events::emit(conn, &[LiveEvent::DeliveriesQueued]).await?;
     }
     Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_digest_is_cut_into_blocks_slack_accepts() {
+        let long: String = (0..20_000)
+            .map(|n| format!("| user {n} | 0.91 |\n"))
+            .collect();
+        let chunks = slack_chunks(&long);
+        assert_eq!(chunks.len(), SLACK_BLOCKS + 1);
+        assert!(chunks.iter().all(|c| c.chars().count() <= 3_000));
+        assert!(chunks[0].starts_with("| user 0 |"));
+        assert_eq!(slack_chunks("# Digest\nshort").len(), 1);
+    }
 }
