@@ -423,6 +423,8 @@ pub async fn queue_alerts<C: ConnectionTrait>(
         if wanted.is_empty() {
             continue;
         }
+        // Channels are locked in id order: no two writers deadlock here.
+        store::channels::lock(conn, channel.id).await?;
         let minute_ago = now - chrono::Duration::minutes(1);
         let sent = store::deliveries::recent_count(conn, channel.id, event, minute_ago).await?;
         let room = u64::from(settings.storm_per_minute).saturating_sub(sent);

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::channels::{ActiveModel, Column, Entity, Model};
 use entity::sea_orm_active_enums::{ChannelKind, EventType, RiskLevel as StoredLevel};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// A channel to write: every column but the id and the instants.
@@ -101,6 +101,16 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: i64) -> Result<Option<Model>
 /// Every channel, by name.
 pub async fn all<C: ConnectionTrait>(conn: &C) -> Result<Vec<Model>, DbErr> {
     Entity::find().order_by_asc(Column::Name).all(conn).await
+}
+
+/// Holds channel `id` until the caller's transaction ends (PostgreSQL;
+/// SQLite's write transactions run one at a time), so that two
+/// transactions queuing alerts for it count each other's deliveries.
+pub async fn lock<C: ConnectionTrait>(conn: &C, id: i64) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        Entity::find_by_id(id).lock_exclusive().one(conn).await?;
+    }
+    Ok(())
 }
 
 /// The enabled channels that want `event`.

@@ -756,3 +756,91 @@ async fn a_delivery_waiting_for_its_retry_survives_sigkill() {
         requests[1].header("risk-monitor-event-id")
     );
 }
+
+async fn critical_count(app: &TestApp) -> u64 {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    entity::risk_scores::Entity::find()
+        .filter(
+            entity::risk_scores::Column::Level
+                .eq(entity::sea_orm_active_enums::RiskLevel::Critical),
+        )
+        .count(app.db())
+        .await
+        .expect("count")
+}
+
+backend_tests!(a_rescore_that_makes_many_users_critical_alerts_each_and_summarises_the_storm);
+async fn a_rescore_that_makes_many_users_critical_alerts_each_and_summarises_the_storm(
+    backend: Backend,
+) {
+    use crate::helpers::internals::{Rules, ScoringConfig, risk, scoring};
+    let receiver = Receiver::start(vec![]).await;
+    let app = TestApp::spawn_configured(backend, quick).await;
+    app.seed(200).await;
+    channel(
+        &app,
+        "ops",
+        "WEBHOOK",
+        &receiver.url,
+        &["ALERT_RAISED"],
+        "LOW",
+    )
+    .await;
+    let total = "{ alerts { totalCount } }";
+    assert_eq!(
+        gql(&app, total, json!({})).await["alerts"]["totalCount"],
+        0,
+        "seeding alerts nobody"
+    );
+    let before = critical_count(&app).await;
+
+    // An operator lowers the critical threshold and rescores everyone.
+    let stricter = ScoringConfig {
+        thresholds: risk::Thresholds::new(0.3, 0.45).expect("thresholds"),
+        ..ScoringConfig::default()
+    };
+    let alerting = risk_monitor::config::AlertSettings {
+        storm_per_minute: 5,
+        ..Default::default()
+    };
+    let rules = Rules::new(stricter, alerting);
+    scoring::rescore_all(app.db(), &rules, Utc::now(), 50, |_| {})
+        .await
+        .expect("rescore");
+    let risen = critical_count(&app).await - before;
+    assert!(
+        risen > 10,
+        "{backend:?}: the stricter threshold makes more critical ({risen})"
+    );
+
+    // Each user who rose has one automatic alert; the channel got five
+    // messages, and the rest wait in one summary.
+    let stored = gql(
+        &app,
+        "{ alerts(kind: AUTOMATIC) { totalCount } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(stored["alerts"]["totalCount"], risen, "{backend:?}");
+    let requests = receiver.wait_for(5, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 5, "{backend:?}: {requests:?}");
+    let deliveries = gql(
+        &app,
+        "{ deliveries(first: 100) { status summarizedAlerts } }",
+        json!({}),
+    )
+    .await;
+    let summaries: Vec<&Value> = deliveries["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| d["summarizedAlerts"].as_i64().unwrap_or(0) > 0)
+        .collect();
+    assert_eq!(summaries.len(), 1, "{backend:?}: {deliveries}");
+    assert_eq!(summaries[0]["summarizedAlerts"], risen - 5);
+    assert_eq!(
+        summaries[0]["status"], "PENDING",
+        "sent when the minute ends"
+    );
+}
