@@ -156,8 +156,13 @@ async fn throughput(url: &str, deliveries: usize) -> (f64, f64) {
             .expect("analyze");
     }
 
-    let deliverer =
-        Deliverer::new(db.clone(), rules.alerts.clone(), SharedClock::system()).expect("deliverer");
+    let deliverer = Deliverer::new(
+        db.clone(),
+        rules.alerts.clone(),
+        SharedClock::system(),
+        Default::default(),
+    )
+    .expect("deliverer");
     let started = Instant::now();
     let mut done = 0;
     while done < deliveries {

@@ -365,6 +365,7 @@ fn background(state: &AppState) -> anyhow::Result<impl Future<Output = ()> + use
         state.db.clone(),
         state.rules.alerts.clone(),
         state.clock.clone(),
+        state.metrics.deliveries.clone(),
     )?;
     let deliver = deliverer.run(state.hub.clone());
     let digest = digest::run_scheduler(state.db.clone(), state.rules.clone(), state.clock.clone());

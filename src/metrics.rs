@@ -31,9 +31,10 @@ use sea_orm::{DatabaseBackend, DatabaseConnection};
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
+use crate::service::deliverer::DeliveryMetrics;
 use crate::service::payment_writer::WriterMetrics;
-use crate::service::scoring;
 use crate::service::stats_cache::SnapshotMetrics;
+use crate::service::{outbox, scoring};
 
 /// The `Content-Type` of `/metrics`: the OpenMetrics text format, which
 /// Prometheus asks for first and parses natively.
@@ -109,6 +110,9 @@ pub struct Metrics {
     pub writer: WriterMetrics,
     /// The ages of the statistics and list-total snapshots served.
     pub snapshots: SnapshotMetrics,
+    /// The deliverer's tries and their latency.
+    pub deliveries: DeliveryMetrics,
+    outbox_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -196,6 +200,25 @@ impl Metrics {
             Unit::Seconds,
             snapshots.totals_age.clone(),
         );
+        let deliveries = DeliveryMetrics::default();
+        registry.register(
+            "delivery_tries",
+            "Delivery tries by outcome: delivered, retry (failed, tried again later) or failed \
+             (given up)",
+            deliveries.tries.clone(),
+        );
+        registry.register_with_unit(
+            "delivery_try_duration",
+            "Time of one delivery try, from sending to the answer or the failure",
+            Unit::Seconds,
+            deliveries.latency.clone(),
+        );
+        let outbox_pending = Gauge::default();
+        registry.register(
+            "outbox_pending",
+            "Deliveries waiting to be sent or retried",
+            outbox_pending.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -206,6 +229,8 @@ impl Metrics {
             refresh_lag,
             writer,
             snapshots,
+            deliveries,
+            outbox_pending,
         }
     }
 
@@ -289,6 +314,13 @@ impl Metrics {
                 self.refresh_lag.set(lag.as_secs_f64());
             }
             Err(error) => tracing::warn!(%error, "metrics: cannot read the refresher's lag"),
+        }
+        match outbox::pending(db).await {
+            Ok(pending) => {
+                self.outbox_pending
+                    .set(i64::try_from(pending).unwrap_or(i64::MAX));
+            }
+            Err(error) => tracing::warn!(%error, "metrics: cannot count the outbox"),
         }
     }
 

@@ -20,6 +20,10 @@ use entity::sea_orm_active_enums::ChannelKind;
 use entity::{channels, deliveries};
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use sha2::Sha256;
 
@@ -74,6 +78,31 @@ pub fn backoff(settings: &AlertSettings, attempts: i32) -> Duration {
     full.mul_f64(1.0 - jitter)
 }
 
+/// The deliverer's instruments (registered in [`crate::metrics`]).
+#[derive(Clone, Debug)]
+pub struct DeliveryMetrics {
+    /// Tries by outcome: `delivered`, `retry` or `failed`.
+    pub tries: Family<OutcomeLabels, Counter>,
+    /// Each try's time, from sending to the answer or the failure.
+    pub latency: Histogram,
+}
+
+/// The label of a try's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `delivered`, `retry` or `failed`.
+    pub outcome: &'static str,
+}
+
+impl Default for DeliveryMetrics {
+    fn default() -> Self {
+        Self {
+            tries: Family::default(),
+            latency: Histogram::new(exponential_buckets(0.005, 2.0, 12)),
+        }
+    }
+}
+
 /// Sends what the outbox holds.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -81,6 +110,7 @@ pub struct Deliverer {
     client: reqwest::Client,
     settings: Arc<AlertSettings>,
     clock: SharedClock,
+    metrics: DeliveryMetrics,
 }
 
 impl Deliverer {
@@ -89,6 +119,7 @@ impl Deliverer {
         db: DatabaseConnection,
         settings: Arc<AlertSettings>,
         clock: SharedClock,
+        metrics: DeliveryMetrics,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("RiskMonitor-Webhook/", env!("CARGO_PKG_VERSION")))
@@ -100,6 +131,7 @@ impl Deliverer {
             client,
             settings,
             clock,
+            metrics,
         })
     }
 
@@ -164,6 +196,18 @@ impl Deliverer {
                 .await;
             let txn = db::begin_write(&self.db).await?;
             for (id, attempt, next) in outcomes {
+                let outcome = match next {
+                    AfterAttempt::Delivered(_) => "delivered",
+                    AfterAttempt::RetryAt(_) => "retry",
+                    AfterAttempt::Failed => "failed",
+                };
+                self.metrics
+                    .tries
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .inc();
+                self.metrics
+                    .latency
+                    .observe(f64::from(attempt.latency_ms) / 1_000.0);
                 store::deliveries::record_attempt(&txn, id, attempt, next).await?;
             }
             txn.commit().await?;

@@ -398,6 +398,11 @@ pub fn test_body(
     }
 }
 
+/// Deliveries waiting to be sent or retried.
+pub async fn pending(db: &sea_orm::DatabaseConnection) -> crate::error::AppResult<u64> {
+    Ok(store::deliveries::pending_count(db).await?)
+}
+
 /// Queues `messages` (alerts just written in the caller's transaction) for
 /// every enabled channel that wants `event` at their level, and announces
 /// them. Past `STORM_THRESHOLD_PER_MINUTE` one-by-one deliveries to a

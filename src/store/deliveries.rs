@@ -293,6 +293,14 @@ pub async fn by_key<C: ConnectionTrait>(conn: &C, batch_key: &str) -> Result<Opt
         .await
 }
 
+/// How many deliveries are pending.
+pub async fn pending_count<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::Status.eq(DeliveryStatus::Pending))
+        .count(conn)
+        .await
+}
+
 /// Delivery `id`, if any.
 pub async fn find<C: ConnectionTrait>(conn: &C, id: i64) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id).one(conn).await

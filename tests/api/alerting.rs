@@ -187,6 +187,16 @@ async fn a_delivery_is_retried_until_accepted_with_every_try_recorded_and_signed
     );
     assert!(log[0]["error"].as_str().unwrap_or("").contains("500"));
     assert!(log[3]["error"].is_null());
+
+    // Operators see the tries and the backlog.
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    for sample in [
+        "risk_monitor_delivery_tries_total{outcome=\"retry\"} 3",
+        "risk_monitor_delivery_tries_total{outcome=\"delivered\"} 1",
+        "risk_monitor_outbox_pending 0",
+    ] {
+        assert!(metrics.contains(sample), "{backend:?}: {sample} in\n{metrics}");
+    }
 }
 
 backend_tests!(a_slack_channel_gets_block_kit_with_the_top_factors_and_a_link);
