@@ -317,12 +317,18 @@ impl Deliverer {
                 if response.status().is_success() {
                     Ok(status)
                 } else {
+                    // The receiver's answer stays in the log: the API shows
+                    // the status alone, so that a channel pointed at an
+                    // internal address cannot be used to read it.
                     let text = response.text().await.unwrap_or_default();
                     let text: String = text.chars().take(MAX_ERROR).collect();
-                    Err((
-                        Some(status),
-                        format!("HTTP {status}: {text}").trim().to_owned(),
-                    ))
+                    tracing::info!(
+                        delivery.id = delivery.id,
+                        http.status = status,
+                        body = %text,
+                        "a delivery was refused"
+                    );
+                    Err((Some(status), format!("HTTP {status}")))
                 }
             }
             Err(error) if error.is_timeout() => Err((
