@@ -195,7 +195,10 @@ async fn a_delivery_is_retried_until_accepted_with_every_try_recorded_and_signed
         "risk_monitor_delivery_tries_total{outcome=\"delivered\"} 1",
         "risk_monitor_outbox_pending 0",
     ] {
-        assert!(metrics.contains(sample), "{backend:?}: {sample} in\n{metrics}");
+        assert!(
+            metrics.contains(sample),
+            "{backend:?}: {sample} in\n{metrics}"
+        );
     }
 }
 
