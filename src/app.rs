@@ -123,6 +123,14 @@ pub fn router(state: AppState) -> Router {
             get(rest::user_risk_analysis),
         )
         .route("/api/stats", get(rest::stats))
+        .route(
+            "/api/export/risky-users.csv",
+            get(rest::export::risky_users_csv),
+        )
+        .route(
+            "/api/export/risky-users.json",
+            get(rest::export::risky_users_json),
+        )
         .route_layer(from_fn(|request, next| {
             auth::require(Some(Permission::Read), request, next)
         }));

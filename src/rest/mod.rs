@@ -7,6 +7,7 @@
 //! Where the legacy API was wrong, the shape is kept but not the bug (see
 //! "Known quirks" in ARCHITECTURE.md).
 
+pub mod export;
 pub mod legacy;
 pub mod openapi;
 pub mod params;

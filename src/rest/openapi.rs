@@ -19,9 +19,14 @@ use utoipa::OpenApi;
         super::user_risk_analysis,
         super::stats,
         super::send_alert,
+        super::export::risky_users_csv,
+        super::export::risky_users_json,
     ),
     components(schemas(super::legacy::Detail)),
-    tags((name = "legacy", description = "Compatibility routes of the legacy API")),
+    tags(
+        (name = "legacy", description = "Compatibility routes of the legacy API"),
+        (name = "export", description = "The risky list as a file (role viewer)"),
+    ),
 )]
 pub struct LegacyApi;
 
@@ -57,6 +62,8 @@ mod tests {
             "/api/user/{user_id}/risk-analysis",
             "/api/stats",
             "/api/alert/{user_id}",
+            "/api/export/risky-users.csv",
+            "/api/export/risky-users.json",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path} is documented");
         }

@@ -12,7 +12,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
 use super::legacy::{ValidationError, ValidationItem};
-use crate::domain::MinScore;
+use crate::domain::{self, MinScore, RiskyFilter};
+use crate::risk::{RiskLevel, RiskPattern};
 
 /// Every problem found in a request's parameters.
 #[derive(Debug, Default)]
@@ -108,12 +109,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RiskyListParams {
     type Rejection = Invalid;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        // A query string that is not even key=value pairs reads as no parameter.
-        let query = Query::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map(|Query(q)| q)
-            .unwrap_or_default();
-        let (min_score, limit) = risky_list(&query)?;
+        let (min_score, limit) = risky_list(&query_map(parts, state).await)?;
         Ok(Self { min_score, limit })
     }
 }
@@ -163,3 +159,89 @@ pub fn risky_list(query: &HashMap<String, String>) -> Result<(MinScore, u64), In
 
 /// The most rows `GET /api/risky-users` returns at once.
 pub const MAX_LIMIT: u64 = 10_000;
+
+/// The export's query (SPEC §11, §12): `min_score`, `level`, `pattern`,
+/// `plan`, `q`, parsed into the list's filter.
+#[derive(Clone, Debug)]
+pub struct ExportParams(pub RiskyFilter);
+
+impl<S: Send + Sync> FromRequestParts<S> for ExportParams {
+    type Rejection = Invalid;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        export(&query_map(parts, state).await).map(Self)
+    }
+}
+
+/// The query string's pairs; one that is not even key=value pairs reads as
+/// no parameter.
+async fn query_map<S: Send + Sync>(parts: &mut Parts, state: &S) -> HashMap<String, String> {
+    Query::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map(|Query(q)| q)
+        .unwrap_or_default()
+}
+
+/// The export's filter from its query string.
+pub fn export(query: &HashMap<String, String>) -> Result<RiskyFilter, Invalid> {
+    let mut invalid = Invalid::default();
+    let mut filter = RiskyFilter::default();
+    // Numbers and names must be valid when present (blank included); the
+    // texts filter nothing when blank.
+    let given = |name: &str| query.get(name).map(|v| v.trim());
+    if let Some(raw) = given("min_score") {
+        match raw.parse::<f64>().map(|v| MinScore::parse(v, "min_score")) {
+            Ok(Ok(v)) if (0.0..=1.0).contains(&v.get()) => filter.min_score = v,
+            Ok(_) => invalid.out_of_range(
+                "query",
+                "min_score",
+                "Input should be between 0 and 1".to_owned(),
+                raw,
+            ),
+            Err(_) => invalid.push("query", "min_score", Kind::Number, raw),
+        }
+    }
+    if let Some(raw) = given("level") {
+        match RiskLevel::from_name(&raw.to_ascii_lowercase()) {
+            Some(level) => filter.level = Some(level),
+            None => invalid.out_of_range(
+                "query",
+                "level",
+                "Input should be low, medium, high or critical".to_owned(),
+                raw,
+            ),
+        }
+    }
+    if let Some(raw) = given("pattern") {
+        match RiskPattern::all()
+            .iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(raw))
+        {
+            Some(pattern) => filter.pattern = Some(*pattern),
+            None => invalid.out_of_range(
+                "query",
+                "pattern",
+                format!(
+                    "Input should be one of {}",
+                    RiskPattern::all()
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                raw,
+            ),
+        }
+    }
+    for (name, max) in [("plan", 50), ("q", domain::MAX_SEARCH)] {
+        let Some(raw) = query.get(name) else {
+            continue;
+        };
+        match domain::filter_text(Some(raw), name, max) {
+            Ok(value) if name == "plan" => filter.subscription_type = value,
+            Ok(value) => filter.search = value,
+            Err(error) => invalid.out_of_range("query", name, error.to_string(), raw),
+        }
+    }
+    invalid.into_result().map(|()| filter)
+}

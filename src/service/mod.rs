@@ -11,6 +11,7 @@ pub mod channels;
 pub mod deliverer;
 pub mod digest;
 pub mod events;
+pub mod export;
 pub mod ingest;
 pub mod live;
 pub mod outbox;

@@ -173,6 +173,16 @@ fn operations() -> Vec<Operation> {
         ),
         op("GET /api/stats", Some(Some(Read)), Call::Get("/api/stats")),
         op(
+            "GET /api/export/risky-users.csv",
+            Some(Some(Read)),
+            Call::Get("/api/export/risky-users.csv"),
+        ),
+        op(
+            "GET /api/export/risky-users.json",
+            Some(Some(Read)),
+            Call::Get("/api/export/risky-users.json"),
+        ),
+        op(
             "POST /api/alert/1",
             Some(Some(Alert)),
             Call::Post("/api/alert/1"),

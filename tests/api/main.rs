@@ -17,6 +17,7 @@ mod access;
 mod alerting;
 mod digest;
 mod explorer;
+mod export;
 mod graphql_limits;
 mod graphql_mutations;
 mod graphql_queries;
