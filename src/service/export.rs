@@ -5,7 +5,7 @@
 //! longer than a page's query, and a slow client slows only its own export.
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
@@ -122,6 +122,12 @@ pub fn risky_users(
                 Step::Done => Ok(None),
             }
         }
+    })
+    .inspect_err(|error: &AppError| {
+        tracing::warn!(
+            ?error,
+            "an export stopped early: its client got a truncated body"
+        );
     })
 }
 
