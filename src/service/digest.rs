@@ -44,6 +44,10 @@ const NAP: Duration = Duration::from_secs(60);
 /// How long the scheduler waits after a failed attempt.
 const RETRY: Duration = Duration::from_secs(60);
 
+/// The longest a digest's statements may run (the serving pool's own
+/// timeout is a request's budget).
+const DIGEST_BUDGET: Duration = Duration::from_secs(600);
+
 /// Everything a digest reports, read at one instant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figures {
@@ -330,6 +334,9 @@ pub async fn make(
         queued: 0,
     };
     let txn = db::begin_write(db).await?;
+    // The first digest at a million users resets every baseline: longer
+    // than a request's budget, which the serving pool's statements carry.
+    store::maintenance::long_statements(&txn, DIGEST_BUDGET).await?;
     // Score writes wait until this commits: the figures read below are the
     // ones the baselines are reset to, and a second digest waits here for
     // the first, then finds its row.

@@ -29,3 +29,20 @@ pub async fn refresh_statistics<C: ConnectionTrait>(
     };
     conn.execute_unprepared(&statement).await.map(|_| ())
 }
+
+/// Lifts the serving pool's statement timeout for the rest of the caller's
+/// transaction (PostgreSQL; SQLite has none), for background work that may
+/// take longer than a request (`budget`, at most).
+pub async fn long_statements<C: ConnectionTrait>(
+    conn: &C,
+    budget: std::time::Duration,
+) -> Result<(), DbErr> {
+    if conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        conn.execute_unprepared(&format!(
+            "SET LOCAL statement_timeout = {}",
+            budget.as_millis()
+        ))
+        .await?;
+    }
+    Ok(())
+}
