@@ -18,7 +18,7 @@ use crate::domain::Caller;
 use crate::error::{AppError, AppResult};
 use crate::service::Rules;
 use crate::service::audit::{self, Action};
-use crate::service::outbox::{self, AlertMessage, Sanction, Subject};
+use crate::service::outbox::{self, AlertMessage, Sanction, Subject, resolution_name, status_name};
 use crate::store;
 use crate::store::alerts::CaseUpdate;
 
@@ -96,27 +96,6 @@ impl Transition {
             Self::Resolve(_, note) | Self::Dismiss(note) => note.as_deref(),
             _ => None,
         }
-    }
-}
-
-/// The GraphQL spelling of a status, as errors name it.
-pub fn status_name(status: AlertStatus) -> &'static str {
-    match status {
-        AlertStatus::Open => "OPEN",
-        AlertStatus::Acknowledged => "ACKNOWLEDGED",
-        AlertStatus::Resolved => "RESOLVED",
-        AlertStatus::Dismissed => "DISMISSED",
-    }
-}
-
-/// The GraphQL spelling of a resolution.
-pub fn resolution_name(resolution: Resolution) -> &'static str {
-    match resolution {
-        Resolution::Contacted => "CONTACTED",
-        Resolution::PaymentRecovered => "PAYMENT_RECOVERED",
-        Resolution::FalsePositive => "FALSE_POSITIVE",
-        Resolution::Sanctioned => "SANCTIONED",
-        Resolution::Other => "OTHER",
     }
 }
 

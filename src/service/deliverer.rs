@@ -24,7 +24,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use sha2::Sha256;
 
 use crate::clock::SharedClock;
@@ -176,15 +176,12 @@ impl Deliverer {
                 return Ok(tried);
             }
             tried += claimed.len();
-            let mut ids: Vec<i64> = claimed.iter().map(|d| d.channel_id).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let mut channels: HashMap<i64, channels::Model> = HashMap::new();
-            for id in ids {
-                if let Some(channel) = store::channels::find(&self.db, id).await? {
-                    channels.insert(id, channel);
-                }
-            }
+            // Channels are few: all of them, in one query per pass.
+            let channels: HashMap<i64, channels::Model> = store::channels::all(&self.db)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect();
             let channels = &channels;
             let outcomes: Vec<(i64, Attempt, AfterAttempt)> = futures::stream::iter(claimed)
                 .map(|delivery| async move {
@@ -280,9 +277,7 @@ impl Deliverer {
             &self.settings,
             at,
         );
-        let txn = self.db.begin().await?;
-        store::deliveries::set_payload(&txn, delivery.id, &body).await?;
-        txn.commit().await?;
+        store::deliveries::set_payload(&self.db, delivery.id, &body).await?;
         Ok(body)
     }
 

@@ -8,7 +8,7 @@
 //! "createdAt", "data"}`; Slack gets `{"text", "blocks"}` (Block Kit).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use entity::sea_orm_active_enums::{ChannelKind, EventType};
+use entity::sea_orm_active_enums::{AlertKind, AlertStatus, ChannelKind, EventType, Resolution};
 use entity::{alerts, channels};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::{Value, json};
@@ -26,6 +26,35 @@ pub fn event_name(event: EventType) -> &'static str {
         EventType::AlertChanged => "ALERT_CHANGED",
         EventType::Sanction => "SANCTION",
         EventType::Digest => "DIGEST",
+    }
+}
+
+/// The GraphQL spelling of a case's status (messages and errors name it).
+pub fn status_name(status: AlertStatus) -> &'static str {
+    match status {
+        AlertStatus::Open => "OPEN",
+        AlertStatus::Acknowledged => "ACKNOWLEDGED",
+        AlertStatus::Resolved => "RESOLVED",
+        AlertStatus::Dismissed => "DISMISSED",
+    }
+}
+
+/// The GraphQL spelling of a resolution.
+pub fn resolution_name(resolution: Resolution) -> &'static str {
+    match resolution {
+        Resolution::Contacted => "CONTACTED",
+        Resolution::PaymentRecovered => "PAYMENT_RECOVERED",
+        Resolution::FalsePositive => "FALSE_POSITIVE",
+        Resolution::Sanctioned => "SANCTIONED",
+        Resolution::Other => "OTHER",
+    }
+}
+
+/// The GraphQL spelling of an alert's kind.
+pub fn kind_name(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Manual => "MANUAL",
+        AlertKind::Automatic => "AUTOMATIC",
     }
 }
 
@@ -94,8 +123,8 @@ fn alert_json(alert: &alerts::Model) -> Value {
     let level = RiskLevel::from(alert.risk_level);
     json!({
         "id": alert.id.to_string(),
-        "kind": format!("{:?}", alert.kind).to_ascii_uppercase(),
-        "status": format!("{:?}", alert.status).to_ascii_uppercase(),
+        "kind": kind_name(alert.kind),
+        "status": status_name(alert.status),
         "riskScore": alert.risk_score,
         "riskLevel": level_name(level),
         "note": alert.note,
@@ -155,7 +184,7 @@ fn slack_alert(message: &AlertMessage, event: EventType, settings: &AlertSetting
         EventType::AlertChanged => format!(
             "Case {} on {name}: {}",
             message.alert.id,
-            format!("{:?}", message.alert.status).to_lowercase()
+            status_name(message.alert.status).to_lowercase()
         ),
         _ => format!(
             "{} risk: {name} (score {:.2})",
