@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use futures::FutureExt;
+use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -114,6 +115,11 @@ pub fn router(state: AppState) -> Router {
             get(console::login_page).post(console::login),
         )
         .route("/console/logout", post(console::logout))
+        .merge(
+            Router::new()
+                .route("/console/assets/{name}", get(console::assets::serve))
+                .layer(CompressionLayer::new()),
+        )
         .route("/health/live", get(live))
         .route("/health/ready", get(ready));
     let read = Router::new()
@@ -147,13 +153,23 @@ pub fn router(state: AppState) -> Router {
                 .post(handler::graphql_post)
                 .layer(DefaultBodyLimit::max(graphql::MAX_BODY_BYTES)),
         )
-        .route("/console", get(console::home))
         .merge(explorer_page(state.settings.operations.explorer))
         .route_layer(from_fn(auth::require_page));
     // Read (SPEC §10 subscriptions), checked by the handler itself: an
     // upgrade without credentials may still present a key in its
     // `connection_init`, so it cannot be refused here.
     let live = Router::new().route("/graphql/ws", get(handler::graphql_ws));
+    // The console's pages (SPEC §11): read to see them; each action checks
+    // its own permission and the form's origin.
+    let console = Router::new()
+        .route("/console", get(console::overview))
+        .route("/console/risky-users", get(console::risky_users))
+        .route("/console/users/{user_id}", get(console::user_page))
+        .route("/console/users/{user_id}/alert", post(console::send_alert))
+        .route("/console/cases", get(console::cases_page))
+        .route("/console/cases/{alert_id}", post(console::case_action))
+        .route_layer(from_fn(console::gate))
+        .layer(CompressionLayer::new());
     let admin = Router::new()
         .route("/metrics", get(metrics::render))
         .route_layer(from_fn(|request, next| {
@@ -164,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         .merge(read)
         .merge(alert)
         .merge(signed_in)
+        .merge(console)
         .merge(live)
         .merge(admin)
         .layer(from_fn_with_state(state.gate.clone(), auth::admit));

@@ -493,6 +493,22 @@ pub struct ListCursor {
     pub user_id: i64,
 }
 
+impl ListCursor {
+    /// The cursor as clients see it: the score's exact bits in hex, then
+    /// the user id (`3fd999999999999a:42`).
+    pub fn encode(&self) -> String {
+        format!("{:016x}:{}", self.score.to_bits(), self.user_id)
+    }
+
+    /// Reads what [`ListCursor::encode`] wrote; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (bits, id) = text.split_once(':')?;
+        let score = f64::from_bits(u64::from_str_radix(bits, 16).ok()?);
+        let user_id = id.parse::<i64>().ok()?;
+        score.is_finite().then_some(Self { score, user_id })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -427,32 +427,13 @@ impl CursorType for QueueCursor {
     type Error = String;
 
     fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
-        let invalid = || format!("{s:?} is not a cursor of this list");
-        let mut parts = s.splitn(3, ':');
-        let severity = parts.next().and_then(|p| p.parse::<i16>().ok());
-        let micros = parts.next().and_then(|p| p.parse::<i64>().ok());
-        let id = parts.next().and_then(|p| p.parse::<i64>().ok());
-        match (
-            severity,
-            micros.and_then(DateTime::from_timestamp_micros),
-            id,
-        ) {
-            (Some(severity), Some(created_at), Some(id)) => Ok(Self(CaseCursor {
-                severity,
-                created_at,
-                id,
-            })),
-            _ => Err(invalid()),
-        }
+        CaseCursor::decode(s)
+            .map(Self)
+            .ok_or_else(|| format!("{s:?} is not a cursor of this list"))
     }
 
     fn encode_cursor(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            self.0.severity,
-            self.0.created_at.timestamp_micros(),
-            self.0.id
-        )
+        self.0.encode()
     }
 }
 
@@ -503,6 +484,7 @@ impl AlertingQuery {
             level: level.map(Into::into),
             kind: kind.map(Into::into),
             assignee: domain::filter_text(assignee.as_deref(), "assignee", 200).gql()?,
+            unresolved: false,
         };
         let db = ctx.data::<DatabaseConnection>()?;
         let page = cases::page(db, &filter, after, first).await.gql()?;
@@ -517,11 +499,7 @@ impl AlertingQuery {
             AlertsTotal { total_count },
         );
         connection.edges.extend(page.rows.into_iter().map(|row| {
-            let cursor = QueueCursor(CaseCursor {
-                severity: row.severity,
-                created_at: row.created_at,
-                id: row.id,
-            });
+            let cursor = QueueCursor(CaseCursor::after(&row));
             Edge::new(cursor, Alert::from(row))
         }));
         Ok(connection)

@@ -34,19 +34,13 @@ impl CursorType for RiskCursor {
     type Error = String;
 
     fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
-        let invalid = || format!("{s:?} is not a cursor of this list");
-        let (bits, id) = s.split_once(':').ok_or_else(invalid)?;
-        let bits = u64::from_str_radix(bits, 16).map_err(|_| invalid())?;
-        let user_id = id.parse::<i64>().map_err(|_| invalid())?;
-        let score = f64::from_bits(bits);
-        if !score.is_finite() {
-            return Err(invalid());
-        }
-        Ok(Self(ListCursor { score, user_id }))
+        ListCursor::decode(s)
+            .map(Self)
+            .ok_or_else(|| format!("{s:?} is not a cursor of this list"))
     }
 
     fn encode_cursor(&self) -> String {
-        format!("{:016x}:{}", self.0.score.to_bits(), self.0.user_id)
+        self.0.encode()
     }
 }
 

@@ -11,7 +11,7 @@ use crate::domain::{
     self, Caller, Cents, CurrencyCode, Email, IdempotencyKey, PaymentStatus as DomainStatus,
 };
 use crate::error::{AppError, AppResult};
-use crate::risk::{self, FactorName};
+use crate::risk::{self, FactorName, RiskLevel};
 use crate::service::alerts::NewAlert;
 use crate::service::ingest::{NewPayment, NewSubscription, UserUpsert};
 use crate::service::queries::{self, DEFAULT_PAGE, MAX_PAGE};
@@ -361,6 +361,15 @@ pub struct LevelCount {
     pub count: i64,
 }
 
+/// Users on one plan type.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PlanCount {
+    /// The current plan's type; null for users without a plan.
+    pub subscription_type: Option<String>,
+    /// Users counted.
+    pub count: i64,
+}
+
 /// Active users whose score is in [from, to) (the last bucket includes 1).
 #[derive(SimpleObject, Clone, Debug)]
 pub struct ScoreBucket {
@@ -408,6 +417,12 @@ pub struct SystemStats {
     pub histogram: Vec<ScoreBucket>,
     /// One entry per day of the trend window, oldest first.
     pub failure_trend: Vec<DailyFailures>,
+    /// Active high-risk users (critical included) per current plan type,
+    /// most first.
+    pub high_risk_by_plan: Vec<PlanCount>,
+    /// Cases still being worked (`OPEN` or `ACKNOWLEDGED`) per level at
+    /// raising.
+    pub open_cases: Vec<LevelCount>,
     /// When these figures were computed: they are served from a snapshot at
     /// most a few seconds old.
     pub computed_at: DateTime<Utc>,
@@ -415,6 +430,16 @@ pub struct SystemStats {
 
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn level_counts(levels: &[(RiskLevel, u64)]) -> Vec<LevelCount> {
+    levels
+        .iter()
+        .map(|(level, n)| LevelCount {
+            level: (*level).into(),
+            count: count(*n),
+        })
+        .collect()
 }
 
 impl From<&queries::SystemStats> for SystemStats {
@@ -427,14 +452,7 @@ impl From<&queries::SystemStats> for SystemStats {
             failed_payments: count(s.failed_payments),
             overall_failure_rate: s.overall_failure_rate,
             avg_risk_score: s.avg_risk_score,
-            levels: s
-                .levels
-                .iter()
-                .map(|(level, n)| LevelCount {
-                    level: (*level).into(),
-                    count: count(*n),
-                })
-                .collect(),
+            levels: level_counts(&s.levels),
             histogram: s
                 .histogram
                 .iter()
@@ -455,6 +473,15 @@ impl From<&queries::SystemStats> for SystemStats {
                     failure_rate: d.failure_rate(),
                 })
                 .collect(),
+            high_risk_by_plan: s
+                .high_risk_by_plan
+                .iter()
+                .map(|(plan, n)| PlanCount {
+                    subscription_type: plan.clone(),
+                    count: count(*n),
+                })
+                .collect(),
+            open_cases: level_counts(&s.open_cases),
             computed_at: s.computed_at,
         }
     }

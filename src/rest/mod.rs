@@ -21,7 +21,6 @@ use axum::{Extension, Json};
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
-use crate::config::Settings;
 use crate::domain::{Caller, RiskyFilter};
 use crate::error::{AppError, AppResult};
 use crate::http::prefers_html;
@@ -37,16 +36,15 @@ use legacy::{
 use params::{RiskyListParams, UserIdPath};
 
 /// Where a browser asking for `/` is sent.
-pub const BROWSER_HOME: &str = "/graphiql";
+pub const BROWSER_HOME: &str = "/console";
 
 /// Health check. A browser (an `Accept` that prefers HTML) is sent to the
-/// GraphiQL explorer instead; API clients get the legacy JSON.
+/// support console instead; API clients get the legacy JSON.
 #[utoipa::path(get, path = "/", tag = "legacy",
     responses((status = 200, description = "The service is up", body = Health)))]
-pub async fn health(State(settings): State<Arc<Settings>>, headers: HeaderMap) -> Response {
-    // Legacy quirk kept: `/` is the health route for API clients. Without the
-    // explorer (`EXPLORER=false`) browsers get it too.
-    if settings.operations.explorer && prefers_html(&headers) {
+pub async fn health(headers: HeaderMap) -> Response {
+    // Legacy quirk kept: `/` is the health route for API clients.
+    if prefers_html(&headers) {
         return Redirect::to(BROWSER_HOME).into_response();
     }
     Json(Health {

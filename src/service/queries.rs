@@ -194,6 +194,11 @@ pub struct SystemStats {
     pub histogram: [u64; 10],
     /// One entry per UTC day of the trend, oldest first, empty days included.
     pub failure_trend: Vec<DayFailures>,
+    /// Active high-risk users (critical included) per current plan type
+    /// (`None`: no plan), most first.
+    pub high_risk_by_plan: Vec<(Option<String>, u64)>,
+    /// Cases still being worked (open or acknowledged) per level.
+    pub open_cases: [(RiskLevel, u64); 4],
     /// When these figures were computed.
     pub computed_at: DateTime<Utc>,
 }
@@ -247,6 +252,9 @@ pub async fn stats<C: ConnectionTrait>(
     let first_day = today - Duration::days(trend_days - 1);
     let since = first_day.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc());
     let recorded = store::stats::daily_failures(db, since).await?;
+    let high_risk_by_plan = store::stats::high_risk_by_plan(db).await?;
+    let [open_low, open_medium, open_high, open_critical] =
+        store::stats::open_cases_by_level(db).await?;
     let failure_trend = first_day
         .iter_days()
         .take(trend_days as usize)
@@ -284,6 +292,13 @@ pub async fn stats<C: ConnectionTrait>(
         ],
         histogram: scores.histogram,
         failure_trend,
+        high_risk_by_plan,
+        open_cases: [
+            (RiskLevel::Low, open_low),
+            (RiskLevel::Medium, open_medium),
+            (RiskLevel::High, open_high),
+            (RiskLevel::Critical, open_critical),
+        ],
         computed_at: now,
     })
 }

@@ -220,6 +220,8 @@ pub struct CaseFilter {
     pub kind: Option<AlertKind>,
     /// Only this assignee.
     pub assignee: Option<String>,
+    /// Only cases still being worked (`OPEN` or `ACKNOWLEDGED`).
+    pub unresolved: bool,
 }
 
 impl CaseFilter {
@@ -237,6 +239,9 @@ impl CaseFilter {
         if let Some(assignee) = &self.assignee {
             condition = condition.add(Column::Assignee.eq(assignee.as_str()));
         }
+        if self.unresolved {
+            condition = condition.add(Column::Status.is_in(OPEN_STATUSES));
+        }
         condition
     }
 }
@@ -250,6 +255,40 @@ pub struct CaseCursor {
     pub created_at: DateTime<Utc>,
     /// Its id.
     pub id: i64,
+}
+
+impl CaseCursor {
+    /// The cursor as clients see it: `severity:created_at µs:id`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.severity,
+            self.created_at.timestamp_micros(),
+            self.id
+        )
+    }
+
+    /// Reads what [`CaseCursor::encode`] wrote; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ':');
+        let severity = parts.next()?.parse::<i16>().ok()?;
+        let micros = parts.next()?.parse::<i64>().ok()?;
+        let id = parts.next()?.parse::<i64>().ok()?;
+        Some(Self {
+            severity,
+            created_at: DateTime::from_timestamp_micros(micros)?,
+            id,
+        })
+    }
+
+    /// Where a page that ended with `case` continues.
+    pub fn after(case: &Model) -> Self {
+        Self {
+            severity: case.severity,
+            created_at: case.created_at,
+            id: case.id,
+        }
+    }
 }
 
 /// Up to `limit` cases under `filter`, the most severe first, then the

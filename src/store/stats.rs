@@ -176,3 +176,50 @@ pub async fn daily_failures<C: ConnectionTrait>(
     }
     Ok(days)
 }
+
+/// Active users at the high level or above per current plan type (`None`
+/// for users without a plan), most first, ties by name.
+pub async fn high_risk_by_plan<C: ConnectionTrait>(
+    conn: &C,
+) -> Result<Vec<(Option<String>, u64)>, DbErr> {
+    let high: Vec<String> = [StoredLevel::High, StoredLevel::Critical]
+        .into_iter()
+        .map(|level| format!("'{}'", level.to_value()))
+        .collect();
+    let sql = format!(
+        "SELECT subscription_type, COUNT(*) AS n FROM risk_scores \
+         WHERE is_active AND level IN ({}) \
+         GROUP BY subscription_type ORDER BY n DESC, subscription_type",
+        high.join(", ")
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get_by_index(0)?, get_u64(row, 1)?)))
+        .collect()
+}
+
+/// Cases still being worked (open or acknowledged) per level at raising,
+/// in the enum's order (low to critical).
+pub async fn open_cases_by_level<C: ConnectionTrait>(conn: &C) -> Result<[u64; 4], DbErr> {
+    let open: Vec<String> = crate::store::alerts::OPEN_STATUSES
+        .iter()
+        .map(|status| format!("'{}'", status.to_value()))
+        .collect();
+    let sql = format!(
+        "SELECT risk_level, COUNT(*) FROM alerts WHERE status IN ({}) GROUP BY risk_level",
+        open.join(", ")
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await?;
+    let mut counts = [0; 4];
+    for row in &rows {
+        let level: String = row.try_get_by_index(0)?;
+        if let Some(index) = StoredLevel::iter().position(|l| l.to_value() == level) {
+            counts[index] = get_u64(row, 1)?;
+        }
+    }
+    Ok(counts)
+}

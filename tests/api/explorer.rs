@@ -42,7 +42,7 @@ async fn the_explorer_page_and_its_assets_are_served_from_the_binary() {
 }
 
 #[tokio::test]
-async fn browsers_are_sent_to_the_explorer_and_api_clients_keep_json() {
+async fn browsers_are_sent_to_the_console_and_api_clients_keep_json() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -56,7 +56,7 @@ async fn browsers_are_sent_to_the_explorer_and_api_clients_keep_json() {
         .await
         .expect("get");
     assert!(root.status().is_redirection());
-    assert_eq!(root.headers()["location"], "/graphiql");
+    assert_eq!(root.headers()["location"], "/console");
 
     let json = no_redirect
         .get(format!("{}/", app.address))

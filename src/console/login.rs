@@ -1,9 +1,7 @@
 //! The support console's sign-in (SPEC §11 `/console/login`): a plain form
 //! with one field, the person's own API key, which opens a server-side
 //! session kept in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when
-//! served over HTTPS). Sign-out ends the session. The console's views come
-//! with the console itself; `/console` says who is signed in and links to
-//! the explorer.
+//! served over HTTPS). Sign-out ends the session.
 
 use axum::Extension;
 use axum::Form;
@@ -14,15 +12,14 @@ use chrono::TimeDelta;
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
+use maud::{DOCTYPE, html};
+
+use super::{assets, layout};
 use crate::auth::{Gate, LOGIN_PATH, SESSION_COOKIE, cookie};
 use crate::clock::SharedClock;
-use crate::domain::{Caller, role_name};
+use crate::domain::Caller;
 use crate::http::RequestId;
 use crate::service::access;
-
-/// Pages allow nothing from elsewhere, no script, no framing.
-const PAGE_POLICY: &str = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; \
-                           base-uri 'none'";
 
 /// `?next=` of the sign-in page.
 #[derive(Debug, Default, Deserialize)]
@@ -43,7 +40,7 @@ pub struct SignInForm {
 /// A path of this service to go back to (`/…`, never `//host` or a URL).
 /// Browsers drop tabs and newlines from a URL and read `\\` as `/`, so a
 /// path holding any of them, a blank or a control character is refused.
-fn local_path(next: Option<&str>) -> &str {
+pub(super) fn local_path(next: Option<&str>) -> &str {
     match next {
         Some(path)
             if path.starts_with('/')
@@ -56,65 +53,50 @@ fn local_path(next: Option<&str>) -> &str {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_owned(),
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// An HTML page with the console's headers.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Risk Monitor</title></head>\n<body><main>\n{body}\n</main></body></html>\n",
-        title = escape(title)
-    );
-    (
+/// The sign-in page, with `message` above the form when there is one.
+fn sign_in_page(status: StatusCode, next: &str, message: Option<&str>) -> Response {
+    layout::respond(
         status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        html,
-    )
-        .into_response()
-}
-
-fn sign_in_form(next: &str, message: Option<&str>) -> String {
-    let message = message
-        .map(|m| format!("<p role=\"alert\">{}</p>\n", escape(m)))
-        .unwrap_or_default();
-    format!(
-        "<h1>Sign in to Risk Monitor</h1>\n{message}\
-         <form method=\"post\" action=\"{LOGIN_PATH}\">\n\
-         <label for=\"key\">Your API key</label>\n\
-         <input id=\"key\" name=\"key\" type=\"password\" autocomplete=\"current-password\" required>\n\
-         <input type=\"hidden\" name=\"next\" value=\"{next}\">\n\
-         <button type=\"submit\">Sign in</button>\n</form>\n\
-         <p>An administrator issues each person a key: \
-         <code>risk-monitor keys create --name NAME --role viewer</code>.</p>",
-        next = escape(next)
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { "Sign in · Risk Monitor" }
+                    link rel="stylesheet" href=(assets::url("console.css"));
+                }
+                body {
+                    main #main .login {
+                        div.panel {
+                            h1 { "Sign in to Risk Monitor" }
+                            @if let Some(message) = message {
+                                p.error role="alert" { (message) }
+                            }
+                            form method="post" action=(LOGIN_PATH) {
+                                div.field {
+                                    label for="key" { "Your API key" }
+                                    input #key name="key" type="password"
+                                        autocomplete="current-password" required;
+                                }
+                                input type="hidden" name="next" value=(next);
+                                div.actions { button type="submit" { "Sign in" } }
+                            }
+                            p.muted {
+                                "An administrator issues each person a key: "
+                                code { "risk-monitor keys create --name NAME --role viewer" } "."
+                            }
+                        }
+                    }
+                }
+            }
+        },
     )
 }
 
 /// `GET /console/login`: the form.
 pub async fn login_page(Query(next): Query<Next>) -> Response {
-    page(
-        StatusCode::OK,
-        "Sign in",
-        &sign_in_form(local_path(next.next.as_deref()), None),
-    )
+    sign_in_page(StatusCode::OK, local_path(next.next.as_deref()), None)
 }
 
 /// Whether the request reached us over HTTPS (directly or through a proxy
@@ -160,20 +142,17 @@ pub async fn login(
             }
             response
         }
-        Err(crate::error::AppError::Unauthenticated) => page(
+        Err(crate::error::AppError::Unauthenticated) => sign_in_page(
             StatusCode::UNAUTHORIZED,
-            "Sign in",
-            &sign_in_form(&next, Some("That key is not valid, or it was revoked.")),
+            &next,
+            Some("That key is not valid, or it was revoked."),
         ),
         Err(error) => {
             error.log();
-            page(
+            sign_in_page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "Sign in",
-                &sign_in_form(
-                    &next,
-                    Some("The service cannot sign you in right now; try again."),
-                ),
+                &next,
+                Some("The service cannot sign you in right now; try again."),
             )
         }
     }
@@ -198,18 +177,6 @@ pub async fn logout(
     response
 }
 
-/// `GET /console`: who is signed in; the console's views come later.
-pub async fn home(Extension(caller): Extension<Caller>) -> Response {
-    let body = format!(
-        "<h1>Risk Monitor</h1>\n<p>Signed in as <strong>{name}</strong> ({role}).</p>\n\
-         <p><a href=\"/graphiql\">Open the GraphQL explorer</a></p>\n\
-         <form method=\"post\" action=\"/console/logout\"><button type=\"submit\">Sign out</button></form>",
-        name = escape(&caller.actor.name),
-        role = role_name(caller.actor.role)
-    );
-    page(StatusCode::OK, "Console", &body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,13 +191,5 @@ mod tests {
         assert_eq!(local_path(Some("/\n/evil.example")), "/console");
         assert_eq!(local_path(Some("/ /evil.example")), "/console");
         assert_eq!(local_path(None), "/console");
-    }
-
-    #[test]
-    fn text_is_escaped_in_pages() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
     }
 }
