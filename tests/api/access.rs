@@ -36,6 +36,23 @@ enum Call {
     Graphql(&'static str),
     Get(&'static str),
     Post(&'static str),
+    /// A console form: path and urlencoded body.
+    Form(&'static str, &'static str),
+}
+
+impl Call {
+    /// A console page or form: without a caller, a browser is sent to sign
+    /// in (303); a form that succeeds redirects too.
+    fn is_console(&self) -> bool {
+        match self {
+            Call::Get(path) => {
+                *path == "/graphiql"
+                    || (path.starts_with("/console") && !path.starts_with("/console/login"))
+            }
+            Call::Form(..) => true,
+            _ => false,
+        }
+    }
 }
 
 const PAYMENT: &str = r#"mutation { recordPayment(input: { userId: "1", amount: 9.99,
@@ -197,6 +214,32 @@ fn operations() -> Vec<Operation> {
         op("GET /health/live", None, Call::Get("/health/live")),
         op("GET /health/ready", None, Call::Get("/health/ready")),
         op("GET /console/login", None, Call::Get("/console/login")),
+        op("GET /console", Some(Some(Read)), Call::Get("/console")),
+        op(
+            "GET /console/risky-users",
+            Some(Some(Read)),
+            Call::Get("/console/risky-users?level=high"),
+        ),
+        op(
+            "GET /console/users/1",
+            Some(Some(Read)),
+            Call::Get("/console/users/1"),
+        ),
+        op(
+            "GET /console/cases",
+            Some(Some(Read)),
+            Call::Get("/console/cases"),
+        ),
+        op(
+            "POST /console/users/1/alert",
+            Some(Some(Alert)),
+            Call::Form("/console/users/1/alert", "note=walk&idempotency_key=walk-1"),
+        ),
+        op(
+            "POST /console/cases/1",
+            Some(Some(Alert)),
+            Call::Form("/console/cases/1", "action=note&note=walked"),
+        ),
     ]
 }
 
@@ -212,6 +255,10 @@ async fn send(app: &TestApp, call: &Call, key: Option<&str>) -> (StatusCode, Val
             .json(&json!({ "query": query })),
         Call::Get(path) => client.get(format!("{}{path}", app.address)),
         Call::Post(path) => client.post(format!("{}{path}", app.address)),
+        Call::Form(path, body) => client
+            .post(format!("{}{path}", app.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(*body),
     };
     let request = match key {
         Some(key) => request.bearer_auth(key),
@@ -293,9 +340,7 @@ async fn every_operation_answers_each_role_as_spec_9_says(backend: Backend) {
                 (None, _) if !bad_credential => {
                     assert_eq!(status, StatusCode::OK, "{context}");
                 }
-                (_, None)
-                    if !bad_credential && matches!(operation.call, Call::Get("/graphiql")) =>
-                {
+                (_, None) if !bad_credential && operation.call.is_console() => {
                     assert_eq!(
                         status,
                         StatusCode::SEE_OTHER,
@@ -322,6 +367,9 @@ async fn every_operation_answers_each_role_as_spec_9_says(backend: Backend) {
                         );
                     }
                     assert_eq!(counts(&app).await, before, "{context}: nothing was written");
+                }
+                _ if matches!(operation.call, Call::Form(..)) => {
+                    assert_eq!(status, StatusCode::SEE_OTHER, "{context}: done, then back");
                 }
                 _ => {
                     assert_eq!(status, StatusCode::OK, "{context}");

@@ -15,6 +15,7 @@
 
 mod access;
 mod alerting;
+mod console;
 mod digest;
 mod explorer;
 mod export;

@@ -131,6 +131,15 @@ async fn a_database_outage_is_reported_within_the_budget_and_recovered_from() {
         "{:?}",
         started.elapsed()
     );
+    let page = app
+        .get_with("/console/users/1", |r| r.header("accept", "text/html"))
+        .await;
+    assert_eq!(page.status(), 503, "the console says so on a page");
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("<h1>The database is not answering</h1>") && !html.contains("\"errors\""),
+        "a readable page, not JSON: {html}"
+    );
     let (_, body, took) = ask().await;
     let code = error_code(&body).to_owned();
     assert!(
