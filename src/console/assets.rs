@@ -72,3 +72,31 @@ pub async fn serve(Path(name): Path<String>) -> Response {
         None => (StatusCode::NOT_FOUND, "no such console asset").into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_versions_file_lists_each_asset_with_its_size_and_checksum() {
+        let listed = include_str!("assets/VERSIONS.md");
+        for asset in &ASSETS {
+            let row = listed
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{}` |", asset.name)))
+                .unwrap_or_else(|| panic!("{} is listed", asset.name));
+            let sha = hex::encode(Sha256::digest(asset.body));
+            assert!(
+                row.contains(&format!("`{sha}`")),
+                "{}: sha256 {sha}",
+                asset.name
+            );
+            assert!(
+                row.contains(&format!("| {} |", asset.body.len())),
+                "{}: {} bytes",
+                asset.name,
+                asset.body.len()
+            );
+        }
+    }
+}

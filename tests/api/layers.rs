@@ -143,6 +143,12 @@ const RULES: &[Rule] = &[
         forbidden: &["crate::rest", "crate::app", "crate::store"],
     },
     Rule {
+        why: "console/ imports neither app.rs, GraphQL nor store row types",
+        scope: "console/",
+        except: &[],
+        forbidden: &["crate::graphql", "crate::app", "crate::store"],
+    },
+    Rule {
         why: "domain.rs and error.rs sit below every layer",
         scope: "domain.rs",
         except: &[],
