@@ -217,7 +217,7 @@ fn view(
                 p { "No case in this view." }
             }
             @for case in &page.rows {
-                (case_card(ctx, case, people.get(&case.user_id), notes.get(&case.id).map_or(&[][..], Vec::as_slice), &ctx.here))
+                (case_card(ctx, now, case, people.get(&case.user_id), notes.get(&case.id).map_or(&[][..], Vec::as_slice), &ctx.here))
             }
             @if let Some(next) = next {
                 div.pager { span {} a.button rel="next" href=(next) { "Next page →" } }
@@ -235,6 +235,7 @@ fn status_word(status: AlertStatus) -> String {
 /// role allows in its state. `back` is where an action returns.
 pub(super) fn case_card(
     ctx: &Ctx,
+    now: DateTime<Utc>,
     case: &alerts::Model,
     user: Option<&users::Model>,
     notes: &[alert_notes::Model],
@@ -260,7 +261,11 @@ pub(super) fn case_card(
                 (layout::level_badge(level))
                 span.status { (status_word(case.status)) }
                 @if case.kind == AlertKind::Automatic { span.tag { "automatic" } }
-                span.muted { "score " (layout::score(case.risk_score)) " · raised " (layout::instant(case.created_at)) }
+                span.muted {
+                    "score " (layout::score(case.risk_score)) " · raised "
+                    time datetime=(case.created_at.to_rfc3339()) { (layout::instant(case.created_at)) }
+                    " (" (layout::age(case.created_at, now)) " ago)"
+                }
             }
             p {
                 @if let Some(user) = user {

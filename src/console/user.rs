@@ -294,7 +294,7 @@ fn view(ctx: &Ctx, data: &UserData, alert: Option<&str>, now: DateTime<Utc>) -> 
                     p.muted { "No case was raised on this user." }
                 }
                 @for case in &data.cases {
-                    (case_card(ctx, case, None, data.notes.get(&case.id).map_or(&[][..], Vec::as_slice), &ctx.here))
+                    (case_card(ctx, now, case, None, data.notes.get(&case.id).map_or(&[][..], Vec::as_slice), &ctx.here))
                 }
             }
         }
