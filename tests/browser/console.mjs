@@ -36,9 +36,12 @@
 //     serious or critical on the login, overview, list, user, cases and
 //     not-found pages, at 1440 and 390 pixels (lesser findings are printed);
 //   - at 390 pixels the tables marked `cards` show rows as cards and no page
-//     is wider than the screen;
+//     is wider than the screen; at both widths no table is wider than its
+//     box, and every page names its icon (else browsers ask for a missing
+//     /favicon.ico);
 //   - an unknown user is a readable 404 page, a bad filter a readable 422
-//     page (HTML with a heading and a message, never JSON);
+//     page (HTML with a heading and a message; no console page answers
+//     anything but HTML);
 //   - no request leaves the service's origin, none fails, no response is an
 //     HTTP error (except the deliberate ones above), no page throws, no
 //     Content-Security-Policy violation is reported;
@@ -50,7 +53,10 @@
 //
 // On success prints `console ok: …` with the key figures (and `note:` lines
 // before it) and exits 0; on any failure prints `console FAILED: <reason>`
-// (with the problems and requests seen) to stderr and exits 1.
+// (with the problems and requests seen) to stderr and exits 1. A failure
+// that does not stop the walk (a page's accessibility, width or icon, a live
+// update that lost cases) is collected, and all of them are listed at the
+// end. The run is bounded at OVERALL_TIMEOUT_MS.
 
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -124,6 +130,7 @@ const axeRuns = []; // { name, width, lesser }
 const navigations = new Map(); // page → main-frame navigations so far
 const startedAt = new WeakMap(); // request → its page's navigations when it started
 const pending = []; // judgments of aborted requests still to be made
+const answered = new Set(); // URLs whose HTTP errors the response handler judged
 const phases = []; // [name, seconds]
 let phaseStart = Date.now();
 function phase(name) {
@@ -264,6 +271,7 @@ async function newContext(who, viewport, options = {}) {
       );
     }
     if (response.status() >= 400) {
+      answered.add(response.url());
       if (expecting.some((e) => e.statuses.includes(response.status()))) expectedErrors.push(text);
       else problems.push(text);
     }
@@ -277,8 +285,12 @@ async function newContext(who, viewport, options = {}) {
       const text = message.text();
       if (/Content.Security.Policy/i.test(text)) {
         problems.push(`${who}: CSP violation reported in ${pathOf(page.url())}: ${text}`);
-      } else if (message.type() === 'error' && !/^Failed to load resource: the server responded with a status of/.test(text)) {
-        // HTTP errors are judged by the response handler (deliberate or not).
+      } else if (/^Failed to load resource: the server responded with a status of/.test(text)) {
+        // The response handler judged the requests it saw (deliberate or
+        // not); the browser's own (an icon it looks for) it did not see.
+        const url = message.location()?.url ?? '';
+        if (!answered.has(url)) problems.push(`${who}: ${pathOf(url) || 'a resource'} failed to load on ${pathOf(page.url())}: ${text}`);
+      } else if (message.type() === 'error') {
         problems.push(`${who}: console error in ${pathOf(page.url())}: ${text}`);
       }
     });
@@ -404,6 +416,10 @@ async function axe(page, name, width) {
 
 /** The checks every page gets at `width`: CSP reports, width, axe, problems. */
 async function checkPage(page, name, width) {
+  // Without an icon of its own a page makes the browser ask for /favicon.ico
+  // (a failed request the browser does not always report).
+  const icon = await page.evaluate(() => document.querySelector('link[rel~=icon]')?.getAttribute('href') ?? null);
+  if (!icon) defect(`${name} at ${width}px names no icon (link rel=icon): browsers ask for /favicon.ico, which answers 404`);
   const csp = await page.evaluate(() => window.__rmCsp ?? []);
   if (csp.length > 0) fail(`${name}: Content-Security-Policy violations: ${csp.join('; ')}`);
   const wide = await page.evaluate(() => document.scrollingElement.scrollWidth);
@@ -853,11 +869,19 @@ async function run() {
     if (request.method() === 'POST' && pathOf(request.url()) === `${userPath}/alert`) posts += 1;
   };
   page.on('request', countPosts);
+  // (The first submission may be cut short by the second: wait for the
+  // page that commits, not for the first navigation.)
   await expectErrors([], () =>
     Promise.all([
-      page.waitForURL((u) => u.pathname === userPath && u.searchParams.has('alert'), { waitUntil: 'load' }),
+      page.waitForEvent('framenavigated', {
+        predicate: (frame) => {
+          if (frame !== page.mainFrame()) return false;
+          const url = new URL(frame.url());
+          return url.pathname === userPath && url.searchParams.has('alert');
+        },
+      }),
       page.locator('form#send-alert button[type=submit]').dblclick(),
-    ]),
+    ]).then(() => page.waitForLoadState('load')),
   ).catch((error) => fail(`double-clicking "Send alert": ${error.message.split('\n')[0]}`));
   page.off('request', countPosts);
   const raisedId = await page.locator('p[data-alert-raised]').getAttribute('data-alert-raised').catch(() => null);
