@@ -47,8 +47,11 @@ SERVER=$!
 for _ in $(seq 300); do curl -sf "$BASE/health/ready" >/dev/null && break; sleep 0.1; done
 curl -sf "$BASE/health/ready" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 N=$N node benches/console-timing.mjs "$BASE" "$N"
 echo
+# The figures are only as quiet as the machine: other work shows in the load.
+echo "Load average (1, 5, 15 min) before the timing: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "Server peak RSS: $(awk '$1 == "VmHWM:" { print int($2 / 1024) }' "/proc/$SERVER/status") MB; $(nproc) cores; $(chromium --version 2>/dev/null); node $(node --version); $(psql "$PG_URL/postgres" -Atc 'SHOW server_version' | sed 's/^/PostgreSQL /')."
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
 drop
