@@ -28,7 +28,7 @@ const WIDE: f64 = 1000.0;
 pub fn bars(title: &str, rows: &[Bar]) -> Markup {
     const WIDTH: f64 = NARROW;
     let row = 30.0;
-    let label_width = 84.0;
+    let label_width = 112.0;
     let value_width = 52.0;
     let plot = WIDTH - label_width - value_width;
     let height = row * rows.len().max(1) as f64 + 6.0;
