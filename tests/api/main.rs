@@ -16,6 +16,7 @@
 mod access;
 mod alerting;
 mod console;
+mod console_browser;
 mod digest;
 mod explorer;
 mod export;
