@@ -76,6 +76,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         state.db.clone(),
         state.rules.clone(),
         state.settings.rescore_interval,
+        state.metrics.refreshed.clone(),
     );
     let address = app.address();
     if app.state().settings.operations.explorer {

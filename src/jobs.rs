@@ -3,10 +3,13 @@
 //! days). Each stored score carries that instant; this task wakes at an
 //! interval, rescores the users whose instant has passed, a batch at a time,
 //! each batch in a short transaction of its own, so requests never wait long.
+//! Every `serve` process runs one: a batch claims its users (locks skipped
+//! by the others), so each due user is rescored once however many run.
 
 use std::time::Duration;
 
 use chrono::Utc;
+use prometheus_client::metrics::counter::Counter;
 use sea_orm::DatabaseConnection;
 
 use crate::service::{Rules, scoring};
@@ -14,19 +17,28 @@ use crate::service::{Rules, scoring};
 /// Users rescored per refresher transaction.
 pub const REFRESH_BATCH: u64 = 1_000;
 
-/// Runs forever: every `interval`, rescores every user that is due.
-/// Database errors are logged and retried at the next tick.
-pub async fn refresher(db: DatabaseConnection, rules: Rules, interval: Duration) {
+/// Runs forever: every `interval`, rescores every user that is due, and
+/// counts them in `refreshed`. Database errors are logged and retried at
+/// the next tick.
+pub async fn refresher(
+    db: DatabaseConnection,
+    rules: Rules,
+    interval: Duration,
+    refreshed: Counter,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         match refresh_now(&db, &rules).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(
-                users = n,
-                "refreshed scores whose next-change instant had passed"
-            ),
+            Ok(n) => {
+                refreshed.inc_by(n);
+                tracing::info!(
+                    users = n,
+                    "refreshed scores whose next-change instant had passed"
+                );
+            }
             Err(error) => tracing::warn!(%error, "score refresh failed; retrying at the next tick"),
         }
     }

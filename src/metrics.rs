@@ -113,6 +113,9 @@ pub struct Metrics {
     /// The deliverer's tries and their latency.
     pub deliveries: DeliveryMetrics,
     outbox_pending: Gauge,
+    /// Scores the refresher of this process rewrote because their
+    /// next-change instant had passed.
+    pub refreshed: Counter,
 }
 
 impl Default for Metrics {
@@ -219,7 +222,14 @@ impl Metrics {
             "Deliveries waiting to be sent or retried",
             outbox_pending.clone(),
         );
+        let refreshed = Counter::default();
+        registry.register(
+            "scores_refreshed",
+            "Scores this process's refresher rewrote because time alone changed them",
+            refreshed.clone(),
+        );
         Self {
+            refreshed,
             registry,
             http_requests,
             http_latency,

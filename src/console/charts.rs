@@ -28,7 +28,7 @@ const WIDE: f64 = 1000.0;
 pub fn bars(title: &str, rows: &[Bar]) -> Markup {
     const WIDTH: f64 = NARROW;
     let row = 30.0;
-    let label_width = 84.0;
+    let label_width = 112.0;
     let value_width = 52.0;
     let plot = WIDTH - label_width - value_width;
     let height = row * rows.len().max(1) as f64 + 6.0;
@@ -131,7 +131,7 @@ pub fn trend(title: &str, points: &[(String, f64)]) -> Markup {
     };
     let ticks = [0.0, 0.5, 1.0].map(|f| f * ceiling);
     html! {
-        figure.chart.wide {
+        figure.chart.wide tabindex="0" {
             svg viewBox={ "0 0 " (WIDTH) " " (height) } role="img" aria-label=(title) {
                 title { (title) }
                 @for tick in ticks {
@@ -183,7 +183,7 @@ pub fn timeline(title: &str, dots: &[Dot]) -> Markup {
     };
     let y_of = |amount: f64| bottom - amount / largest * (bottom - top);
     html! {
-        figure.chart.wide {
+        figure.chart.wide tabindex="0" {
             svg #payments-timeline viewBox={ "0 0 " (WIDTH) " " (height) } role="img" aria-label=(title) {
                 title { (title) }
                 @for tick in [0.0, 0.5, 1.0].map(|f| f * largest) {

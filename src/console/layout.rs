@@ -32,7 +32,11 @@ pub enum Nav {
     None,
 }
 
-/// An HTML response with the console's headers.
+/// An HTML response with the console's headers. The referrer policy is
+/// `same-origin`, not the service's default `no-referrer`: under
+/// `no-referrer` browsers send `Origin: null` with a form's POST, which the
+/// gate refuses as foreign; under `same-origin` our own forms name our
+/// origin, and nothing leaks to other sites.
 pub fn respond(status: StatusCode, markup: Markup) -> Response {
     (
         status,
@@ -40,6 +44,7 @@ pub fn respond(status: StatusCode, markup: Markup) -> Response {
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_SECURITY_POLICY, CONSOLE_POLICY),
             (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "same-origin"),
         ],
         markup.into_string(),
     )
@@ -144,10 +149,10 @@ pub fn failure(ctx: &Ctx, nav: Nav, error: &AppError) -> Response {
 fn explain(ctx: &Ctx, error: &AppError) -> (StatusCode, &'static str, String) {
     match error {
         AppError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", format!("{what}.")),
-        AppError::BadUserInput { reason, .. } => (
+        AppError::BadUserInput { field, reason } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "That request is not valid",
-            format!("{}.", capitalise(reason)),
+            format!("{field}: {reason}."),
         ),
         AppError::Conflict(what) => (
             StatusCode::CONFLICT,

@@ -64,6 +64,7 @@ fn sign_in_page(status: StatusCode, next: &str, message: Option<&str>) -> Respon
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { "Sign in · Risk Monitor" }
+                    link rel="icon" type="image/svg+xml" href=(assets::url("favicon.svg"));
                     link rel="stylesheet" href=(assets::url("console.css"));
                 }
                 body {

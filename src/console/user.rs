@@ -245,15 +245,15 @@ fn view(ctx: &Ctx, data: &UserData, alert: Option<&str>, now: DateTime<Utc>) -> 
                 h2 #factors-title { "Why: each factor's contribution" }
                 (charts::bars("Contributions of the five factors to the score", &factor_bars))
                 div.table-wrap {
-                    table {
+                    table.cards {
                         thead { tr { th scope="col" { "Factor" } th.num scope="col" { "Value" } th.num scope="col" { "Weight" } th.num scope="col" { "Contribution" } } }
                         tbody {
                             @for f in &a.factors {
                                 tr data-factor=(f.name.as_str()) data-contribution=(f.contribution) {
-                                    td { (f.name.as_str().replace('_', " ")) br; span.muted { (f.detail) } }
-                                    td.num { (format!("{:.3}", f.value)) }
-                                    td.num { (format!("{:.2}", f.weight)) }
-                                    td.num { (format!("{:+.3}", f.contribution)) }
+                                    td.lead data-label="Factor" { (f.name.as_str().replace('_', " ")) br; span.muted { (f.detail) } }
+                                    td.num data-label="Value" { (format!("{:.3}", f.value)) }
+                                    td.num data-label="Weight" { (format!("{:.2}", f.weight)) }
+                                    td.num data-label="Contribution" { (format!("{:+.3}", f.contribution)) }
                                 }
                             }
                         }

@@ -268,12 +268,25 @@ pub async fn rescore_due(
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<u64, DbErr> {
-    let ids = risk_scores::due(db, now, limit).await?;
-    if ids.is_empty() {
+    if risk_scores::due(db, now, 1).await?.is_empty() {
         return Ok(0);
     }
     let txn = db::begin_write(db).await?;
-    let locked = users::lock_many(&txn, &ids).await?;
+    // Claimed under the users' locks, skipping users another process holds,
+    // then checked again: a user another process rescored meanwhile is no
+    // longer due. So each due user is rescored once across processes.
+    let claimed = users::lock_due(&txn, now, limit).await?;
+    let ids: Vec<i64> = claimed.iter().map(|u| u.id).collect();
+    let still_due = risk_scores::due_among(&txn, &ids, now).await?;
+    let locked: Vec<_> = claimed
+        .into_iter()
+        .filter(|u| still_due.contains(&u.id))
+        .collect();
+    if locked.is_empty() {
+        txn.commit().await?;
+        return Ok(0);
+    }
+    let ids: Vec<i64> = locked.iter().map(|u| u.id).collect();
     let facts = payments::facts_of(&txn, &ids).await?;
     let plans = subscriptions::current_plans_of(&txn, &ids).await?;
     let rows = score_rows(&locked, &facts, plans, &rules.scoring, now);

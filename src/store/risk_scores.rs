@@ -186,6 +186,26 @@ pub async fn due<C: ConnectionTrait>(
         .await
 }
 
+/// Which of `user_ids` have a score due to change at or before `now`.
+pub async fn due_among<C: ConnectionTrait>(
+    conn: &C,
+    user_ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<i64>, DbErr> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let ids: Vec<i64> = Entity::find()
+        .select_only()
+        .column(Column::UserId)
+        .filter(Column::UserId.is_in(user_ids.iter().copied()))
+        .filter(Column::NextChangeAt.lte(now))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
 /// The earliest `next_change_at` at or before `now` (the most overdue
 /// score), if any score is due.
 pub async fn oldest_due<C: ConnectionTrait>(

@@ -193,6 +193,46 @@ pub async fn lock_many<C: ConnectionTrait>(
     lock_where(conn, Column::Id.is_in(ids.iter().copied())).await
 }
 
+/// Up to `limit` users whose score was due to change at or before `now`,
+/// the most overdue first, locked for this transaction. On PostgreSQL users
+/// another transaction holds are skipped (another process is rescoring
+/// them); SQLite's write transactions already exclude each other.
+pub async fn lock_due<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<ScoringUser>, DbErr> {
+    use entity::risk_scores;
+    use sea_orm::QueryTrait;
+    use sea_orm::sea_query::{LockBehavior, LockType};
+    let mut query = Entity::find()
+        .select_only()
+        .columns([Column::Id, Column::CreatedAt, Column::IsActive])
+        .inner_join(risk_scores::Entity)
+        .filter(risk_scores::Column::NextChangeAt.lte(now))
+        .order_by_asc(risk_scores::Column::NextChangeAt)
+        .order_by_asc(Column::Id)
+        .limit(limit);
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        // Locked rows are skipped before the limit counts, so a second
+        // process takes the next batch instead of waiting for this one.
+        QueryTrait::query(&mut query).lock_with_tables_behavior(
+            LockType::Update,
+            [Entity],
+            LockBehavior::SkipLocked,
+        );
+    }
+    let rows: Vec<(i64, DateTime<Utc>, bool)> = query.into_tuple().all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, created_at, is_active)| ScoringUser {
+            id,
+            created_at,
+            is_active,
+        })
+        .collect())
+}
+
 async fn lock_where<C: ConnectionTrait>(
     conn: &C,
     condition: sea_orm::sea_query::SimpleExpr,

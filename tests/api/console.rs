@@ -177,6 +177,13 @@ async fn pages_need_a_session_and_show_only_the_actions_a_role_allows(backend: B
             policy.contains("script-src 'self'") && !policy.contains("unsafe"),
             "{path}: {policy}"
         );
+        // Under `no-referrer` a browser posts our own forms with
+        // `Origin: null`, which the gate refuses as foreign.
+        assert_eq!(
+            response.headers()["referrer-policy"],
+            "same-origin",
+            "{path}"
+        );
         let html = response.text().await.expect("html");
         assert!(
             html.contains("vera · viewer"),

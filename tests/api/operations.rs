@@ -359,7 +359,8 @@ const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*
 
 #[tokio::test]
 async fn the_explorer_is_served_unless_turned_off() {
-    // On (the default): the page, its assets, the browser redirects.
+    // On (the default): the page, its assets, `/graphql` shows it to a
+    // browser (which `/` sends to the console either way).
     let app = TestApp::spawn(Backend::Sqlite).await;
     assert_eq!(app.get("/graphiql").await.status(), 200);
     assert_eq!(
@@ -377,7 +378,7 @@ async fn the_explorer_is_served_unless_turned_off() {
         .await
         .expect("GET /");
     assert!(home.status().is_redirection());
-    assert_eq!(home.headers()["location"], "/graphiql");
+    assert_eq!(home.headers()["location"], "/console");
     let page = app
         .get_with("/graphql", |r| r.header("accept", BROWSER))
         .await;
@@ -399,9 +400,7 @@ async fn the_explorer_is_served_unless_turned_off() {
         .send()
         .await
         .expect("GET /");
-    assert_eq!(home.status(), 200, "the health JSON, as for an API client");
-    let body: Value = home.json().await.expect("JSON");
-    assert_eq!(body["status"], "healthy");
+    assert_eq!(home.headers()["location"], "/console", "the console stays");
     let graphql = app
         .get_with("/graphql", |r| r.header("accept", BROWSER))
         .await;

@@ -87,3 +87,71 @@ fn a_bad_setting_stops_the_start_with_a_message_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("sum"), "{stderr}");
 }
+
+/// `risk_monitor_scores_refreshed_total` of the process at `address`.
+async fn refreshed(address: &str) -> u64 {
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("risk_monitor_scores_refreshed_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the counter is exposed:\n{text}"))
+}
+
+#[tokio::test]
+async fn two_serve_processes_on_one_database_rescore_each_due_user_once() {
+    if !crate::helpers::postgres_configured(
+        "two_serve_processes_on_one_database_rescore_each_due_user_once",
+    ) {
+        return;
+    }
+    use sea_orm::ConnectionTrait;
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    test_db.seed(6_000, 7, chrono::Utc::now()).await;
+    let envs = [("RESCORE_INTERVAL_SECONDS", "1"), ("DEMO_DATA", "false")];
+    let mut first = serve_binary(&test_db, &envs);
+    let mut second = serve_binary(&test_db, &envs);
+    // Both refreshers are ticking: now every score falls due at once, so
+    // both find the same users due in the same second, batch after batch.
+    let due = test_db
+        .db
+        .execute_unprepared("UPDATE risk_scores SET next_change_at = now() - interval '1 hour'")
+        .await
+        .expect("make every score due")
+        .rows_affected();
+    assert_eq!(due, 6_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let left = test_db
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT COUNT(*) FROM risk_scores WHERE next_change_at <= now()",
+            ))
+            .await
+            .expect("count")
+            .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+            .expect("a count");
+        if left == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} still due");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The last batch's counter moves just after its commit.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (a, b) = (
+        refreshed(&first.address).await,
+        refreshed(&second.address).await,
+    );
+    for served in [&mut first, &mut second] {
+        let _ = served.child.kill();
+        let _ = served.child.wait();
+    }
+    assert_eq!(a + b, due, "each due user rescored once: {a} + {b}");
+    assert!(a > 0 && b > 0, "both processes took a share: {a} + {b}");
+}

@@ -26,7 +26,10 @@
         const page = new DOMParser().parseFromString(await response.text(), 'text/html');
         const fresh = page.querySelector('[data-live]');
         if (fresh) {
-          region.replaceChildren(...Array.from(fresh.childNodes, (n) => document.adoptNode(n)));
+          // A static copy first: adopting a node removes it from the live
+          // `childNodes` list, which would skip every other one.
+          const nodes = Array.from(fresh.childNodes);
+          region.replaceChildren(...nodes.map((node) => document.adoptNode(node)));
           say(message);
         }
       } else {
