@@ -86,4 +86,6 @@ async fn the_console_works_for_people_in_a_real_headless_browser() {
         }
     }
     let _ = std::fs::remove_dir_all(&shots);
+    // The figures it checked, for `--nocapture`.
+    println!("{}", stdout.trim_end());
 }
