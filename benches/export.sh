@@ -21,7 +21,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release/risk-monitor
 BASE="http://127.0.0.1:$PORT"
 WORK=$(mktemp -d)
 SERVER=
-trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap '[ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 cargo build --release --locked --bin risk-monitor >&2
 psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS bench_export WITH (FORCE)" -c "CREATE DATABASE bench_export" >/dev/null

@@ -26,7 +26,7 @@ BASE="http://127.0.0.1:$PORT"
 DB=bench_instructions
 WORK=$(mktemp -d)
 SERVER=
-trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap '[ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 if [ -z "$BIN" ]; then
