@@ -227,6 +227,14 @@ fn view(
     }
 }
 
+/// Who an audit name (`session:ann`, `key:sam`, `local`) stands for: the
+/// name people know, without how they proved it.
+fn person(audit_name: &str) -> &str {
+    audit_name
+        .split_once(':')
+        .map_or(audit_name, |(_, name)| name)
+}
+
 fn status_word(status: AlertStatus) -> String {
     outbox::status_name(status).to_ascii_lowercase()
 }
@@ -274,12 +282,12 @@ pub(super) fn case_card(
                 }
                 "assignee: " @if let Some(a) = &case.assignee { strong data-assignee=(a) { (a) } } @else { span.muted { "nobody" } }
                 @if let Some(r) = case.resolution { " · resolution: " strong { (outbox::resolution_name(r).to_ascii_lowercase().replace('_', " ")) } }
-                @if let Some(by) = &case.created_by { span.muted { " · by " (by) } }
+                @if let Some(by) = &case.created_by { span.muted { " · by " (person(by)) } }
             }
             @if let Some(note) = &case.note { p { "“" (note) "”" } }
             @if !notes.is_empty() {
                 ol.notes aria-label={ "Notes on case " (case.id) } {
-                    @for n in notes { li { span.muted { (n.author) ", " (layout::instant(n.at)) ": " } (n.text) } }
+                    @for n in notes { li { span.muted { (person(&n.author)) ", " (layout::instant(n.at)) ": " } (n.text) } }
                 }
             }
             @if ctx.may(Permission::Alert) {

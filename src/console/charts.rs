@@ -93,7 +93,7 @@ pub fn columns(title: &str, rows: &[Bar]) -> Markup {
 /// A line of ratios (0 to the largest, at least 10%) over days.
 pub fn trend(title: &str, points: &[(String, f64)]) -> Markup {
     const WIDTH: f64 = WIDE;
-    let (height, left, right, top, bottom) = (240.0, 44.0, 8.0, 12.0, 210.0);
+    let (height, left, right, top, bottom) = (240.0, 64.0, 8.0, 12.0, 210.0);
     let largest = points.iter().map(|p| p.1).fold(0.1, f64::max);
     let ceiling = (largest * 10.0).ceil() / 10.0;
     let step = if points.len() > 1 {
@@ -162,10 +162,11 @@ pub struct Dot {
 }
 
 /// Payments as dots: date across, amount up, coloured and shaped by status
-/// (a failure is a cross, so colour is not the only cue).
+/// (a success is a circle, anything else a diamond, so colour is not the
+/// only cue between paid and not).
 pub fn timeline(title: &str, dots: &[Dot]) -> Markup {
     const WIDTH: f64 = WIDE;
-    let (height, left, right, top, bottom) = (240.0, 52.0, 12.0, 12.0, 206.0);
+    let (height, left, right, top, bottom) = (240.0, 68.0, 12.0, 12.0, 206.0);
     let first = dots.iter().map(|d| d.at).min();
     let last = dots.iter().map(|d| d.at).max();
     let largest = dots.iter().map(|d| d.amount).fold(1.0, f64::max);
@@ -188,7 +189,7 @@ pub fn timeline(title: &str, dots: &[Dot]) -> Markup {
                 title { (title) }
                 @for tick in [0.0, 0.5, 1.0].map(|f| f * largest) {
                     line.gridline x1=(left) x2=(WIDTH - right) y1=(fmt(y_of(tick))) y2=(fmt(y_of(tick))) {}
-                    text x=(left - 6.0) y=(fmt(y_of(tick) + 4.0)) text-anchor="end" { (format!("{tick:.0}")) }
+                    text x=(left - 6.0) y=(fmt(y_of(tick) + 4.0)) text-anchor="end" { (format!("{tick:.2}")) }
                 }
                 @for dot in dots {
                     @let (x, y) = (x_of(dot.at), y_of(dot.amount));
@@ -207,7 +208,7 @@ pub fn timeline(title: &str, dots: &[Dot]) -> Markup {
             }
             figcaption {
                 ul.legend {
-                    @for (status, shape) in [("success", "circle"), ("failed", "diamond"), ("declined", "diamond"), ("pending", "diamond")] {
+                    @for (status, shape) in [("success", "circle"), ("failed", "diamond"), ("declined", "diamond"), ("pending", "diamond"), ("refunded", "diamond")] {
                         li {
                             svg viewBox="0 0 12 12" aria-hidden="true" {
                                 @if shape == "circle" {

@@ -85,7 +85,12 @@ fn sign_in_page(status: StatusCode, next: &str, message: Option<&str>) -> Respon
                             }
                             p.muted {
                                 "An administrator issues each person a key: "
-                                code { "risk-monitor keys create --name NAME --role viewer" } "."
+                                code {
+                                    "risk-monitor keys create "
+                                    span.nowrap { "--name NAME" } " "
+                                    span.nowrap { "--role viewer" }
+                                }
+                                "."
                             }
                         }
                     }
