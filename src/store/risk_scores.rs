@@ -5,7 +5,7 @@ use entity::risk_scores::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 
 use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
@@ -272,6 +272,15 @@ fn matching_users(backend: DatabaseBackend, search: &str) -> SelectStatement {
         .to_owned()
 }
 
+/// The filter's search text, trimmed, if it has one.
+fn search_of(filter: &RiskyFilter) -> Option<&str> {
+    filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
 fn apply_filter<Q: QueryFilter>(mut query: Q, backend: DatabaseBackend, filter: &RiskyFilter) -> Q {
     query = query
         .filter(Column::IsActive.eq(true))
@@ -289,12 +298,7 @@ fn apply_filter<Q: QueryFilter>(mut query: Q, backend: DatabaseBackend, filter: 
     if filter.require_plan {
         query = query.filter(Column::SubscriptionType.is_not_null());
     }
-    if let Some(search) = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    if let Some(search) = search_of(filter) {
         // The matching users as a subquery, not a condition on the joined
         // row: the database may then find them first (through the trigram
         // indexes) rather than walk the whole list checking each one, and
@@ -319,27 +323,14 @@ pub async fn risky_page<C: ConnectionTrait>(
     after: Option<ListCursor>,
     limit: u64,
 ) -> Result<Vec<(Model, entity::users::Model)>, DbErr> {
-    let page = |condition: Option<sea_orm::Condition>, limit: u64| {
-        let mut query = apply_filter(
-            Entity::find().find_also_related(entity::users::Entity),
-            conn.get_database_backend(),
-            filter,
-        );
-        if let Some(condition) = condition {
-            query = query.filter(condition);
-        }
-        query
-            .order_by_desc(Column::Score)
-            .order_by_asc(Column::UserId)
-            .limit(limit)
-            .all(conn)
-    };
     let rows = match after {
-        None => page(None, limit).await?,
+        None => page(conn, filter, None, limit).await?,
         Some(cursor) => {
             let mut rows = page(
+                conn,
+                filter,
                 Some(
-                    sea_orm::Condition::all()
+                    Condition::all()
                         .add(Column::Score.eq(cursor.score))
                         .add(Column::UserId.gt(cursor.user_id)),
                 ),
@@ -350,7 +341,9 @@ pub async fn risky_page<C: ConnectionTrait>(
             if left > 0 {
                 rows.extend(
                     page(
-                        Some(sea_orm::Condition::all().add(Column::Score.lt(cursor.score))),
+                        conn,
+                        filter,
+                        Some(Condition::all().add(Column::Score.lt(cursor.score))),
                         left,
                     )
                     .await?,
@@ -363,6 +356,54 @@ pub async fn risky_page<C: ConnectionTrait>(
         .into_iter()
         .filter_map(|(score, user)| user.map(|u| (score, u)))
         .collect())
+}
+
+/// Up to `limit` rows of the list under `filter` and `condition`, in the
+/// list's order, each with its user.
+///
+/// With a search, the page's user ids are chosen first (the matching users
+/// joined to their scores, ordered, limited) and only those rows are then
+/// read in full: a common name matches thousands of users, and reading
+/// each one's whole score and user row only to keep twenty cost most of the
+/// time.
+async fn page<C: ConnectionTrait>(
+    conn: &C,
+    filter: &RiskyFilter,
+    condition: Option<Condition>,
+    limit: u64,
+) -> Result<Vec<(Model, Option<entity::users::Model>)>, DbErr> {
+    let backend = conn.get_database_backend();
+    let in_order = |query: sea_orm::Select<Entity>| {
+        let query = match condition.clone() {
+            Some(condition) => query.filter(condition),
+            None => query,
+        };
+        query
+            .order_by_desc(Column::Score)
+            .order_by_asc(Column::UserId)
+            .limit(limit)
+    };
+    let rows = if search_of(filter).is_some() {
+        let ids = in_order(apply_filter(
+            Entity::find().select_only().column(Column::UserId),
+            backend,
+            filter,
+        ))
+        .into_query();
+        Entity::find()
+            .find_also_related(entity::users::Entity)
+            .filter(Column::UserId.in_subquery(ids))
+            .order_by_desc(Column::Score)
+            .order_by_asc(Column::UserId)
+            .all(conn)
+            .await?
+    } else {
+        in_order(apply_filter(Entity::find(), backend, filter))
+            .find_also_related(entity::users::Entity)
+            .all(conn)
+            .await?
+    };
+    Ok(rows)
 }
 
 /// How many rows the whole list has.

@@ -44,14 +44,21 @@ const HOT_INDEXES: [(&str, &str); 3] = [
     ("risk_scores", "idx_risk_scores_next_change"),
 ];
 
-/// PostgreSQL's trigram indexes for the list's search (none on SQLite).
-const SEARCH_INDEXES: [&str; 2] = ["idx_users_name_trgm", "idx_users_email_trgm"];
+/// PostgreSQL's indexes for the list's search (none on SQLite): trigrams
+/// (migration 6), the active users' scores by user (the newest).
+const SEARCH_INDEXES: [(&str, &str); 3] = [
+    ("users", "idx_users_name_trgm"),
+    ("users", "idx_users_email_trgm"),
+    ("risk_scores", "idx_risk_scores_active_user_score"),
+];
 
 async fn search_indexes(test_db: &TestDb) -> Vec<&'static str> {
     let manager = SchemaManager::new(&test_db.db);
     let mut present = Vec::new();
-    for index in SEARCH_INDEXES {
-        if manager.has_index("users", index).await.expect("inspect") {
+    for (table, index) in SEARCH_INDEXES {
+        if manager.has_table(table).await.expect("inspect")
+            && manager.has_index(table, index).await.expect("inspect")
+        {
             present.push(index);
         }
     }
@@ -125,7 +132,7 @@ async fn migrations_go_up_down_and_up_again(backend: Backend) {
         );
     }
     let expected_search: &[&str] = match backend {
-        Backend::Postgres => &SEARCH_INDEXES,
+        Backend::Postgres => &SEARCH_INDEXES.map(|(_, index)| index),
         Backend::Sqlite => &[],
     };
     assert_eq!(
@@ -196,7 +203,8 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration holds SQLite's search index; the one before, the
+    // The newest migration holds the search indexes (SQLite's FTS5 table,
+    // PostgreSQL's scores by user); the one before, the
     // outbox's tables; the one before that, the access tables.
     let down = risk_monitor(&test_db, &["migrate", "down"]);
     assert!(
@@ -205,6 +213,15 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
         String::from_utf8_lossy(&down.stderr)
     );
     assert!(sqlite_search_objects(&test_db).await.is_empty());
+    let trigram_only: &[&str] = match backend {
+        Backend::Postgres => &["idx_users_name_trgm", "idx_users_email_trgm"],
+        Backend::Sqlite => &[],
+    };
+    assert_eq!(
+        search_indexes(&test_db).await,
+        trigram_only,
+        "{backend:?}: the newest's index is gone, migration 6's stay"
+    );
     assert_eq!(
         tables_present(&test_db).await,
         TABLES,
