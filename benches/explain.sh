@@ -19,8 +19,13 @@ explain "riskyUsers, first page" "$list ORDER BY r.score DESC, r.user_id LIMIT 2
 explain "riskyUsers, 50,000 deep (keyset): the rest of the cursor's ties" "$list AND r.score = $score AND r.user_id > $id ORDER BY r.score DESC, r.user_id LIMIT 21"
 explain "riskyUsers, 50,000 deep (keyset): then the lower scores" "$list AND r.score < $score ORDER BY r.score DESC, r.user_id LIMIT 21"
 explain "riskyUsers totalCount (cached 5 s)" "SELECT count(*) FROM risk_scores WHERE is_active AND score >= 0.4"
-explain "riskyUsers with a search" "$list AND r.user_id IN (SELECT id FROM users WHERE lower(name) LIKE '%smith%' OR lower(email) LIKE '%smith%') ORDER BY r.score DESC, r.user_id LIMIT 21"
-explain "riskyUsers searching one customer" "$list AND r.user_id IN (SELECT id FROM users WHERE lower(name) LIKE '%$customer%' OR lower(email) LIKE '%$customer%') ORDER BY r.score DESC, r.user_id LIMIT 21"
+# A search's page: its user ids first (matches, ordered, limited), then those rows.
+search() { # TERM
+    echo "SELECT r.*, u.* FROM risk_scores r LEFT JOIN users u ON u.id = r.user_id WHERE r.user_id IN (SELECT s.user_id FROM risk_scores s WHERE s.is_active AND s.score >= 0.4 AND s.user_id IN (SELECT id FROM users WHERE lower(name) LIKE '%$1%' OR lower(email) LIKE '%$1%') ORDER BY s.score DESC, s.user_id LIMIT 21) ORDER BY r.score DESC, r.user_id"
+}
+explain "riskyUsers with a search" "$(search smith)"
+explain "riskyUsers searching one customer" "$(search "$customer")"
+explain "riskyUsers totalCount with a search (cached 5 s)" "SELECT count(*) FROM risk_scores WHERE is_active AND score >= 0.4 AND user_id IN (SELECT id FROM users WHERE lower(name) LIKE '%smith%' OR lower(email) LIKE '%smith%')"
 explain "one user's payments (scoring on write, analysis)" "SELECT user_id, payment_date, amount_cents, status FROM subscription_payments WHERE user_id = $user"
 explain "one user's newest payments" "SELECT * FROM subscription_payments WHERE user_id = $user ORDER BY payment_date DESC, id DESC LIMIT 10"
 explain "refresher: scores due" "SELECT user_id FROM risk_scores WHERE next_change_at <= now() ORDER BY next_change_at LIMIT 1000"

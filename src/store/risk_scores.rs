@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use entity::risk_scores::{ActiveModel, Column, Entity, Model};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Query, SelectStatement};
 use sea_orm::{
-    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 
 use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
@@ -224,7 +224,13 @@ pub async fn oldest_due<C: ConnectionTrait>(
     Ok(oldest.flatten())
 }
 
-fn escape_like(value: &str) -> String {
+/// The shortest search a trigram index can answer: a shorter one holds no
+/// trigram, so it is a scan of the users.
+const TRIGRAM: usize = 3;
+
+/// A LIKE pattern for "contains `value`": `%`, `_` and `\` escaped (with
+/// `\`), so they match themselves.
+fn contains_pattern(value: &str) -> String {
     let mut escaped = String::with_capacity(value.len() + 2);
     escaped.push('%');
     for c in value.chars() {
@@ -237,9 +243,65 @@ fn escape_like(value: &str) -> String {
     escaped
 }
 
-fn apply_filter<Q: QueryFilter>(mut query: Q, filter: &RiskyFilter) -> Q {
+/// An FTS5 query matching `value` as one phrase: inside double quotes every
+/// character is literal but the double quote, written twice.
+fn fts_phrase(value: &str) -> String {
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+/// The users whose lower-cased name or email contains `search` (lower-cased
+/// here): a subquery of their ids.
+///
+/// The `LIKE`s alone decide what matches, on both backends. On PostgreSQL
+/// the `pg_trgm` GIN indexes answer them. On SQLite a search of three
+/// characters or more first asks the FTS5 trigram table `users_fts` (a
+/// quoted phrase: the rows holding it, case folded), so only those users
+/// are read; the `LIKE`s then keep exactly what a scan keeps (FTS5 folds
+/// the case of every letter, SQLite's `lower` and `LIKE` only ASCII's).
+fn matching_users(backend: DatabaseBackend, search: &str) -> SelectStatement {
     use entity::users;
-    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+    let needle = search.to_lowercase();
+    let pattern = contains_pattern(&needle);
+    let like = |column: users::Column| {
+        Expr::expr(Func::lower(Expr::col((users::Entity, column))))
+            .like(LikeExpr::new(pattern.clone()).escape('\\'))
+    };
+    let mut condition = Condition::all().add(
+        Condition::any()
+            .add(like(users::Column::Name))
+            .add(like(users::Column::Email)),
+    );
+    if backend == DatabaseBackend::Sqlite && needle.chars().count() >= TRIGRAM {
+        condition = condition.add(
+            Expr::col((users::Entity, users::Column::Id)).in_subquery(
+                Query::select()
+                    .expr(Expr::cust("rowid"))
+                    .from("users_fts")
+                    .and_where(Expr::cust_with_values(
+                        "users_fts MATCH ?",
+                        [fts_phrase(&needle)],
+                    ))
+                    .to_owned(),
+            ),
+        );
+    }
+    Query::select()
+        .column((users::Entity, users::Column::Id))
+        .from(users::Entity)
+        .cond_where(condition)
+        .to_owned()
+}
+
+/// The filter's search text, trimmed, if it has one.
+fn search_of(filter: &RiskyFilter) -> Option<&str> {
+    filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn apply_filter<Q: QueryFilter>(mut query: Q, backend: DatabaseBackend, filter: &RiskyFilter) -> Q {
     query = query
         .filter(Column::IsActive.eq(true))
         .filter(Column::Score.gte(filter.min_score.get()));
@@ -256,34 +318,12 @@ fn apply_filter<Q: QueryFilter>(mut query: Q, filter: &RiskyFilter) -> Q {
     if filter.require_plan {
         query = query.filter(Column::SubscriptionType.is_not_null());
     }
-    if let Some(search) = filter
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    if let Some(search) = search_of(filter) {
         // The matching users as a subquery, not a condition on the joined
-        // row: the database may then find them first (PostgreSQL through
-        // its trigram indexes) rather than walk the whole list checking
-        // each one, and the count needs no join.
-        let pattern = escape_like(&search.to_lowercase());
-        let like = |column: users::Column| {
-            Expr::expr(Func::lower(Expr::col((users::Entity, column))))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
-        query = query.filter(
-            Column::UserId.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column((users::Entity, users::Column::Id))
-                    .from(users::Entity)
-                    .cond_where(
-                        sea_orm::Condition::any()
-                            .add(like(users::Column::Name))
-                            .add(like(users::Column::Email)),
-                    )
-                    .to_owned(),
-            ),
-        );
+        // row: the database may then find them first (through the trigram
+        // indexes) rather than walk the whole list checking each one, and
+        // the count needs no join.
+        query = query.filter(Column::UserId.in_subquery(matching_users(backend, search)));
     }
     query
 }
@@ -303,26 +343,14 @@ pub async fn risky_page<C: ConnectionTrait>(
     after: Option<ListCursor>,
     limit: u64,
 ) -> Result<Vec<(Model, entity::users::Model)>, DbErr> {
-    let page = |condition: Option<sea_orm::Condition>, limit: u64| {
-        let mut query = apply_filter(
-            Entity::find().find_also_related(entity::users::Entity),
-            filter,
-        );
-        if let Some(condition) = condition {
-            query = query.filter(condition);
-        }
-        query
-            .order_by_desc(Column::Score)
-            .order_by_asc(Column::UserId)
-            .limit(limit)
-            .all(conn)
-    };
     let rows = match after {
-        None => page(None, limit).await?,
+        None => page(conn, filter, None, limit).await?,
         Some(cursor) => {
             let mut rows = page(
+                conn,
+                filter,
                 Some(
-                    sea_orm::Condition::all()
+                    Condition::all()
                         .add(Column::Score.eq(cursor.score))
                         .add(Column::UserId.gt(cursor.user_id)),
                 ),
@@ -333,7 +361,9 @@ pub async fn risky_page<C: ConnectionTrait>(
             if left > 0 {
                 rows.extend(
                     page(
-                        Some(sea_orm::Condition::all().add(Column::Score.lt(cursor.score))),
+                        conn,
+                        filter,
+                        Some(Condition::all().add(Column::Score.lt(cursor.score))),
                         left,
                     )
                     .await?,
@@ -348,10 +378,60 @@ pub async fn risky_page<C: ConnectionTrait>(
         .collect())
 }
 
+/// Up to `limit` rows of the list under `filter` and `condition`, in the
+/// list's order, each with its user.
+///
+/// With a search, the page's user ids are chosen first (the matching users
+/// joined to their scores, ordered, limited) and only those rows are then
+/// read in full: a common name matches thousands of users, and reading
+/// each one's whole score and user row only to keep twenty cost most of the
+/// time.
+async fn page<C: ConnectionTrait>(
+    conn: &C,
+    filter: &RiskyFilter,
+    condition: Option<Condition>,
+    limit: u64,
+) -> Result<Vec<(Model, Option<entity::users::Model>)>, DbErr> {
+    let backend = conn.get_database_backend();
+    let in_order = |query: sea_orm::Select<Entity>| {
+        let query = match condition.clone() {
+            Some(condition) => query.filter(condition),
+            None => query,
+        };
+        query
+            .order_by_desc(Column::Score)
+            .order_by_asc(Column::UserId)
+            .limit(limit)
+    };
+    let rows = if search_of(filter).is_some() {
+        let ids = in_order(apply_filter(
+            Entity::find().select_only().column(Column::UserId),
+            backend,
+            filter,
+        ))
+        .into_query();
+        Entity::find()
+            .find_also_related(entity::users::Entity)
+            .filter(Column::UserId.in_subquery(ids))
+            .order_by_desc(Column::Score)
+            .order_by_asc(Column::UserId)
+            .all(conn)
+            .await?
+    } else {
+        in_order(apply_filter(Entity::find(), backend, filter))
+            .find_also_related(entity::users::Entity)
+            .all(conn)
+            .await?
+    };
+    Ok(rows)
+}
+
 /// How many rows the whole list has.
 pub async fn risky_count<C: ConnectionTrait>(conn: &C, filter: &RiskyFilter) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
-    apply_filter(Entity::find(), filter).count(conn).await
+    apply_filter(Entity::find(), conn.get_database_backend(), filter)
+        .count(conn)
+        .await
 }
 
 /// The stored score of `user_id`.

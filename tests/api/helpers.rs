@@ -25,7 +25,8 @@ pub mod internals {
     pub use risk_monitor::commands::DEMO_USERS;
     pub use risk_monitor::db::begin_write;
     pub use risk_monitor::domain::{
-        Actor, Caller, Cents, CurrencyCode, Email, PaymentStatus, Permission, PlanStatus, Role,
+        Actor, Caller, Cents, CurrencyCode, Email, MinScore, PaymentStatus, Permission, PlanStatus,
+        RiskyFilter, Role,
     };
     pub use risk_monitor::service::access;
 

@@ -33,6 +33,7 @@ mod receiver;
 mod resilience;
 mod rest;
 mod scoring;
+mod search;
 mod seeding;
 mod serve;
 mod subscriptions;

@@ -21,7 +21,7 @@ const TABLES: [&str; 14] = [
     "event_queue",
 ];
 
-/// The tables of the newest migration (the outbox: notes, channels,
+/// The tables of the migration before the newest (the outbox: notes, channels,
 /// deliveries and their tries, digests, the SQLite event queue).
 const OUTBOX_TABLES: [&str; 6] = [
     "alert_notes",
@@ -32,7 +32,7 @@ const OUTBOX_TABLES: [&str; 6] = [
     "event_queue",
 ];
 
-/// The tables of the migration before it (access: keys, sessions, audit).
+/// The tables of the one before (access: keys, sessions, audit).
 const ACCESS_TABLES: [&str; 3] = ["api_keys", "sessions", "audit_log"];
 
 const HOT_INDEXES: [(&str, &str); 3] = [
@@ -44,18 +44,57 @@ const HOT_INDEXES: [(&str, &str); 3] = [
     ("risk_scores", "idx_risk_scores_next_change"),
 ];
 
-/// PostgreSQL's trigram indexes for the list's search (none on SQLite).
-const SEARCH_INDEXES: [&str; 2] = ["idx_users_name_trgm", "idx_users_email_trgm"];
+/// PostgreSQL's indexes for the list's search (none on SQLite): trigrams
+/// (migration 6), the active users' scores by user (the newest).
+const SEARCH_INDEXES: [(&str, &str); 3] = [
+    ("users", "idx_users_name_trgm"),
+    ("users", "idx_users_email_trgm"),
+    ("risk_scores", "idx_risk_scores_active_user_score"),
+];
 
 async fn search_indexes(test_db: &TestDb) -> Vec<&'static str> {
     let manager = SchemaManager::new(&test_db.db);
     let mut present = Vec::new();
-    for index in SEARCH_INDEXES {
-        if manager.has_index("users", index).await.expect("inspect") {
+    for (table, index) in SEARCH_INDEXES {
+        if manager.has_table(table).await.expect("inspect")
+            && manager.has_index(table, index).await.expect("inspect")
+        {
             present.push(index);
         }
     }
     present
+}
+
+/// SQLite's trigram index for the search (the newest migration): the FTS5
+/// table, the shadow tables FTS5 keeps, the triggers that fill it.
+const SQLITE_SEARCH: [&str; 8] = [
+    "users_fts",
+    "users_fts_config",
+    "users_fts_data",
+    "users_fts_delete",
+    "users_fts_docsize",
+    "users_fts_idx",
+    "users_fts_insert",
+    "users_fts_update",
+];
+
+async fn sqlite_search_objects(test_db: &TestDb) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    if test_db.db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return Vec::new();
+    }
+    let sql = "SELECT name FROM sqlite_master WHERE name LIKE 'users_fts%' ORDER BY name";
+    test_db
+        .db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            sql,
+        ))
+        .await
+        .expect("inspect the schema")
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("a name"))
+        .collect()
 }
 
 async fn tables_present(test_db: &TestDb) -> Vec<&'static str> {
@@ -93,12 +132,21 @@ async fn migrations_go_up_down_and_up_again(backend: Backend) {
         );
     }
     let expected_search: &[&str] = match backend {
-        Backend::Postgres => &SEARCH_INDEXES,
+        Backend::Postgres => &SEARCH_INDEXES.map(|(_, index)| index),
         Backend::Sqlite => &[],
     };
     assert_eq!(
         search_indexes(&test_db).await,
         expected_search,
+        "{backend:?}"
+    );
+    let expected_fts: &[&str] = match backend {
+        Backend::Postgres => &[],
+        Backend::Sqlite => &SQLITE_SEARCH,
+    };
+    assert_eq!(
+        sqlite_search_objects(&test_db).await,
+        expected_fts,
         "{backend:?}"
     );
     assert!(
@@ -113,6 +161,11 @@ async fn migrations_go_up_down_and_up_again(backend: Backend) {
     assert!(
         tables_present(&test_db).await.is_empty(),
         "{backend:?}: no table after down"
+    );
+    assert!(search_indexes(&test_db).await.is_empty(), "{backend:?}");
+    assert!(
+        sqlite_search_objects(&test_db).await.is_empty(),
+        "{backend:?}"
     );
 
     // up again
@@ -150,8 +203,30 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration holds the outbox's tables; the one before, the
-    // access tables.
+    // The newest migration holds the search indexes (SQLite's FTS5 table,
+    // PostgreSQL's scores by user); the one before, the
+    // outbox's tables; the one before that, the access tables.
+    let down = risk_monitor(&test_db, &["migrate", "down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(sqlite_search_objects(&test_db).await.is_empty());
+    let trigram_only: &[&str] = match backend {
+        Backend::Postgres => &["idx_users_name_trgm", "idx_users_email_trgm"],
+        Backend::Sqlite => &[],
+    };
+    assert_eq!(
+        search_indexes(&test_db).await,
+        trigram_only,
+        "{backend:?}: the newest's index is gone, migration 6's stay"
+    );
+    assert_eq!(
+        tables_present(&test_db).await,
+        TABLES,
+        "{backend:?}: and nothing else"
+    );
     let down = risk_monitor(&test_db, &["migrate", "down"]);
     assert!(
         down.status.success(),
@@ -178,7 +253,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let status = risk_monitor(&test_db, &["migrate", "status"]);
     assert_eq!(
         applied(&String::from_utf8_lossy(&status.stdout)),
-        Migrator::migrations().len() - 2
+        Migrator::migrations().len() - 3
     );
 
     let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
@@ -188,4 +263,9 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
         String::from_utf8_lossy(&fresh.stderr)
     );
     assert_eq!(tables_present(&test_db).await, TABLES);
+    let expected_fts: &[&str] = match backend {
+        Backend::Postgres => &[],
+        Backend::Sqlite => &SQLITE_SEARCH,
+    };
+    assert_eq!(sqlite_search_objects(&test_db).await, expected_fts);
 }
