@@ -158,7 +158,7 @@ pub struct Dot {
     /// How much, in units.
     pub amount: f64,
     /// Its status (`success`, `failed`, …), the dot's class and shape.
-    pub status: &'static str,
+    pub status: String,
 }
 
 /// Payments as dots: date across, amount up, coloured and shaped by status

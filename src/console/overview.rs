@@ -45,6 +45,19 @@ fn bar_class(level: RiskLevel) -> &'static str {
     }
 }
 
+/// One bar per level, coloured as the level.
+fn per_level(counts: &[(RiskLevel, u64)]) -> Vec<Bar> {
+    counts
+        .iter()
+        .map(|(level, n)| Bar {
+            label: level.as_str().to_owned(),
+            value: *n as f64,
+            shown: count(*n),
+            class: bar_class(*level),
+        })
+        .collect()
+}
+
 fn figure(key: &str, label: &str, value: String, raw: String, extra: Option<String>) -> Markup {
     html! {
         div.figure {
@@ -63,16 +76,7 @@ fn view(stats: &SystemStats, now: chrono::DateTime<chrono::Utc>) -> Markup {
     } else {
         stats.high_risk_users as f64 / stats.active_users as f64
     };
-    let level_bars: Vec<Bar> = stats
-        .levels
-        .iter()
-        .map(|(level, n)| Bar {
-            label: level.as_str().to_owned(),
-            value: *n as f64,
-            shown: count(*n),
-            class: bar_class(*level),
-        })
-        .collect();
+    let level_bars = per_level(&stats.levels);
     let histogram: Vec<Bar> = stats
         .histogram
         .iter()
@@ -94,16 +98,7 @@ fn view(stats: &SystemStats, now: chrono::DateTime<chrono::Utc>) -> Markup {
             class: "bar-high",
         })
         .collect();
-    let cases: Vec<Bar> = stats
-        .open_cases
-        .iter()
-        .map(|(level, n)| Bar {
-            label: level.as_str().to_owned(),
-            value: *n as f64,
-            shown: count(*n),
-            class: bar_class(*level),
-        })
-        .collect();
+    let cases = per_level(&stats.open_cases);
     let trend: Vec<(String, f64)> = stats
         .failure_trend
         .iter()

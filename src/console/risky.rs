@@ -237,9 +237,10 @@ fn view(list: &ListQuery, page: &RiskyPage, total: u64) -> Markup {
                                 td.num data-label="Score" data-score=(row.score.score) { (layout::score(row.score.score)) }
                                 td data-label="Level" { (layout::level_badge(row.level())) }
                                 td data-label="Patterns" {
+                                    @let patterns = row.patterns();
                                     span {
-                                        @for p in row.patterns() { span.tag { (layout::pattern_label(p)) } }
-                                        @if row.patterns().is_empty() { span.muted { "none" } }
+                                        @for p in &patterns { span.tag { (layout::pattern_label(*p)) } }
+                                        @if patterns.is_empty() { span.muted { "none" } }
                                     }
                                 }
                                 td.num data-label="Failure rate" { (percent(row.score.failure_rate)) }

@@ -200,7 +200,7 @@ fn view(ctx: &Ctx, data: &UserData, alert: Option<&str>, now: DateTime<Utc>) -> 
         .map(|p| Dot {
             at: p.payment_date,
             amount: p.amount_cents as f64 / 100.0,
-            status: status_word(p),
+            status: p.status.to_value(),
         })
         .collect();
     let current = data.plans.last();
@@ -349,10 +349,10 @@ fn view(ctx: &Ctx, data: &UserData, alert: Option<&str>, now: DateTime<Utc>) -> 
                             thead { tr { th scope="col" { "Date" } th.num scope="col" { "Amount" } th scope="col" { "Status" } th scope="col" { "Method" } th scope="col" { "Reason" } } }
                             tbody {
                                 @for p in &data.payments {
-                                    tr data-payment-status=(status_word(p)) {
+                                    tr data-payment-status=(p.status.to_value()) {
                                         td.lead data-label="Date" { (layout::instant(p.payment_date)) }
                                         td.num data-label="Amount" { (layout::money(p.amount_cents, &p.currency)) }
-                                        td data-label="Status" { span class={ "status-" (status_word(p)) } { (status_word(p)) } }
+                                        td data-label="Status" { @let status = p.status.to_value(); span class={ "status-" (status) } { (status) } }
                                         td data-label="Method" { (p.payment_method) }
                                         td data-label="Reason" { (p.failure_reason.as_deref().unwrap_or("—")) }
                                     }
@@ -363,17 +363,6 @@ fn view(ctx: &Ctx, data: &UserData, alert: Option<&str>, now: DateTime<Utc>) -> 
                 }
             }
         }
-    }
-}
-
-fn status_word(payment: &subscription_payments::Model) -> &'static str {
-    use entity::sea_orm_active_enums::PaymentStatus;
-    match payment.status {
-        PaymentStatus::Success => "success",
-        PaymentStatus::Failed => "failed",
-        PaymentStatus::Declined => "declined",
-        PaymentStatus::Pending => "pending",
-        PaymentStatus::Refunded => "refunded",
     }
 }
 

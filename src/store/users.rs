@@ -222,6 +222,14 @@ pub async fn lock_due<C: ConnectionTrait>(
             LockBehavior::SkipLocked,
         );
     }
+    scoring_users(conn, query).await
+}
+
+/// What `query` (selecting id, created_at, is_active) finds, as scoring users.
+async fn scoring_users<C: ConnectionTrait>(
+    conn: &C,
+    query: sea_orm::Select<Entity>,
+) -> Result<Vec<ScoringUser>, DbErr> {
     let rows: Vec<(i64, DateTime<Utc>, bool)> = query.into_tuple().all(conn).await?;
     Ok(rows
         .into_iter()
@@ -246,15 +254,7 @@ async fn lock_where<C: ConnectionTrait>(
         DatabaseBackend::Postgres => query.lock_exclusive(),
         _ => query,
     };
-    let rows: Vec<(i64, DateTime<Utc>, bool)> = query.into_tuple().all(conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, created_at, is_active)| ScoringUser {
-            id,
-            created_at,
-            is_active,
-        })
-        .collect())
+    scoring_users(conn, query).await
 }
 
 /// The smallest and largest user id, if there is any user.
