@@ -142,9 +142,11 @@ pub async fn rescore(settings: &Settings) -> anyhow::Result<()> {
     let db = open_migrated(settings).await?;
     let started = Instant::now();
     let rules = Rules::new(settings.scoring, settings.alerts.clone());
-    let users = scoring::rescore_all_with_progress(&db, &rules, Utc::now()).await?;
+    let done = scoring::rescore_all_with_progress(&db, &rules, Utc::now()).await?;
     println!(
-        "rescored {users} users in {:.1}s",
+        "rescored {} users ({} changed) in {:.1}s",
+        done.users,
+        done.changed,
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -194,42 +194,79 @@ pub async fn write_scores<C: ConnectionTrait>(
     alerts::raise_automatic(conn, rules, changes, now).await
 }
 
-/// Rescores the users with ids in `from..=to` in one transaction; returns how
-/// many there were.
+/// What a full rescore did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rescored {
+    /// Users scored.
+    pub users: u64,
+    /// Of them, those whose stored row changed (the others were left as
+    /// they were: same score, level, counts, plan and next change).
+    pub changed: u64,
+}
+
+impl std::ops::Add for Rescored {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            users: self.users + other.users,
+            changed: self.changed + other.changed,
+        }
+    }
+}
+
+/// Rescores the users with ids in `from..=to` in one transaction, writing
+/// only the rows whose values change: a rescore under unchanged rules costs
+/// reads, not a rewrite of every row and its five indexes.
 async fn rescore_range(
     db: &DatabaseConnection,
     rules: &Rules,
     from: i64,
     to: i64,
     now: DateTime<Utc>,
-) -> Result<u64, DbErr> {
+) -> Result<Rescored, DbErr> {
     let txn = db::begin_write(db).await?;
     let locked = users::lock_range(&txn, from, to).await?;
     if locked.is_empty() {
         txn.commit().await?;
-        return Ok(0);
+        return Ok(Rescored::default());
     }
-    let facts = payments::facts_in_range(&txn, from, to).await?;
+    let facts = payments::facts_in_range(db, &txn, from, to).await?;
     let plans = subscriptions::current_plans_in_range(&txn, from, to).await?;
-    let rows = score_rows(&locked, &facts, plans, &rules.scoring, now);
-    write_scores(&txn, rules, rows, now).await?;
+    let stored = risk_scores::rows_in_range(&txn, from, to).await?;
+    let rows: Vec<Scored> = score_rows(&locked, &facts, plans, &rules.scoring, now)
+        .into_iter()
+        .filter(|s| {
+            stored
+                .get(&s.row.user_id)
+                .is_none_or(|old| !old.same_values(&s.row))
+        })
+        .collect();
+    let done = Rescored {
+        users: locked.len() as u64,
+        changed: rows.len() as u64,
+    };
+    if !rows.is_empty() {
+        write_scores(&txn, rules, rows, now).await?;
+    }
     txn.commit().await?;
-    Ok(locked.len() as u64)
+    Ok(done)
 }
 
 /// Recomputes every stored score at `now` (after a change of weights or
 /// thresholds), in batches of `batch_users` ids, each batch in a transaction
-/// of its own holding its users' locks; returns the users scored.
+/// of its own holding its users' locks; `progress` is told the users of each
+/// batch done.
 pub async fn rescore_all(
     db: &DatabaseConnection,
     rules: &Rules,
     now: DateTime<Utc>,
     batch_users: i64,
     mut progress: impl FnMut(u64),
-) -> Result<u64, DbErr> {
+) -> Result<Rescored, DbErr> {
     let batch_users = batch_users.max(1);
     let Some((min, max)) = users::id_bounds(db).await? else {
-        return Ok(0);
+        return Ok(Rescored::default());
     };
     let ranges = (0..)
         .map(move |i| min + i * batch_users)
@@ -238,8 +275,8 @@ pub async fn rescore_all(
     futures::stream::iter(ranges)
         .map(|(from, to)| rescore_range(db, rules, from, to, now))
         .buffer_unordered(PARALLEL_BATCHES)
-        .try_fold(0u64, |total, done| {
-            progress(done);
+        .try_fold(Rescored::default(), |total, done| {
+            progress(done.users);
             futures::future::ready(Ok(total + done))
         })
         .await
@@ -250,12 +287,14 @@ pub async fn rescore_all_with_progress(
     db: &DatabaseConnection,
     rules: &Rules,
     now: DateTime<Utc>,
-) -> Result<u64, DbErr> {
+) -> Result<Rescored, DbErr> {
     let total = users::count(db).await?;
     let mut progress = Progress::new("rescore", total);
     let done = rescore_all(db, rules, now, BATCH_USERS, |n| progress.inc(n)).await?;
-    // Every row was rewritten: clear the old versions, refresh statistics.
-    maintenance::refresh_statistics(db, &["risk_scores"]).await?;
+    // Rows were rewritten: clear the old versions, refresh statistics.
+    if done.changed > 0 {
+        maintenance::refresh_statistics(db, &["risk_scores"]).await?;
+    }
     progress.finish();
     Ok(done)
 }

@@ -75,6 +75,22 @@ impl ScoreRow {
         }
     }
 
+    /// Whether `self` holds the same score, level, counts, plan and next
+    /// change as `other`, whenever each was computed: a rescore leaves such a
+    /// row as it is.
+    pub fn same_values(&self, other: &Self) -> bool {
+        self.user_id == other.user_id
+            && self.score.to_bits() == other.score.to_bits()
+            && self.level == other.level
+            && self.patterns == other.patterns
+            && self.total_payments == other.total_payments
+            && self.failed_payments == other.failed_payments
+            && self.failure_rate.to_bits() == other.failure_rate.to_bits()
+            && self.is_active == other.is_active
+            && self.plan == other.plan
+            && self.next_change_at == other.next_change_at
+    }
+
     fn into_active_model(self) -> ActiveModel {
         let (subscription_type, cents, currency) = match self.plan {
             Some(p) => (
@@ -100,6 +116,38 @@ impl ScoreRow {
             computed_at: Set(self.computed_at),
             baseline_score: NotSet,
             baseline_level: NotSet,
+        }
+    }
+}
+
+impl From<Model> for ScoreRow {
+    fn from(model: Model) -> Self {
+        let plan = match (
+            model.subscription_type,
+            model.monthly_amount_cents,
+            model.currency,
+        ) {
+            (Some(subscription_type), Some(monthly_amount_cents), Some(currency)) => {
+                Some(CurrentPlan {
+                    subscription_type,
+                    monthly_amount_cents,
+                    currency,
+                })
+            }
+            _ => None,
+        };
+        Self {
+            user_id: model.user_id,
+            score: model.score,
+            level: model.level,
+            patterns: model.patterns,
+            total_payments: model.total_payments,
+            failed_payments: model.failed_payments,
+            failure_rate: model.failure_rate,
+            is_active: model.is_active,
+            plan,
+            next_change_at: model.next_change_at,
+            computed_at: model.computed_at,
         }
     }
 }
@@ -146,6 +194,21 @@ async fn upsert_statement<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> 
         .exec_without_returning(conn)
         .await?;
     Ok(())
+}
+
+/// The stored rows of the users with ids in `from..=to`, by user.
+pub async fn rows_in_range<C: ConnectionTrait>(
+    conn: &C,
+    from: i64,
+    to: i64,
+) -> Result<std::collections::HashMap<i64, ScoreRow>, DbErr> {
+    Ok(Entity::find()
+        .filter(Column::UserId.between(from, to))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|model| (model.user_id, ScoreRow::from(model)))
+        .collect())
 }
 
 /// The stored level of each of `user_ids` that has a score.

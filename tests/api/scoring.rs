@@ -412,21 +412,41 @@ async fn a_full_rescore_in_many_batches_scores_every_user_with_new_weights(backe
     };
     let later = t0() + Duration::days(3);
     let mut reported = 0;
-    let scored = scoring::rescore_all(db, &Rules::from(config), later, 7, |n| reported += n)
+    let done = scoring::rescore_all(db, &Rules::from(config), later, 7, |n| reported += n)
         .await
         .expect("rescore");
-    assert_eq!((scored, reported), (60, 60), "{backend:?}");
+    assert_eq!((done.users, reported), (60, 60), "{backend:?}");
+    assert!(
+        done.changed > 30,
+        "{backend:?}: new weights move most scores ({done:?})"
+    );
 
-    let rows = risk_scores::Entity::find().all(db).await.expect("scores");
+    let mut rows = risk_scores::Entity::find().all(db).await.expect("scores");
+    rows.sort_by_key(|row| row.user_id);
     assert_eq!(rows.len(), 60);
-    for row in rows {
-        assert_eq!(row.computed_at, later);
+    let rewritten = rows.iter().filter(|row| row.computed_at == later).count();
+    assert_eq!(
+        rewritten as u64, done.changed,
+        "{backend:?}: rows rewritten"
+    );
+    for row in &rows {
         assert_matches(
-            &row,
+            row,
             &fresh(db, row.user_id, &config, later).await,
             &format!("{backend:?} user {}", row.user_id),
         );
     }
+
+    // The same rules again, a moment later: every row already holds its
+    // score, none is written.
+    let again = later + Duration::seconds(1);
+    let done = scoring::rescore_all(db, &Rules::from(config), again, 7, |_| {})
+        .await
+        .expect("rescore again");
+    assert_eq!((done.users, done.changed), (60, 0), "{backend:?}");
+    let mut after = risk_scores::Entity::find().all(db).await.expect("scores");
+    after.sort_by_key(|row| row.user_id);
+    assert_eq!(after, rows, "{backend:?}: rows untouched");
 }
 
 backend_tests!(the_rescore_command_applies_the_configured_weights);
@@ -444,7 +464,7 @@ async fn the_rescore_command_applies_the_configured_weights(backend: Backend) {
         .expect("run risk-monitor rescore");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{backend:?}: {stderr}");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("rescored 40 users"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("rescored 40 users ("));
     assert!(stderr.contains("rescore: 40/40"), "{stderr}");
 
     let weights = Weights::new(0.30, 0.40, 0.15, 0.10, 0.05).expect("weights");
