@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::assessment::{Assessment, Factor, FactorName, RiskLevel};
+use super::assessment::{Assessment, Factor, FactorName, RiskLevel, RiskPattern};
 use super::config::{MEDIUM_RISK_THRESHOLD, ScoringConfig, Thresholds};
 use super::facts::{PaymentFact, UserFacts};
 use super::legacy;
@@ -28,9 +28,7 @@ pub fn assess(
     config: &ScoringConfig,
     now: DateTime<Utc>,
 ) -> Assessment {
-    let mut newest_first: Vec<&PaymentFact> = payments.iter().collect();
-    newest_first.sort_by(|a, b| newest_first_order(a, b));
-    let history = History::observe(user, &newest_first, now);
+    let history = observe(user, payments, now);
 
     // SPEC §3.1: no payments, or fewer than 2 → score 0 (and no factors).
     let (score, factors) = match Terms::of(&history) {
@@ -52,6 +50,56 @@ pub fn assess(
         patterns,
         messages,
         recommendations: legacy::recommendations(level),
+        next_change: history.next_change(user, now),
+    }
+}
+
+/// The history of `payments` (in any order) seen newest first at `now`.
+fn observe(user: &UserFacts, payments: &[PaymentFact], now: DateTime<Utc>) -> History {
+    let mut newest_first: Vec<&PaymentFact> = payments.iter().collect();
+    newest_first.sort_by(|a, b| newest_first_order(a, b));
+    History::observe(user, &newest_first, now)
+}
+
+/// What a stored score holds of [`assess`]: the same figures, computed the
+/// same way, without the factors' details, the legacy messages and the
+/// recommendations (text that a bulk rescore would build and throw away for
+/// every user whose stored row does not change).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Brief {
+    /// As [`Assessment::score`].
+    pub score: f64,
+    /// As [`Assessment::level`].
+    pub level: RiskLevel,
+    /// As [`Assessment::total_payments`].
+    pub total_payments: u32,
+    /// As [`Assessment::failed_payments`].
+    pub failed_payments: u32,
+    /// As [`Assessment::failure_rate`].
+    pub failure_rate: f64,
+    /// As [`Assessment::patterns`].
+    pub patterns: Vec<RiskPattern>,
+    /// As [`Assessment::next_change`].
+    pub next_change: Option<DateTime<Utc>>,
+}
+
+/// [`assess`] reduced to its [`Brief`].
+#[must_use]
+pub fn assess_brief(
+    user: &UserFacts,
+    payments: &[PaymentFact],
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Brief {
+    let history = observe(user, payments, now);
+    let score = Terms::of(&history).map_or(0.0, |terms| terms.score(config));
+    Brief {
+        score,
+        level: level_for(score, &config.thresholds),
+        total_payments: history.total,
+        failed_payments: history.failed,
+        failure_rate: history.overall_failure_rate(),
+        patterns: history.patterns(),
         next_change: history.next_change(user, now),
     }
 }
@@ -662,6 +710,24 @@ mod tests {
                 assessment.score >= thresholds.high()
             );
             prop_assert_eq!(assessment.recommendations, legacy::recommendations(assessment.level));
+        }
+
+        #[test]
+        fn the_brief_holds_the_assessments_figures(
+            user in user(), payments in payments(), config in config()
+        ) {
+            let full = assess(&user, &payments, &config, now());
+            let brief = assess_brief(&user, &payments, &config, now());
+            prop_assert_eq!(brief.score.to_bits(), full.score.to_bits());
+            prop_assert_eq!(brief, Brief {
+                score: full.score,
+                level: full.level,
+                total_payments: full.total_payments,
+                failed_payments: full.failed_payments,
+                failure_rate: full.failure_rate,
+                patterns: full.patterns,
+                next_change: full.next_change,
+            });
         }
 
         #[test]

@@ -30,6 +30,6 @@ pub use config::{
     CRITICAL_RISK_THRESHOLD, ConfigError, HIGH_RISK_THRESHOLD, MEDIUM_RISK_THRESHOLD,
     ScoringConfig, ThresholdName, Thresholds, WEIGHT_SUM_TOLERANCE, WeightName, Weights,
 };
-pub use engine::{assess, assess_as_of, level_for};
+pub use engine::{Brief, assess, assess_as_of, assess_brief, level_for};
 pub use facts::{Outcome, PaymentFact, UserFacts};
 pub use legacy::recommendations;

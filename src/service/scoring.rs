@@ -233,15 +233,28 @@ async fn rescore_range(
     }
     let facts = payments::facts_in_range(db, &txn, from, to).await?;
     let plans = subscriptions::current_plans_in_range(&txn, from, to).await?;
-    let stored = risk_scores::rows_in_range(&txn, from, to).await?;
-    let rows: Vec<Scored> = score_rows(&locked, &facts, plans, &rules.scoring, now)
-        .into_iter()
-        .filter(|s| {
+    let stored = risk_scores::values_in_range(&txn, from, to).await?;
+    // The brief first (no text built); the full assessment, with what a
+    // change of level needs, only for the rows that change.
+    let changing: Vec<ScoringUser> = locked
+        .iter()
+        .filter(|user| {
+            let history = facts.get(&user.id).map_or(&[][..], Vec::as_slice);
+            let brief = risk::assess_brief(&UserFacts::from(**user), history, &rules.scoring, now);
+            let row = ScoreRow::of_brief(
+                user.id,
+                user.is_active,
+                plans.get(&user.id).cloned(),
+                &brief,
+                now,
+            );
             stored
-                .get(&s.row.user_id)
-                .is_none_or(|old| !old.same_values(&s.row))
+                .get(&user.id)
+                .is_none_or(|stored| !row.same_values(stored))
         })
+        .copied()
         .collect();
+    let rows = score_rows(&changing, &facts, plans, &rules.scoring, now);
     let done = Rescored {
         users: locked.len() as u64,
         changed: rows.len() as u64,

@@ -11,7 +11,7 @@ use sea_orm::{
 use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
 
 use crate::domain::{ListCursor, RiskyFilter};
-use crate::risk::{Assessment, RiskPattern};
+use crate::risk::{Assessment, Brief, RiskPattern};
 
 /// The plan a score row shows: the user's newest plan version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,20 +75,50 @@ impl ScoreRow {
         }
     }
 
-    /// Whether `self` holds the same score, level, counts, plan and next
-    /// change as `other`, whenever each was computed: a rescore leaves such a
+    /// The row for `brief`, computed at `computed_at` (equal to
+    /// [`ScoreRow::new`] of the full assessment).
+    pub fn of_brief(
+        user_id: i64,
+        is_active: bool,
+        plan: Option<CurrentPlan>,
+        brief: &Brief,
+        computed_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            user_id,
+            score: brief.score,
+            level: brief.level.into(),
+            patterns: RiskPattern::to_mask(&brief.patterns),
+            total_payments: saturate(brief.total_payments),
+            failed_payments: saturate(brief.failed_payments),
+            failure_rate: brief.failure_rate,
+            is_active,
+            plan,
+            next_change_at: brief.next_change,
+            computed_at,
+        }
+    }
+
+    /// Whether `stored` holds the same score, level, counts, plan and next
+    /// change as `self`, whenever it was computed: a rescore leaves such a
     /// row as it is.
-    pub fn same_values(&self, other: &Self) -> bool {
-        self.user_id == other.user_id
-            && self.score.to_bits() == other.score.to_bits()
-            && self.level == other.level
-            && self.patterns == other.patterns
-            && self.total_payments == other.total_payments
-            && self.failed_payments == other.failed_payments
-            && self.failure_rate.to_bits() == other.failure_rate.to_bits()
-            && self.is_active == other.is_active
-            && self.plan == other.plan
-            && self.next_change_at == other.next_change_at
+    pub fn same_values(&self, stored: &StoredValues) -> bool {
+        let plan = self.plan.as_ref();
+        *stored
+            == (
+                self.user_id,
+                self.score,
+                self.level,
+                self.patterns,
+                self.total_payments,
+                self.failed_payments,
+                self.failure_rate,
+                self.is_active,
+                plan.map(|p| p.subscription_type.clone()),
+                plan.map(|p| p.monthly_amount_cents),
+                plan.map(|p| p.currency.clone()),
+                self.next_change_at,
+            )
     }
 
     fn into_active_model(self) -> ActiveModel {
@@ -120,37 +150,39 @@ impl ScoreRow {
     }
 }
 
-impl From<Model> for ScoreRow {
-    fn from(model: Model) -> Self {
-        let plan = match (
-            model.subscription_type,
-            model.monthly_amount_cents,
-            model.currency,
-        ) {
-            (Some(subscription_type), Some(monthly_amount_cents), Some(currency)) => {
-                Some(CurrentPlan {
-                    subscription_type,
-                    monthly_amount_cents,
-                    currency,
-                })
-            }
-            _ => None,
-        };
-        Self {
-            user_id: model.user_id,
-            score: model.score,
-            level: model.level,
-            patterns: model.patterns,
-            total_payments: model.total_payments,
-            failed_payments: model.failed_payments,
-            failure_rate: model.failure_rate,
-            is_active: model.is_active,
-            plan,
-            next_change_at: model.next_change_at,
-            computed_at: model.computed_at,
-        }
-    }
-}
+/// The columns a score's values live in: all but the key, `computed_at` and
+/// the digest's baselines, in [`StoredValues`] order.
+const VALUE_COLUMNS: [Column; 11] = [
+    Column::Score,
+    Column::Level,
+    Column::Patterns,
+    Column::TotalPayments,
+    Column::FailedPayments,
+    Column::FailureRate,
+    Column::IsActive,
+    Column::SubscriptionType,
+    Column::MonthlyAmountCents,
+    Column::Currency,
+    Column::NextChangeAt,
+];
+
+/// A stored row's values, every column but `computed_at` and the digest's
+/// baselines: the user id, then [`VALUE_COLUMNS`] (read by position: a full rescore reads a
+/// million of them).
+pub type StoredValues = (
+    i64,
+    f64,
+    StoredLevel,
+    i32,
+    i32,
+    i32,
+    f64,
+    bool,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
 
 fn saturate(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
@@ -175,20 +207,7 @@ async fn upsert_statement<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> 
     Entity::insert_many(models)
         .on_conflict(
             OnConflict::column(Column::UserId)
-                .update_columns([
-                    Column::Score,
-                    Column::Level,
-                    Column::Patterns,
-                    Column::TotalPayments,
-                    Column::FailedPayments,
-                    Column::FailureRate,
-                    Column::IsActive,
-                    Column::SubscriptionType,
-                    Column::MonthlyAmountCents,
-                    Column::Currency,
-                    Column::NextChangeAt,
-                    Column::ComputedAt,
-                ])
+                .update_columns(VALUE_COLUMNS.into_iter().chain([Column::ComputedAt]))
                 .to_owned(),
         )
         .exec_without_returning(conn)
@@ -196,19 +215,21 @@ async fn upsert_statement<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> 
     Ok(())
 }
 
-/// The stored rows of the users with ids in `from..=to`, by user.
-pub async fn rows_in_range<C: ConnectionTrait>(
+/// The stored values of the users with ids in `from..=to`, by user.
+pub async fn values_in_range<C: ConnectionTrait>(
     conn: &C,
     from: i64,
     to: i64,
-) -> Result<std::collections::HashMap<i64, ScoreRow>, DbErr> {
-    Ok(Entity::find()
+) -> Result<std::collections::HashMap<i64, StoredValues>, DbErr> {
+    let rows: Vec<StoredValues> = Entity::find()
+        .select_only()
+        .column(Column::UserId)
+        .columns(VALUE_COLUMNS)
         .filter(Column::UserId.between(from, to))
+        .into_tuple()
         .all(conn)
-        .await?
-        .into_iter()
-        .map(|model| (model.user_id, ScoreRow::from(model)))
-        .collect())
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.0, row)).collect())
 }
 
 /// The stored level of each of `user_ids` that has a score.
