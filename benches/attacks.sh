@@ -133,10 +133,8 @@ async def main():
 asyncio.run(main())
 PY
 
-gql_body() { # NAME QUERY → a body file for wrk
-    python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$2" > "$WORK/$1.json"
-    echo "$WORK/$1.json"
-}
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 fragments=$(python3 - <<'PY'
 levels = 20
 q = "query { ...F0 }\n"

@@ -29,28 +29,23 @@ pub fn assess(
     now: DateTime<Utc>,
 ) -> Assessment {
     let history = observe(user, payments, now);
-
+    let terms = Terms::of(&history);
+    let brief = brief_of(user, &history, terms.as_ref(), config, now);
     // SPEC §3.1: no payments, or fewer than 2 → score 0 (and no factors).
-    let (score, factors) = match Terms::of(&history) {
-        Some(terms) => (terms.score(config), terms.factors(config, &history)),
-        None => (0.0, Vec::new()),
-    };
-    let level = level_for(score, &config.thresholds);
-    let patterns = history.patterns();
-    let messages = legacy::messages(&history);
+    let factors = terms.map_or_else(Vec::new, |terms| terms.factors(config, &history));
 
     Assessment {
-        score,
-        level,
-        total_payments: history.total,
-        failed_payments: history.failed,
+        score: brief.score,
+        level: brief.level,
+        total_payments: brief.total_payments,
+        failed_payments: brief.failed_payments,
         succeeded_payments: history.succeeded,
-        failure_rate: history.overall_failure_rate(),
+        failure_rate: brief.failure_rate,
         factors,
-        patterns,
-        messages,
-        recommendations: legacy::recommendations(level),
-        next_change: history.next_change(user, now),
+        patterns: brief.patterns,
+        messages: legacy::messages(&history),
+        recommendations: legacy::recommendations(brief.level),
+        next_change: brief.next_change,
     }
 }
 
@@ -83,6 +78,20 @@ pub struct Brief {
     pub next_change: Option<DateTime<Utc>>,
 }
 
+impl From<&Assessment> for Brief {
+    fn from(assessment: &Assessment) -> Self {
+        Self {
+            score: assessment.score,
+            level: assessment.level,
+            total_payments: assessment.total_payments,
+            failed_payments: assessment.failed_payments,
+            failure_rate: assessment.failure_rate,
+            patterns: assessment.patterns.clone(),
+            next_change: assessment.next_change,
+        }
+    }
+}
+
 /// [`assess`] reduced to its [`Brief`].
 #[must_use]
 pub fn assess_brief(
@@ -92,7 +101,19 @@ pub fn assess_brief(
     now: DateTime<Utc>,
 ) -> Brief {
     let history = observe(user, payments, now);
-    let score = Terms::of(&history).map_or(0.0, |terms| terms.score(config));
+    brief_of(user, &history, Terms::of(&history).as_ref(), config, now)
+}
+
+/// The figures of `history` (whose `terms`, if it has any) at `now`: one
+/// computation for both [`assess`] and [`assess_brief`].
+fn brief_of(
+    user: &UserFacts,
+    history: &History,
+    terms: Option<&Terms>,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Brief {
+    let score = terms.map_or(0.0, |terms| terms.score(config));
     Brief {
         score,
         level: level_for(score, &config.thresholds),

@@ -60,19 +60,13 @@ impl ScoreRow {
         assessment: &Assessment,
         computed_at: DateTime<Utc>,
     ) -> Self {
-        Self {
+        Self::of_brief(
             user_id,
-            score: assessment.score,
-            level: assessment.level.into(),
-            patterns: RiskPattern::to_mask(&assessment.patterns),
-            total_payments: saturate(assessment.total_payments),
-            failed_payments: saturate(assessment.failed_payments),
-            failure_rate: assessment.failure_rate,
             is_active,
             plan,
-            next_change_at: assessment.next_change,
+            &Brief::from(assessment),
             computed_at,
-        }
+        )
     }
 
     /// The row for `brief`, computed at `computed_at` (equal to

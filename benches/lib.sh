@@ -1,0 +1,33 @@
+# Helpers shared by the HTTP benchmarks (sourced, not run). They write under
+# $WORK and repeat each load $REPEAT times, both set by the sourcing script.
+
+timed() { # CMD... → prints "seconds peak_MB"
+    local out; out=$(mktemp)
+    /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$WORK/timed.err" || { cat "$WORK/timed.err" >&2; exit 1; }
+    awk '{ printf "%s %d\n", $1, $2 / 1024 }' "$out"; rm -f "$out"
+}
+
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+to_ms() { # wrk latency "1.23ms" / "456.00us" / "1.02s" → ms
+    awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'
+}
+
+# load NAME CONNECTIONS [wrk args...] → "p50_ms p99_ms rps" (medians of REPEAT runs)
+load() {
+    local name=$1 conns=$2; shift 2
+    local p50s=() p99s=() rpss=()
+    for _ in $(seq "$REPEAT"); do
+        wrk -t2 -c"$conns" -d"${DURATION}s" --latency "$@" > "$WORK/wrk.out" 2>&1
+        if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "$name: non-2xx answers" >&2; cat "$WORK/wrk.out" >&2; exit 1; fi
+        p50s+=("$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.out" | to_ms)")
+        p99s+=("$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.out" | to_ms)")
+        rpss+=("$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.out")")
+    done
+    echo "$(printf '%s\n' "${p50s[@]}" | median) $(printf '%s\n' "${p99s[@]}" | median) $(printf '%s\n' "${rpss[@]}" | median)"
+}
+
+gql_body() { # NAME QUERY → a GraphQL request body file, for wrk or curl
+    python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$2" > "$WORK/$1.json"
+    echo "$WORK/$1.json"
+}
