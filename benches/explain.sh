@@ -26,7 +26,12 @@ search() { # TERM
 explain "riskyUsers with a search" "$(search smith)"
 explain "riskyUsers searching one customer" "$(search "$customer")"
 explain "riskyUsers totalCount with a search (cached 5 s)" "SELECT count(*) FROM risk_scores WHERE is_active AND score >= 0.4 AND user_id IN (SELECT id FROM users WHERE lower(name) LIKE '%smith%' OR lower(email) LIKE '%smith%')"
-explain "one user's payments (scoring on write, analysis)" "SELECT user_id, payment_date, amount_cents, status FROM subscription_payments WHERE user_id = $user"
+# A write's summary of the longest history (benches/writes.sh's user 1 when
+# this database has it): the newest 5 backwards and the oldest 4 forwards.
+long=$(q "SELECT user_id FROM risk_scores ORDER BY total_payments DESC LIMIT 1")
+rank="(CASE WHEN status IN ('failed', 'declined') THEN 0 WHEN status = 'success' THEN 2 ELSE 1 END)"
+explain "a write's summary: the newest and oldest payments of the longest history" "SELECT u.id, true, p.* FROM (VALUES ($long::bigint)) AS u(id) CROSS JOIN LATERAL (SELECT payment_date, amount_cents, status FROM subscription_payments WHERE user_id = u.id ORDER BY payment_date DESC, $rank, amount_cents LIMIT 5) p UNION ALL SELECT u.id, false, p.* FROM (VALUES ($long::bigint)) AS u(id) CROSS JOIN LATERAL (SELECT payment_date, amount_cents, status FROM subscription_payments WHERE user_id = u.id ORDER BY payment_date, $rank DESC, amount_cents DESC LIMIT 4) p"
+explain "one user's payments (analysis)" "SELECT user_id, payment_date, amount_cents, status FROM subscription_payments WHERE user_id = $user"
 explain "one user's newest payments" "SELECT * FROM subscription_payments WHERE user_id = $user ORDER BY payment_date DESC, id DESC LIMIT 10"
 explain "refresher: scores due" "SELECT user_id FROM risk_scores WHERE next_change_at <= now() ORDER BY next_change_at LIMIT 1000"
 explain "stats: daily failure trend (30 days)" "SELECT to_char(payment_date AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*), SUM(CASE WHEN status IN ('failed', 'declined') THEN 1 ELSE 0 END) FROM subscription_payments WHERE payment_date >= now() - interval '30 days' GROUP BY day ORDER BY day"

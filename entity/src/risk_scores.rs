@@ -22,6 +22,8 @@ pub struct Model {
     pub total_payments: i32,
     /// Failed or declined payments.
     pub failed_payments: i32,
+    /// Successful payments (none: not counted yet, see migration 10).
+    pub succeeded_payments: Option<i32>,
     /// failed / total, 0 without payments.
     #[sea_orm(column_type = "Double")]
     pub failure_rate: f64,

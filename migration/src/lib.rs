@@ -18,6 +18,7 @@ mod m20261125_000006_create_search_indexes;
 mod m20261125_000007_create_access;
 mod m20261126_000008_create_outbox;
 mod m20261126_000009_speed_up_search;
+mod m20261126_000010_summaries_for_writes;
 
 /// The ordered list of every migration of the service.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_create_access::Migration),
             Box::new(m20261126_000008_create_outbox::Migration),
             Box::new(m20261126_000009_speed_up_search::Migration),
+            Box::new(m20261126_000010_summaries_for_writes::Migration),
         ]
     }
 }

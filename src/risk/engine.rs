@@ -8,7 +8,8 @@ use super::assessment::{Assessment, Factor, FactorName, RiskLevel, RiskPattern};
 use super::config::{MEDIUM_RISK_THRESHOLD, ScoringConfig, Thresholds};
 use super::facts::{PaymentFact, UserFacts};
 use super::legacy;
-use super::observation::{AmountChange, FailurePattern, History, newest_first_order};
+use super::observation::{AmountChange, FailurePattern, History};
+use super::summary::Summary;
 
 /// Scores `payments` (in any order) for `user` at the instant `now` (SPEC §3.1).
 ///
@@ -28,7 +29,19 @@ pub fn assess(
     config: &ScoringConfig,
     now: DateTime<Utc>,
 ) -> Assessment {
-    let history = observe(user, payments, now);
+    assess_summary(user, &Summary::of(payments), config, now)
+}
+
+/// [`assess`] of the history that `summary` sums up: equal to [`assess`] of
+/// every payment, in time independent of how many there are.
+#[must_use]
+pub fn assess_summary(
+    user: &UserFacts,
+    summary: &Summary,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Assessment {
+    let history = History::observe(user, summary, now);
     let terms = Terms::of(&history);
     let brief = brief_of(user, &history, terms.as_ref(), config, now);
     // SPEC §3.1: no payments, or fewer than 2 → score 0 (and no factors).
@@ -39,7 +52,7 @@ pub fn assess(
         level: brief.level,
         total_payments: brief.total_payments,
         failed_payments: brief.failed_payments,
-        succeeded_payments: history.succeeded,
+        succeeded_payments: brief.succeeded_payments,
         failure_rate: brief.failure_rate,
         factors,
         patterns: brief.patterns,
@@ -47,13 +60,6 @@ pub fn assess(
         recommendations: legacy::recommendations(brief.level),
         next_change: brief.next_change,
     }
-}
-
-/// The history of `payments` (in any order) seen newest first at `now`.
-fn observe(user: &UserFacts, payments: &[PaymentFact], now: DateTime<Utc>) -> History {
-    let mut newest_first: Vec<&PaymentFact> = payments.iter().collect();
-    newest_first.sort_by(|a, b| newest_first_order(a, b));
-    History::observe(user, &newest_first, now)
 }
 
 /// What a stored score holds of [`assess`]: the same figures, computed the
@@ -70,6 +76,8 @@ pub struct Brief {
     pub total_payments: u32,
     /// As [`Assessment::failed_payments`].
     pub failed_payments: u32,
+    /// As [`Assessment::succeeded_payments`].
+    pub succeeded_payments: u32,
     /// As [`Assessment::failure_rate`].
     pub failure_rate: f64,
     /// As [`Assessment::patterns`].
@@ -85,6 +93,7 @@ impl From<&Assessment> for Brief {
             level: assessment.level,
             total_payments: assessment.total_payments,
             failed_payments: assessment.failed_payments,
+            succeeded_payments: assessment.succeeded_payments,
             failure_rate: assessment.failure_rate,
             patterns: assessment.patterns.clone(),
             next_change: assessment.next_change,
@@ -100,7 +109,18 @@ pub fn assess_brief(
     config: &ScoringConfig,
     now: DateTime<Utc>,
 ) -> Brief {
-    let history = observe(user, payments, now);
+    assess_summary_brief(user, &Summary::of(payments), config, now)
+}
+
+/// [`assess_summary`] reduced to its [`Brief`].
+#[must_use]
+pub fn assess_summary_brief(
+    user: &UserFacts,
+    summary: &Summary,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Brief {
+    let history = History::observe(user, summary, now);
     brief_of(user, &history, Terms::of(&history).as_ref(), config, now)
 }
 
@@ -119,6 +139,7 @@ fn brief_of(
         level: level_for(score, &config.thresholds),
         total_payments: history.total,
         failed_payments: history.failed,
+        succeeded_payments: history.succeeded,
         failure_rate: history.overall_failure_rate(),
         patterns: history.patterns(),
         next_change: history.next_change(user, now),
@@ -246,7 +267,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::risk::{Outcome, RiskPattern, Thresholds, Weights};
+    use crate::risk::{Counts, Outcome, RiskPattern, Summary, Thresholds, Weights};
 
     fn at(instant: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(instant)
@@ -745,10 +766,59 @@ mod tests {
                 level: full.level,
                 total_payments: full.total_payments,
                 failed_payments: full.failed_payments,
+                succeeded_payments: full.succeeded_payments,
                 failure_rate: full.failure_rate,
                 patterns: full.patterns,
                 next_change: full.next_change,
             });
+        }
+
+        #[test]
+        fn a_summary_built_one_payment_at_a_time_scores_as_the_whole_history(
+            (user, payments, arrival) in (user(), prop::collection::vec(payment(), 0..40))
+                .prop_flat_map(|(user, payments)| {
+                    let copy = payments.clone();
+                    (Just(user), Just(payments), Just(copy).prop_shuffle())
+                }),
+            config in config(),
+        ) {
+            // Payments arrive in any order (backdated ones included) and are
+            // taken in one at a time, as the writes do.
+            let mut summary = Summary::default();
+            for (seen, payment) in arrival.iter().enumerate() {
+                summary.add(*payment);
+                let so_far = &arrival[..=seen];
+                prop_assert_eq!(&summary, &Summary::of(so_far));
+                prop_assert_eq!(
+                    assess_summary(&user, &summary, &config, now()),
+                    assess(&user, so_far, &config, now())
+                );
+            }
+            prop_assert_eq!(&summary, &Summary::of(&payments));
+            let stored = Summary::from_parts(
+                summary.counts(),
+                summary.newest().iter().rev().copied().collect(),
+                summary.oldest().iter().rev().copied().collect(),
+            );
+            prop_assert_eq!(stored.as_ref(), Some(&summary));
+        }
+
+        #[test]
+        fn a_summary_whose_parts_disagree_with_its_counts_is_refused(
+            payments in prop::collection::vec(payment(), 1..12),
+            extra in 1u32..3,
+        ) {
+            let summary = Summary::of(&payments);
+            let counts = summary.counts();
+            let more = Counts { total: counts.total + extra, ..counts };
+            let newest = summary.newest().to_vec();
+            let oldest = summary.oldest().to_vec();
+            // Short lists for the count: refused while the count is under 5
+            // (newest) or 4 (oldest); a larger history is consistent.
+            let accepted = Summary::from_parts(more, newest.clone(), oldest.clone()).is_some();
+            prop_assert_eq!(accepted, counts.total >= Summary::NEWEST as u32);
+            let over = Counts { failed: counts.total + 1 - counts.succeeded, ..counts };
+            prop_assert!(Summary::from_parts(over, newest, oldest).is_none());
         }
 
         #[test]

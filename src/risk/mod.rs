@@ -10,7 +10,8 @@
 //! classified as an [`Outcome`] and money as currency units.
 //!
 //! Layout: `config` (weights, thresholds, their errors), `facts` (inputs),
-//! `assessment` (outputs), `observation` (what one ordered history shows),
+//! `assessment` (outputs), `summary` (what the model reads of a history: counts, the newest and
+//! oldest payments), `observation` (what one summed-up history shows),
 //! `engine` (the score from it), `legacy` (messages, recommendations, number
 //! formatting); `engine` and `legacy` both read `observation`, not each
 //! other. The golden histories of the legacy system are replayed by the
@@ -24,12 +25,16 @@ mod facts;
 mod golden;
 mod legacy;
 mod observation;
+mod summary;
 
 pub use assessment::{Assessment, Factor, FactorName, RiskLevel, RiskPattern};
 pub use config::{
     CRITICAL_RISK_THRESHOLD, ConfigError, HIGH_RISK_THRESHOLD, MEDIUM_RISK_THRESHOLD,
     ScoringConfig, ThresholdName, Thresholds, WEIGHT_SUM_TOLERANCE, WeightName, Weights,
 };
-pub use engine::{Brief, assess, assess_as_of, assess_brief, level_for};
+pub use engine::{
+    Brief, assess, assess_as_of, assess_brief, assess_summary, assess_summary_brief, level_for,
+};
 pub use facts::{Outcome, PaymentFact, UserFacts};
 pub use legacy::recommendations;
+pub use summary::{Counts, Summary};

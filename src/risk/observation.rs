@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::assessment::RiskPattern;
 use super::facts::{Outcome, PaymentFact, UserFacts};
+use super::summary::Summary;
 
 /// SPEC §3.1: the account-age brackets, in whole days: under 30 → 0.8, under 90 →
 /// 0.5, under 180 → 0.3, otherwise 0.1. Crossing one changes the score by itself.
@@ -126,31 +127,24 @@ pub(super) struct History {
 }
 
 impl History {
-    pub(super) fn observe(
-        user: &UserFacts,
-        newest_first: &[&PaymentFact],
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub(super) fn observe(user: &UserFacts, summary: &Summary, now: DateTime<Utc>) -> Self {
         let is_failed = |payment: &PaymentFact| payment.outcome == Outcome::Failed;
-        let is_success = |payment: &PaymentFact| payment.outcome == Outcome::Success;
-        // Counts saturate instead of wrapping; no user has 4 billion payments.
-        let count = |payments: &[&PaymentFact], keep: &dyn Fn(&PaymentFact) -> bool| {
-            u32::try_from(payments.iter().filter(|payment| keep(payment)).count())
-                .unwrap_or(u32::MAX)
-        };
+        let newest_first = summary.newest();
         let recent = &newest_first[..newest_first.len().min(RECENT_COUNT)];
         let current_amount = newest_first.first().map(|payment| payment.amount);
+        let counts = summary.counts();
 
         Self {
-            total: count(newest_first, &|_| true),
-            failed: count(newest_first, &is_failed),
-            succeeded: count(newest_first, &is_success),
-            recent_count: count(recent, &|_| true),
-            recent_failed: count(recent, &is_failed),
+            total: counts.total,
+            failed: counts.failed,
+            succeeded: counts.succeeded,
+            // At most 3: the casts cannot truncate.
+            recent_count: recent.len() as u32,
+            recent_failed: recent.iter().filter(|payment| is_failed(payment)).count() as u32,
             current_amount,
             amount_base: current_amount.map_or(0.0, amount_base),
             amount_change: amount_change(newest_first),
-            failure_pattern: failure_pattern(newest_first),
+            failure_pattern: failure_pattern(summary),
             two_newest_failed: matches!(
                 newest_first,
                 [first, second, ..] if is_failed(first) && is_failed(second)
@@ -261,7 +255,7 @@ fn amount_base(current: f64) -> f64 {
 
 /// SPEC §3.1 change bonus, with 3+ payments: `old` = the average of the 3rd, 4th and
 /// 5th newest amounts (those that exist), summed newest first like the legacy.
-fn amount_change(newest_first: &[&PaymentFact]) -> Option<AmountChange> {
+fn amount_change(newest_first: &[PaymentFact]) -> Option<AmountChange> {
     let (current, older) = match newest_first {
         [current, _, older @ ..] if !older.is_empty() => (current.amount, older),
         _ => return None,
@@ -278,28 +272,35 @@ fn amount_change(newest_first: &[&PaymentFact]) -> Option<AmountChange> {
     }
 }
 
-/// SPEC §3.1 `pattern_bonus`, with 3+ payments, looking oldest first.
-fn failure_pattern(newest_first: &[&PaymentFact]) -> Option<FailurePattern> {
-    let n = newest_first.len();
-    if n < 3 {
+/// SPEC §3.1 `pattern_bonus`, with 3+ payments, looking oldest first: it
+/// reads the 4 oldest payments and the 2 newest.
+fn failure_pattern(summary: &Summary) -> Option<FailurePattern> {
+    let total = summary.counts().total;
+    if total < 3 {
         return None;
     }
-    let oldest_first = || newest_first.iter().rev();
-    let failures = |payments: &mut dyn Iterator<Item = &&PaymentFact>| {
-        payments.filter(|p| p.outcome == Outcome::Failed).count()
+    let failures = |payments: &[PaymentFact]| {
+        payments
+            .iter()
+            .filter(|p| p.outcome == Outcome::Failed)
+            .count()
     };
-    let successes = |payments: &mut dyn Iterator<Item = &&PaymentFact>| {
-        payments.filter(|p| p.outcome == Outcome::Success).count()
-    };
-    let oldest_succeeded = newest_first[n - 1].outcome == Outcome::Success;
-    if oldest_succeeded && failures(&mut oldest_first().skip(1).take(3)) >= 2 {
+    let oldest_first = summary.oldest();
+    let newest_first = summary.newest();
+    let oldest_succeeded = oldest_first
+        .first()
+        .is_some_and(|p| p.outcome == Outcome::Success);
+    // The oldest, then the next 3 (the summary keeps exactly 4).
+    if oldest_succeeded && failures(oldest_first.get(1..).unwrap_or_default()) >= 2 {
         return Some(FailurePattern::PayOnceThenDecline);
     }
     // "At least half of the 2 oldest succeeded and at least half of the 2 newest
     // failed": at least one of each.
-    if n >= 4
-        && successes(&mut oldest_first().take(2)) >= 1
-        && failures(&mut newest_first.iter().take(2)) >= 1
+    let two_oldest = &oldest_first[..oldest_first.len().min(2)];
+    let two_newest = &newest_first[..newest_first.len().min(2)];
+    if total >= 4
+        && two_oldest.iter().any(|p| p.outcome == Outcome::Success)
+        && failures(two_newest) >= 1
     {
         return Some(FailurePattern::EarlySuccessRecentFailures);
     }

@@ -12,10 +12,10 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use crate::db;
 use crate::domain::{Caller, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus};
 use crate::error::{AppError, AppResult, is_unique_violation};
-use crate::risk::{Assessment, PaymentFact, ScoringConfig};
+use crate::risk::{Assessment, ScoringConfig, Summary};
 use crate::service::Rules;
 use crate::service::audit::{self, Action};
-use crate::service::scoring::{self, When};
+use crate::service::scoring;
 use crate::store::audit::EntryFields;
 use crate::store::payments::PaymentFields;
 use crate::store::subscriptions::PlanFields;
@@ -193,7 +193,7 @@ struct RoundState {
     users: HashMap<i64, ScoringUser>,
     recorded: HashMap<String, subscription_payments::Model>,
     owners: HashMap<i64, i64>,
-    histories: HashMap<i64, Vec<PaymentFact>>,
+    summaries: HashMap<i64, Summary>,
     plans: HashMap<i64, risk_scores::CurrentPlan>,
 }
 
@@ -212,12 +212,13 @@ impl RoundState {
             .filter_map(|p| p.external_id.as_deref())
             .collect();
         let plan_ids: Vec<i64> = items.iter().filter_map(|p| p.subscription_id).collect();
-        // The histories as they stand before this round (the users are locked).
+        // The histories as they stand before this round (the users are
+        // locked), summed up: a cost that does not grow with their length.
         let scored: Vec<i64> = users.keys().copied().collect();
         Ok(Self {
             recorded: payments::by_external_ids(txn, &external_ids).await?,
             owners: subscriptions::owners(txn, &plan_ids).await?,
-            histories: payments::facts_of(txn, &scored).await?,
+            summaries: scoring::summaries_of(txn, &scored).await?,
             plans: subscriptions::current_plans_of(txn, &scored).await?,
             users,
         })
@@ -319,7 +320,7 @@ async fn record_round(
         .into_iter()
         .filter_map(|id| state.users.get(&id).copied())
         .collect();
-    let rows = scoring::score_rows(&changed, &state.histories, state.plans, &rules.scoring, now);
+    let rows = scoring::score_rows(&changed, &state.summaries, state.plans, &rules.scoring, now);
     scoring::write_scores(&txn, rules, rows, now).await?;
     crate::store::audit::insert(&txn, audit_entries(&outcomes, callers, now)).await?;
     txn.commit().await?;
@@ -368,10 +369,10 @@ fn answer(
                 Written::Earlier(payment) => (payment, true),
                 Written::New(payment) => {
                     state
-                        .histories
+                        .summaries
                         .entry(p.user_id)
                         .or_default()
-                        .push(payments::fact_of(&payment));
+                        .add(payments::fact_of(&payment));
                     changed.insert(p.user_id);
                     (payment, false)
                 }
@@ -380,12 +381,10 @@ fn answer(
                 .users
                 .get(&p.user_id)
                 .ok_or_else(|| AppError::bug("a payment was written for an unlocked user"))?;
-            let history = state
-                .histories
-                .get(&p.user_id)
-                .map_or(&[][..], Vec::as_slice);
+            let empty = Summary::default();
+            let summary = state.summaries.get(&p.user_id).unwrap_or(&empty);
             Ok(PaymentRecorded {
-                assessment: scoring::assess(user, history, config, When::Now(now)),
+                assessment: scoring::assess_summary(user, summary, config, now),
                 payment,
                 duplicate,
             })

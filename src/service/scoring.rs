@@ -4,6 +4,8 @@
 //!   instant, from a history in hand or from the stored payments.
 //! - [`rescore_user`]: inside a caller's write transaction, after the caller
 //!   recorded a user, plan or payment (the user's row is locked first).
+//!   Writes and the refresher score from [`summaries_of`]: the stored counts
+//!   and the newest and oldest payments, whatever the history's length.
 //! - [`rescore_due`]: the background refresher's step: users whose score
 //!   changes by time alone; [`refresh_lag`]: how far behind it is.
 //! - [`rescore_all`]: every user, in batches of id ranges, a few at once,
@@ -17,13 +19,13 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use crate::db;
 use crate::progress::Progress;
-use crate::risk::{self, Assessment, PaymentFact, RiskLevel, ScoringConfig, UserFacts};
+use crate::risk::{self, Assessment, PaymentFact, RiskLevel, ScoringConfig, Summary, UserFacts};
 use crate::service::Rules;
 use crate::service::alerts;
 use crate::service::events::{self, LiveEvent};
 use crate::store::risk_scores::{CurrentPlan, ScoreRow};
 use crate::store::users::ScoringUser;
-use crate::store::{maintenance, payments, risk_scores, subscriptions, users};
+use crate::store::{maintenance, payments, risk_scores, subscriptions, summaries, users};
 
 /// Users per batch of a full rescore.
 pub const BATCH_USERS: i64 = 5_000;
@@ -87,20 +89,64 @@ pub async fn rescore_user<C: ConnectionTrait>(
     user: &ScoringUser,
     now: DateTime<Utc>,
 ) -> Result<Assessment, DbErr> {
-    let assessment = assess_stored(conn, &rules.scoring, user, When::Now(now)).await?;
-    let plan = subscriptions::current_plan(conn, user.id).await?;
-    let row = ScoreRow::new(user.id, user.is_active, plan, &assessment, now);
-    write_scores(
-        conn,
-        rules,
-        vec![Scored {
-            row,
-            assessment: assessment.clone(),
-        }],
+    let summaries = summaries_of(conn, &[user.id]).await?;
+    let plans = subscriptions::current_plans_of(conn, &[user.id]).await?;
+    let rows = score_rows(
+        std::slice::from_ref(user),
+        &summaries,
+        plans,
+        &rules.scoring,
         now,
-    )
-    .await?;
+    );
+    let assessment = rows
+        .first()
+        .map(|scored| scored.assessment.clone())
+        .ok_or_else(|| DbErr::Custom("a rescored user has no score".into()))?;
+    write_scores(conn, rules, rows, now).await?;
     Ok(assessment)
+}
+
+/// The summaries of the histories of the locked `user_ids` (SPEC §3.1:
+/// what the model reads of them), at a cost that does not grow with their
+/// length: the counts stored with each score, and the newest and oldest
+/// payments from the end of the index. A user without stored counts (never
+/// scored, or scored before migration 10), or whose counts disagree with
+/// their payments, is summed up from every payment instead; a full rescore
+/// ([`rescore_all`]) rewrites any count that drifted.
+pub(crate) async fn summaries_of<C: ConnectionTrait>(
+    conn: &C,
+    user_ids: &[i64],
+) -> Result<HashMap<i64, Summary>, DbErr> {
+    let mut parts = summaries::parts_of(conn, user_ids).await?;
+    let mut summaries = HashMap::with_capacity(user_ids.len());
+    let mut uncounted = Vec::new();
+    for id in user_ids {
+        let stored = parts.remove(id).unwrap_or_default();
+        let summary = stored.counts.and_then(|counts| {
+            let summary = Summary::from_parts(counts, stored.newest, stored.oldest);
+            if summary.is_none() {
+                tracing::warn!(
+                    user_id = id,
+                    "stored payment counts disagree with the payments"
+                );
+            }
+            summary
+        });
+        match summary {
+            Some(summary) => {
+                summaries.insert(*id, summary);
+            }
+            None => uncounted.push(*id),
+        }
+    }
+    if !uncounted.is_empty() {
+        let histories = payments::facts_of(conn, &uncounted).await?;
+        for id in uncounted {
+            let history = histories.get(&id).map_or(&[][..], Vec::as_slice);
+            summaries.insert(id, Summary::of(history));
+        }
+    }
+    Ok(summaries)
 }
 
 /// A user's new score row, with the assessment it came from.
@@ -112,19 +158,21 @@ pub struct Scored {
     pub assessment: Assessment,
 }
 
-/// Scores the locked `users` at `now` from their grouped payments and plans.
+/// Scores the locked `users` at `now` from the summaries of their
+/// histories and their plans.
 pub(crate) fn score_rows(
     users: &[ScoringUser],
-    facts: &HashMap<i64, Vec<PaymentFact>>,
+    summaries: &HashMap<i64, Summary>,
     mut plans: HashMap<i64, CurrentPlan>,
     config: &ScoringConfig,
     now: DateTime<Utc>,
 ) -> Vec<Scored> {
+    let empty = Summary::default();
     users
         .iter()
         .map(|user| {
-            let history = facts.get(&user.id).map_or(&[][..], Vec::as_slice);
-            let assessment = assess(user, history, config, When::Now(now));
+            let summary = summaries.get(&user.id).unwrap_or(&empty);
+            let assessment = assess_summary(user, summary, config, now);
             let row = ScoreRow::new(
                 user.id,
                 user.is_active,
@@ -135,6 +183,16 @@ pub(crate) fn score_rows(
             Scored { row, assessment }
         })
         .collect()
+}
+
+/// The assessment of `user` at `now` from the summary of their history.
+pub fn assess_summary(
+    user: &ScoringUser,
+    summary: &Summary,
+    config: &ScoringConfig,
+    now: DateTime<Utc>,
+) -> Assessment {
+    risk::assess_summary(&UserFacts::from(*user), summary, config, now)
 }
 
 /// A user whose level changed with a write.
@@ -236,11 +294,14 @@ async fn rescore_range(
     let stored = risk_scores::values_in_range(&txn, from, to).await?;
     // The brief first (no text built); the full assessment, with what a
     // change of level needs, only for the rows that change.
+    let mut summaries = HashMap::new();
     let changing: Vec<ScoringUser> = locked
         .iter()
         .filter(|user| {
             let history = facts.get(&user.id).map_or(&[][..], Vec::as_slice);
-            let brief = risk::assess_brief(&UserFacts::from(**user), history, &rules.scoring, now);
+            let summary = Summary::of(history);
+            let brief =
+                risk::assess_summary_brief(&UserFacts::from(**user), &summary, &rules.scoring, now);
             let row = ScoreRow::of_brief(
                 user.id,
                 user.is_active,
@@ -248,13 +309,17 @@ async fn rescore_range(
                 &brief,
                 now,
             );
-            stored
+            let changes = stored
                 .get(&user.id)
-                .is_none_or(|stored| !row.same_values(stored))
+                .is_none_or(|stored| !row.same_values(stored));
+            if changes {
+                summaries.insert(user.id, summary);
+            }
+            changes
         })
         .copied()
         .collect();
-    let rows = score_rows(&changing, &facts, plans, &rules.scoring, now);
+    let rows = score_rows(&changing, &summaries, plans, &rules.scoring, now);
     let done = Rescored {
         users: locked.len() as u64,
         changed: rows.len() as u64,
@@ -339,9 +404,9 @@ pub async fn rescore_due(
         return Ok(0);
     }
     let ids: Vec<i64> = locked.iter().map(|u| u.id).collect();
-    let facts = payments::facts_of(&txn, &ids).await?;
+    let summaries = summaries_of(&txn, &ids).await?;
     let plans = subscriptions::current_plans_of(&txn, &ids).await?;
-    let rows = score_rows(&locked, &facts, plans, &rules.scoring, now);
+    let rows = score_rows(&locked, &summaries, plans, &rules.scoring, now);
     let count = rows.len() as u64;
     write_scores(&txn, rules, rows, now).await?;
     txn.commit().await?;

@@ -402,6 +402,7 @@ impl CopyBuffers {
                 .display(s.patterns)
                 .display(s.total_payments)
                 .display(s.failed_payments)
+                .display(s.succeeded_payments)
                 .display(s.failure_rate)
                 .display(s.is_active)
                 .opt_text(s.plan.as_ref().map(|p| p.subscription_type.as_str()));
@@ -453,8 +454,8 @@ impl CopyBuffers {
             .send(
                 tx,
                 "COPY risk_scores (user_id, score, level, patterns, total_payments, \
-                 failed_payments, failure_rate, is_active, subscription_type, \
-                 monthly_amount_cents, currency, next_change_at, computed_at) FROM STDIN",
+                 failed_payments, succeeded_payments, failure_rate, is_active, \
+                 subscription_type, monthly_amount_cents, currency, next_change_at, computed_at) FROM STDIN",
             )
             .await?;
         Ok(())

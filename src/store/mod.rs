@@ -22,6 +22,7 @@ pub mod payments;
 pub mod risk_scores;
 pub mod stats;
 pub mod subscriptions;
+pub mod summaries;
 pub mod users;
 
 use chrono::{DateTime, Utc};

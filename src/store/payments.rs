@@ -104,9 +104,9 @@ pub async fn by_external_ids<C: ConnectionTrait>(
         .collect())
 }
 
-type FactRow = (i64, DateTime<Utc>, i64, PaymentStatus);
+pub(super) type FactRow = (i64, DateTime<Utc>, i64, PaymentStatus);
 
-fn fact((_, paid_at, cents, status): &FactRow) -> PaymentFact {
+pub(super) fn fact((_, paid_at, cents, status): &FactRow) -> PaymentFact {
     PaymentFact {
         paid_at: *paid_at,
         amount: Cents::new(*cents).units(),

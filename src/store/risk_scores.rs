@@ -5,7 +5,8 @@ use entity::risk_scores::{ActiveModel, Column, Entity, Model};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect,
+    QueryTrait,
 };
 
 use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
@@ -39,6 +40,8 @@ pub struct ScoreRow {
     pub total_payments: i32,
     /// Failed or declined payments.
     pub failed_payments: i32,
+    /// Successful payments.
+    pub succeeded_payments: i32,
     /// failed / total.
     pub failure_rate: f64,
     /// Copy of `users.is_active`.
@@ -85,6 +88,7 @@ impl ScoreRow {
             patterns: RiskPattern::to_mask(&brief.patterns),
             total_payments: saturate(brief.total_payments),
             failed_payments: saturate(brief.failed_payments),
+            succeeded_payments: saturate(brief.succeeded_payments),
             failure_rate: brief.failure_rate,
             is_active,
             plan,
@@ -99,20 +103,21 @@ impl ScoreRow {
     pub fn same_values(&self, stored: &StoredValues) -> bool {
         let plan = self.plan.as_ref();
         *stored
-            == (
-                self.user_id,
-                self.score,
-                self.level,
-                self.patterns,
-                self.total_payments,
-                self.failed_payments,
-                self.failure_rate,
-                self.is_active,
-                plan.map(|p| p.subscription_type.clone()),
-                plan.map(|p| p.monthly_amount_cents),
-                plan.map(|p| p.currency.clone()),
-                self.next_change_at,
-            )
+            == StoredValues {
+                user_id: self.user_id,
+                score: self.score,
+                level: self.level,
+                patterns: self.patterns,
+                total_payments: self.total_payments,
+                failed_payments: self.failed_payments,
+                succeeded_payments: Some(self.succeeded_payments),
+                failure_rate: self.failure_rate,
+                is_active: self.is_active,
+                subscription_type: plan.map(|p| p.subscription_type.clone()),
+                monthly_amount_cents: plan.map(|p| p.monthly_amount_cents),
+                currency: plan.map(|p| p.currency.clone()),
+                next_change_at: self.next_change_at,
+            }
     }
 
     fn into_active_model(self) -> ActiveModel {
@@ -131,6 +136,7 @@ impl ScoreRow {
             patterns: Set(self.patterns),
             total_payments: Set(self.total_payments),
             failed_payments: Set(self.failed_payments),
+            succeeded_payments: Set(Some(self.succeeded_payments)),
             failure_rate: Set(self.failure_rate),
             is_active: Set(self.is_active),
             subscription_type: Set(subscription_type),
@@ -146,12 +152,13 @@ impl ScoreRow {
 
 /// The columns a score's values live in: all but the key, `computed_at` and
 /// the digest's baselines, in [`StoredValues`] order.
-const VALUE_COLUMNS: [Column; 11] = [
+const VALUE_COLUMNS: [Column; 12] = [
     Column::Score,
     Column::Level,
     Column::Patterns,
     Column::TotalPayments,
     Column::FailedPayments,
+    Column::SucceededPayments,
     Column::FailureRate,
     Column::IsActive,
     Column::SubscriptionType,
@@ -161,28 +168,50 @@ const VALUE_COLUMNS: [Column; 11] = [
 ];
 
 /// A stored row's values, every column but `computed_at` and the digest's
-/// baselines: the user id, then [`VALUE_COLUMNS`] (read by position: a full rescore reads a
-/// million of them).
-pub type StoredValues = (
-    i64,
-    f64,
-    StoredLevel,
-    i32,
-    i32,
-    i32,
-    f64,
-    bool,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-);
+/// baselines: the user id, then [`VALUE_COLUMNS`] (read by position: a full
+/// rescore reads a million of them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredValues {
+    user_id: i64,
+    score: f64,
+    level: StoredLevel,
+    patterns: i32,
+    total_payments: i32,
+    failed_payments: i32,
+    succeeded_payments: Option<i32>,
+    failure_rate: f64,
+    is_active: bool,
+    subscription_type: Option<String>,
+    monthly_amount_cents: Option<i64>,
+    currency: Option<String>,
+    next_change_at: Option<DateTime<Utc>>,
+}
+
+impl StoredValues {
+    fn decode(row: &QueryResult) -> Result<Self, DbErr> {
+        Ok(Self {
+            user_id: row.try_get_by_index(0)?,
+            score: row.try_get_by_index(1)?,
+            level: row.try_get_by_index(2)?,
+            patterns: row.try_get_by_index(3)?,
+            total_payments: row.try_get_by_index(4)?,
+            failed_payments: row.try_get_by_index(5)?,
+            succeeded_payments: row.try_get_by_index(6)?,
+            failure_rate: row.try_get_by_index(7)?,
+            is_active: row.try_get_by_index(8)?,
+            subscription_type: row.try_get_by_index(9)?,
+            monthly_amount_cents: row.try_get_by_index(10)?,
+            currency: row.try_get_by_index(11)?,
+            next_change_at: row.try_get_by_index(12)?,
+        })
+    }
+}
 
 fn saturate(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Rows per INSERT: 13 parameters a row stays under SQLite's 32766 and
+/// Rows per INSERT: 14 parameters a row stays under SQLite's 32766 and
 /// PostgreSQL's 65535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 2_000;
 
@@ -215,15 +244,17 @@ pub async fn values_in_range<C: ConnectionTrait>(
     from: i64,
     to: i64,
 ) -> Result<std::collections::HashMap<i64, StoredValues>, DbErr> {
-    let rows: Vec<StoredValues> = Entity::find()
+    let query = Entity::find()
         .select_only()
         .column(Column::UserId)
         .columns(VALUE_COLUMNS)
         .filter(Column::UserId.between(from, to))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows.into_iter().map(|row| (row.0, row)).collect())
+        .build(conn.get_database_backend());
+    conn.query_all_raw(query)
+        .await?
+        .iter()
+        .map(|row| StoredValues::decode(row).map(|values| (values.user_id, values)))
+        .collect()
 }
 
 /// The stored level of each of `user_ids` that has a score.

@@ -108,19 +108,6 @@ fn newest(rows: Vec<PlanRow>) -> HashMap<i64, CurrentPlan> {
         .collect()
 }
 
-/// The current plan of `user_id`, if the user has any.
-pub async fn current_plan<C: ConnectionTrait>(
-    conn: &C,
-    user_id: i64,
-) -> Result<Option<CurrentPlan>, DbErr> {
-    let rows: Vec<PlanRow> = plans_query()
-        .filter(Column::UserId.eq(user_id))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(newest(rows).remove(&user_id))
-}
-
 /// The current plans of users with ids in `from..=to`.
 pub async fn current_plans_in_range<C: ConnectionTrait>(
     conn: &C,

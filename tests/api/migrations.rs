@@ -38,7 +38,7 @@ const ACCESS_TABLES: [&str; 3] = ["api_keys", "sessions", "audit_log"];
 const HOT_INDEXES: [(&str, &str); 3] = [
     (
         "subscription_payments",
-        "idx_subscription_payments_user_date",
+        "idx_subscription_payments_user_order",
     ),
     ("risk_scores", "idx_risk_scores_score_user"),
     ("risk_scores", "idx_risk_scores_next_change"),
@@ -203,9 +203,45 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration holds the search indexes (SQLite's FTS5 table,
-    // PostgreSQL's scores by user); the one before, the
-    // outbox's tables; the one before that, the access tables.
+    // The newest migration holds the counts kept with the scores and the
+    // payments' index in the model's order; the one before, the search
+    // indexes (SQLite's FTS5 table, PostgreSQL's scores by user); the one
+    // before that, the outbox's tables; then the access tables.
+    let down = risk_monitor(&test_db, &["migrate", "down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let manager = SchemaManager::new(&test_db.db);
+    let has = |index: &'static str| {
+        let manager = &manager;
+        async move {
+            manager
+                .has_index("subscription_payments", index)
+                .await
+                .expect("inspect")
+        }
+    };
+    assert!(
+        !has("idx_subscription_payments_user_order").await
+            && has("idx_subscription_payments_user_date").await,
+        "{backend:?}: the payments' index by user and date is back"
+    );
+    assert!(
+        !manager
+            .has_column("risk_scores", "succeeded_payments")
+            .await
+            .expect("inspect"),
+        "{backend:?}: the third count is gone"
+    );
+    assert_eq!(
+        sqlite_search_objects(&test_db).await.len(),
+        match backend {
+            Backend::Sqlite => SQLITE_SEARCH.len(),
+            Backend::Postgres => 0,
+        }
+    );
     let down = risk_monitor(&test_db, &["migrate", "down"]);
     assert!(
         down.status.success(),
@@ -253,7 +289,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let status = risk_monitor(&test_db, &["migrate", "status"]);
     assert_eq!(
         applied(&String::from_utf8_lossy(&status.stdout)),
-        Migrator::migrations().len() - 3
+        Migrator::migrations().len() - 4
     );
 
     let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
@@ -268,4 +304,53 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
         Backend::Sqlite => &SQLITE_SEARCH,
     };
     assert_eq!(sqlite_search_objects(&test_db).await, expected_fts);
+}
+
+backend_tests!(migration_10_counts_the_successes_of_the_scores_already_stored);
+async fn migration_10_counts_the_successes_of_the_scores_already_stored(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+
+    // Arrange: a database at migration 9 holding a user with 3 successes
+    // among 5 payments, and their score row (which has no third count).
+    let test_db = TestDb::empty(backend).await;
+    let before = Migrator::migrations().len() - 1;
+    Migrator::up(&test_db.db, Some(before as u32))
+        .await
+        .expect("up to 9");
+    let statements = [
+        "INSERT INTO users (id, name, email, created_at, is_active) \
+         VALUES (7, 'Ann', 'ann@example.com', '2026-01-01T00:00:00Z', true)",
+        "INSERT INTO subscription_payments \
+         (user_id, amount_cents, currency, status, payment_date, payment_method) VALUES \
+         (7, 999, 'EUR', 'success', '2026-02-01T00:00:00Z', 'card'), \
+         (7, 999, 'EUR', 'failed', '2026-03-01T00:00:00Z', 'card'), \
+         (7, 999, 'EUR', 'success', '2026-04-01T00:00:00Z', 'card'), \
+         (7, 999, 'EUR', 'pending', '2026-05-01T00:00:00Z', 'card'), \
+         (7, 999, 'EUR', 'success', '2026-06-01T00:00:00Z', 'card')",
+        "INSERT INTO risk_scores (user_id, score, level, patterns, total_payments, \
+         failed_payments, failure_rate, is_active, computed_at) \
+         VALUES (7, 0.2, 'medium', 0, 5, 1, 0.2, true, '2026-06-01T00:00:00Z')",
+    ];
+    for sql in statements {
+        test_db
+            .db
+            .execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {sql}: {e}"));
+    }
+
+    // Act
+    Migrator::up(&test_db.db, None).await.expect("up to 10");
+
+    // Assert
+    let row = crate::helpers::stored_score(&test_db.db, 7).await;
+    assert_eq!(
+        (
+            row.total_payments,
+            row.failed_payments,
+            row.succeeded_payments
+        ),
+        (5, 1, Some(3)),
+        "{backend:?}"
+    );
 }

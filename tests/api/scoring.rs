@@ -524,3 +524,131 @@ async fn a_score_as_of_a_past_instant_sees_only_the_payments_up_to_then(backend:
             .is_none()
     );
 }
+
+/// A small deterministic generator (SplitMix64), so that a failure replays.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+backend_tests!(writes_score_from_the_summary_exactly_as_from_the_whole_history);
+async fn writes_score_from_the_summary_exactly_as_from_the_whole_history(backend: Backend) {
+    // Arrange: users of every age bracket, and what each has paid so far,
+    // kept here in the order the writes were answered.
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let config = ScoringConfig::default();
+    let rules = Rules::from(config);
+    let mut users = Vec::new();
+    for (n, age) in [400, 120, 45, 10].into_iter().enumerate() {
+        let created_at = t0() - Duration::days(age);
+        let id = user(db, &format!("user{n}@example.com"), created_at).await;
+        users.push((id, UserFacts { created_at }));
+    }
+    let mut paid: std::collections::HashMap<i64, Vec<risk::PaymentFact>> = Default::default();
+    let statuses = [
+        PaymentStatus::Success,
+        PaymentStatus::Success,
+        PaymentStatus::Failed,
+        PaymentStatus::Declined,
+        PaymentStatus::Pending,
+        PaymentStatus::Refunded,
+    ];
+    let mut dice = Dice(0x5EED_u64 + backend as u64);
+    let mut external = 0;
+
+    for round in 0..100 {
+        // Act: a batch of 1 to 12 payments for random users, on a coarse
+        // grid of 60 instants in the last 300 days (so that payments at one
+        // instant are frequent, at either end of a history), most of them
+        // backdated before payments already recorded; a few repeat an
+        // external id (duplicates, recorded once).
+        let mut batch = Vec::new();
+        for _ in 0..=dice.below(12) {
+            let (id, _) = dice.pick(&users);
+            let day = dice.below(20) as i64 * 15;
+            let euros = dice.pick(&[0.99, 2.99, 4.99, 9.99, 14.99]);
+            let mut p = payment(id, dice.pick(&statuses), day, euros);
+            p.payment_date -= Duration::hours(dice.below(3) as i64);
+            if dice.below(5) == 0 {
+                external += 1;
+                p.external_id = Some(format!("x{}", external - dice.below(2)));
+            }
+            batch.push(p);
+        }
+        // A user whose counts are unknown (a row written by a binary older
+        // than migration 10): the next write sums up their whole history
+        // once, then the counts are kept again.
+        if round == 50 {
+            forget_counts(db, users[0].0).await;
+        }
+        let results = ingest::record_payments(db, &rules, batch, t0()).await;
+
+        // Assert: each answer is the full computation over every payment
+        // its user had made at that point, bit for bit, messages included.
+        for result in results {
+            let recorded = match result {
+                Ok(recorded) => recorded,
+                Err(error) => {
+                    assert_eq!(error.code().as_str(), "BAD_USER_INPUT", "{error}");
+                    continue;
+                }
+            };
+            let id = recorded.payment.user_id;
+            let history = paid.entry(id).or_default();
+            if !recorded.duplicate {
+                history.push(payments::fact_of(&recorded.payment));
+            }
+            let facts = users.iter().find(|(user, _)| *user == id).expect("ours").1;
+            assert_eq!(
+                recorded.assessment,
+                risk::assess(&facts, history, &config, t0()),
+                "{backend:?} round {round}: the answer for user {id}"
+            );
+        }
+        // And each stored row, counts included, is the full computation
+        // over the payments stored.
+        for (id, _) in &users {
+            let row = stored_score(db, *id).await;
+            let expected = fresh(db, *id, &config, t0()).await;
+            assert_matches(&row, &expected, &format!("{backend:?} round {round}"));
+            assert_eq!(
+                row.succeeded_payments,
+                Some(expected.succeeded_payments as i32),
+                "{backend:?} round {round}: succeeded"
+            );
+        }
+    }
+    let total: usize = paid.values().map(Vec::len).sum();
+    assert!(total > 450, "{backend:?}: {total} payments recorded");
+
+    // A full recomputation finds every stored score already right.
+    let done = scoring::rescore_all(db, &rules, t0(), 100, |_| {})
+        .await
+        .expect("rescore");
+    assert_eq!((done.users, done.changed), (4, 0), "{backend:?}");
+}
+
+/// Makes `user_id`'s stored counts unknown, as a binary older than
+/// migration 10 leaves the rows it writes.
+async fn forget_counts(db: &DatabaseConnection, user_id: i64) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+    let mut row = stored_score(db, user_id).await.into_active_model();
+    row.succeeded_payments = Set(None);
+    row.update(db).await.expect("forget the counts");
+}
