@@ -222,6 +222,12 @@ impl Metrics {
             "Deliveries waiting to be sent or retried",
             outbox_pending.clone(),
         );
+        registry.register(
+            "stats_computed",
+            "Statistics snapshots this process computed (the others it served came from another \
+             process on the database)",
+            snapshots.stats_computed.clone(),
+        );
         let refreshed = Counter::default();
         registry.register(
             "scores_refreshed",

@@ -19,6 +19,7 @@ mod m20261125_000007_create_access;
 mod m20261126_000008_create_outbox;
 mod m20261126_000009_speed_up_search;
 mod m20261126_000010_summaries_for_writes;
+mod m20261126_000011_create_shared_snapshots;
 
 /// The ordered list of every migration of the service.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_create_outbox::Migration),
             Box::new(m20261126_000009_speed_up_search::Migration),
             Box::new(m20261126_000010_summaries_for_writes::Migration),
+            Box::new(m20261126_000011_create_shared_snapshots::Migration),
         ]
     }
 }

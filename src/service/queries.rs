@@ -149,7 +149,7 @@ pub async fn analysis_alerts(
 }
 
 /// One day of the failure trend.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DayFailures {
     /// The UTC day.
     pub day: NaiveDate,
@@ -170,8 +170,9 @@ impl DayFailures {
     }
 }
 
-/// The system's statistics.
-#[derive(Clone, Debug, PartialEq)]
+/// The system's statistics (serialized to share one snapshot between
+/// processes, see [`crate::service::stats_cache`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SystemStats {
     /// Every user.
     pub total_users: u64,

@@ -16,6 +16,14 @@
 //! longest trend ([`queries::MAX_TREND_DAYS`] days) and each request is cut
 //! from it. Keyed by length, a client naming many lengths (aliases in one
 //! request) would start one full computation per length.
+//!
+//! The statistics snapshot is also shared by every service process on the
+//! database (`shared_snapshots`, [`load_shared_stats`]): a process whose own
+//! copy is stale takes the stored one if it is fresh; otherwise the one
+//! process that claims the lease computes and publishes the next, and the
+//! others serve the stored one meanwhile. N processes compute it about
+//! once per [`MAX_AGE`] between them, not N times. A snapshot is then at
+//! most twice `MAX_AGE` plus one computation old.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -25,6 +33,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use sea_orm::DatabaseConnection;
 
@@ -32,7 +41,7 @@ use crate::clock::SharedClock;
 use crate::domain::RiskyFilter;
 use crate::error::{AppError, AppResult};
 use crate::service::queries::{self, SystemStats, TrendDays};
-use crate::store::risk_scores;
+use crate::store::{risk_scores, snapshots};
 
 /// How long a snapshot is served before a refresh starts.
 pub const MAX_AGE: Duration = Duration::from_secs(5);
@@ -50,13 +59,17 @@ struct Entry<V> {
 }
 
 /// What the snapshots report for `/metrics` (registered by
-/// [`crate::metrics`]): the age, in seconds, of each snapshot served.
+/// [`crate::metrics`]): the age, in seconds, of each snapshot served, and
+/// how many statistics snapshots this process computed.
 #[derive(Clone, Debug)]
 pub struct SnapshotMetrics {
     /// Of the statistics.
     pub stats_age: Histogram,
     /// Of the risky list's totals.
     pub totals_age: Histogram,
+    /// Statistics snapshots computed by this process (the others it served
+    /// were computed by another process on the database).
+    pub stats_computed: Counter,
 }
 
 impl Default for SnapshotMetrics {
@@ -65,6 +78,7 @@ impl Default for SnapshotMetrics {
         Self {
             stats_age: ages(),
             totals_age: ages(),
+            stats_computed: Counter::default(),
         }
     }
 }
@@ -215,6 +229,8 @@ pub struct StatsCache {
     clock: SharedClock,
     stats: Arc<Snapshots<(), Arc<SystemStats>>>,
     totals: Arc<Snapshots<RiskyFilter, u64>>,
+    /// Statistics snapshots this process computed.
+    computed: Counter,
 }
 
 impl Default for StatsCache {
@@ -234,6 +250,7 @@ impl StatsCache {
         Self {
             stats: Arc::new(Snapshots::observed(clock.clone(), metrics.stats_age)),
             totals: Arc::new(Snapshots::observed(clock.clone(), metrics.totals_age)),
+            computed: metrics.stats_computed,
             clock,
         }
     }
@@ -248,14 +265,12 @@ impl StatsCache {
     ) -> AppResult<Arc<SystemStats>> {
         let trend = TrendDays::parse(trend_days)?;
         let (db, clock) = (db.clone(), self.clock.clone());
+        let computed = self.computed.clone();
         let full = self
             .stats
             .get((), move || {
-                async move {
-                    let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
-                    Ok(Arc::new(queries::stats(&db, longest, clock.now()).await?))
-                }
-                .boxed()
+                async move { Ok(Arc::new(load_shared_stats(&db, &clock, &computed).await?)) }
+                    .boxed()
             })
             .await?;
         Ok(Arc::new(full.with_trend(trend)))
@@ -271,4 +286,73 @@ impl StatsCache {
             })
             .await
     }
+}
+
+/// The name of the statistics in `shared_snapshots`.
+const SHARED_STATS: &str = "stats";
+
+/// How long a process may take to compute the statistics before another
+/// may take over (a process that dies while computing holds no lease
+/// longer than this).
+const LEASE: Duration = Duration::from_secs(60);
+
+/// How often a process waiting for the first snapshot looks for it.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The statistics snapshot shared by every process on `db`: the stored one
+/// when it is younger than [`MAX_AGE`]; otherwise computed here and
+/// published if this process claims the lease, or the stored one, older,
+/// while another process computes the next. With none stored yet, waits
+/// for the process computing it, up to [`LEASE`], then computes its own.
+async fn load_shared_stats(
+    db: &DatabaseConnection,
+    clock: &SharedClock,
+    computed: &Counter,
+) -> AppResult<SystemStats> {
+    let max_age = chrono::TimeDelta::from_std(MAX_AGE).unwrap_or_default();
+    let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
+    let waiting_since = std::time::Instant::now();
+    loop {
+        let now = clock.now();
+        let stored = snapshots::read(db, SHARED_STATS).await?;
+        // A snapshot this binary cannot read (another version's) counts as
+        // none: the next one published replaces it.
+        let stored = stored.and_then(|stored| Some((decode(&stored)?, stored.computed_at)));
+        if let Some((stats, computed_at)) = &stored
+            && now - *computed_at < max_age
+        {
+            return Ok(stats.clone());
+        }
+        if snapshots::claim(db, SHARED_STATS, now, now + lease, now - max_age).await? {
+            let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
+            let stats = match queries::stats(db, longest, clock.now()).await {
+                Ok(stats) => stats,
+                Err(error) => {
+                    snapshots::release(db, SHARED_STATS).await?;
+                    return Err(error);
+                }
+            };
+            computed.inc();
+            let body = serde_json::to_string(&stats)
+                .map_err(|e| AppError::bug(format!("statistics as JSON: {e}")))?;
+            snapshots::publish(db, SHARED_STATS, &body, stats.computed_at).await?;
+            return Ok(stats);
+        }
+        // Another process is computing the next snapshot.
+        if let Some((stats, _)) = stored {
+            return Ok(stats);
+        }
+        if waiting_since.elapsed() >= LEASE {
+            let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
+            computed.inc();
+            return queries::stats(db, longest, clock.now()).await;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn decode(stored: &snapshots::Stored) -> Option<SystemStats> {
+    serde_json::from_str(&stored.body)
+        .inspect_err(|error| tracing::warn!(%error, "a stored statistics snapshot is unreadable"))
+        .ok()
 }

@@ -20,6 +20,7 @@ pub mod events;
 pub mod maintenance;
 pub mod payments;
 pub mod risk_scores;
+pub mod snapshots;
 pub mod stats;
 pub mod subscriptions;
 pub mod summaries;

@@ -4,7 +4,7 @@ use migration::{Migrator, MigratorTrait, SchemaManager};
 
 use crate::helpers::{Backend, TestDb, backend_tests};
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "users",
     "user_subscriptions",
     "subscription_payments",
@@ -19,6 +19,7 @@ const TABLES: [&str; 14] = [
     "delivery_attempts",
     "digests",
     "event_queue",
+    "shared_snapshots",
 ];
 
 /// The tables of the migration before the newest (the outbox: notes, channels,
@@ -203,10 +204,22 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration holds the counts kept with the scores and the
-    // payments' index in the model's order; the one before, the search
-    // indexes (SQLite's FTS5 table, PostgreSQL's scores by user); the one
-    // before that, the outbox's tables; then the access tables.
+    // The newest migration holds the snapshots shared by the processes;
+    // the one before, the counts kept with the scores and the payments'
+    // index in the model's order; then the search indexes (SQLite's FTS5
+    // table, PostgreSQL's scores by user); then the outbox's tables; then
+    // the access tables.
+    let down = risk_monitor(&test_db, &["migrate", "down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert_eq!(
+        tables_present(&test_db).await,
+        TABLES[..TABLES.len() - 1],
+        "{backend:?}: the shared snapshots' table is gone, and only it"
+    );
     let down = risk_monitor(&test_db, &["migrate", "down"]);
     assert!(
         down.status.success(),
@@ -260,7 +273,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     );
     assert_eq!(
         tables_present(&test_db).await,
-        TABLES,
+        TABLES[..TABLES.len() - 1],
         "{backend:?}: and nothing else"
     );
     let down = risk_monitor(&test_db, &["migrate", "down"]);
@@ -276,7 +289,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     );
     assert_eq!(
         present.len(),
-        TABLES.len() - OUTBOX_TABLES.len(),
+        TABLES.len() - 1 - OUTBOX_TABLES.len(),
         "{backend:?}: and only that one"
     );
     let down = risk_monitor(&test_db, &["migrate", "down"]);
@@ -289,7 +302,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let status = risk_monitor(&test_db, &["migrate", "status"]);
     assert_eq!(
         applied(&String::from_utf8_lossy(&status.stdout)),
-        Migrator::migrations().len() - 4
+        Migrator::migrations().len() - 5
     );
 
     let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
@@ -313,7 +326,10 @@ async fn migration_10_counts_the_successes_of_the_scores_already_stored(backend:
     // Arrange: a database at migration 9 holding a user with 3 successes
     // among 5 payments, and their score row (which has no third count).
     let test_db = TestDb::empty(backend).await;
-    let before = Migrator::migrations().len() - 1;
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name().contains("_000010_"))
+        .expect("migration 10");
     Migrator::up(&test_db.db, Some(before as u32))
         .await
         .expect("up to 9");
@@ -340,7 +356,7 @@ async fn migration_10_counts_the_successes_of_the_scores_already_stored(backend:
     }
 
     // Act
-    Migrator::up(&test_db.db, None).await.expect("up to 10");
+    Migrator::up(&test_db.db, Some(1)).await.expect("up to 10");
 
     // Assert
     let row = crate::helpers::stored_score(&test_db.db, 7).await;

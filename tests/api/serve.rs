@@ -171,3 +171,78 @@ async fn two_serve_processes_on_one_database_rescore_each_due_user_once() {
     }
     assert!(a > 0 && b > 0, "both processes took a share: {a} + {b}");
 }
+
+/// The counter `name` of the process at `address`.
+async fn counter(address: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is exposed:\n{text}"))
+}
+
+backend_tests!(two_serve_processes_share_one_statistics_snapshot);
+async fn two_serve_processes_share_one_statistics_snapshot(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    test_db.seed(300, 7, chrono::Utc::now()).await;
+    let envs = [("DEMO_DATA", "false")];
+    let mut served = [serve_binary(&test_db, &envs), serve_binary(&test_db, &envs)];
+    let client = reqwest::Client::new();
+    let query = serde_json::json!({ "query": "{ stats { totalUsers computedAt } }" });
+
+    // Act: for 11 seconds (the 5-second snapshot goes stale twice), each
+    // process is asked for the statistics every 100 ms.
+    let mut seen: [std::collections::BTreeSet<String>; 2] = Default::default();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(11);
+    let mut asked = 0;
+    while std::time::Instant::now() < until {
+        for (process, answers) in served.iter().zip(&mut seen) {
+            let body: serde_json::Value = client
+                .post(format!("http://{}/graphql", process.address))
+                .json(&query)
+                .send()
+                .await
+                .expect("stats")
+                .json()
+                .await
+                .expect("json");
+            assert_eq!(
+                body["data"]["stats"]["totalUsers"], 300,
+                "{backend:?}: {body}"
+            );
+            let at = body["data"]["stats"]["computedAt"]
+                .as_str()
+                .expect("computedAt");
+            answers.insert(at.to_owned());
+            asked += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut computed = 0;
+    for process in &served {
+        computed += counter(&process.address, "risk_monitor_stats_computed_total").await;
+    }
+    for process in &mut served {
+        let _ = process.child.kill();
+        let _ = process.child.wait();
+    }
+
+    // Assert: one computation per refresh between them (the first, then
+    // one each time it went stale), not one per process; each process
+    // served snapshots the other computed.
+    assert!(asked > 60, "{backend:?}: {asked} requests");
+    assert!(
+        (2..=4).contains(&computed),
+        "{backend:?}: {computed} computations for {asked} requests across two processes"
+    );
+    let shared = seen[0].intersection(&seen[1]).count();
+    assert!(
+        shared >= 1,
+        "{backend:?}: the processes served the same snapshots: {seen:?}"
+    );
+}
