@@ -27,6 +27,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{self, Gate};
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::db::Reads;
 use crate::domain::Permission;
 use crate::graphql::{self, AppSchema, handler};
 use crate::metrics::{self, Metrics};
@@ -45,6 +46,9 @@ use crate::{console, db, http, limits, rest};
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
+    /// Where lists, analyses, statistics and exports read: the read
+    /// replica's pool (`DATABASE_READ_URL`), or `db` without one.
+    pub reads: Reads,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
     /// The scoring model in force.
@@ -68,6 +72,18 @@ pub struct AppState {
 impl AppState {
     /// The state for `settings` on `db`, reading the instant from `clock`.
     pub fn new(settings: Settings, db: DatabaseConnection, clock: SharedClock) -> Self {
+        let reads = Reads(db.clone());
+        Self::with_reads(settings, db, reads, clock)
+    }
+
+    /// Like [`AppState::new`], reading lists, analyses, statistics and
+    /// exports from `reads`.
+    pub fn with_reads(
+        settings: Settings,
+        db: DatabaseConnection,
+        reads: Reads,
+        clock: SharedClock,
+    ) -> Self {
         let scoring = settings.scoring;
         let rules = Rules::new(scoring, settings.alerts.clone());
         let hub = Hub::new();
@@ -89,6 +105,7 @@ impl AppState {
         Self {
             gate,
             db,
+            reads,
             settings: Arc::new(settings),
             scoring,
             rules,
@@ -302,6 +319,14 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let reads = match &settings.database_read {
+            Some(read) => Reads(
+                db::connect_serving(read, settings.limits.request_timeout)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot connect to DATABASE_READ_URL: {e}"))?,
+            ),
+            None => Reads(db.clone()),
+        };
         let metrics_listener =
             match settings.operations.metrics_addr {
                 Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
@@ -312,7 +337,7 @@ impl Application {
         Ok(Self {
             listener,
             metrics_listener,
-            state: AppState::new(settings, db, clock),
+            state: AppState::with_reads(settings, db, reads, clock),
         })
     }
 

@@ -176,6 +176,10 @@ impl Default for AlertSettings {
 pub struct Settings {
     /// Database connection.
     pub database: DatabaseSettings,
+    /// A PostgreSQL streaming replica of `database` (`DATABASE_READ_URL`):
+    /// lists, analyses, statistics and exports read from it; writes, and
+    /// the reads of a request that writes, go to `database`.
+    pub database_read: Option<DatabaseSettings>,
     /// HTTP listener.
     pub http: HttpSettings,
     /// A `tracing` filter directive, e.g. `info` or `risk_monitor=debug`.
@@ -237,6 +241,21 @@ impl Settings {
                 expected: "a sqlite://… or postgres://… URL",
             });
         }
+
+        let database_read = match get("DATABASE_READ_URL") {
+            None => None,
+            Some(read) if url.starts_with("postgres") && read.starts_with("postgres") => {
+                Some(DatabaseSettings { url: read })
+            }
+            Some(read) => {
+                return Err(ConfigError::Invalid {
+                    var: "DATABASE_READ_URL",
+                    value: read,
+                    expected: "a postgres://… URL of a streaming replica of the PostgreSQL \
+                               DATABASE_URL",
+                });
+            }
+        };
 
         let host = parse(
             &get,
@@ -327,6 +346,7 @@ impl Settings {
 
         Ok(Self {
             database: DatabaseSettings { url },
+            database_read,
             http: HttpSettings { host, port },
             log_level,
             demo_data,
@@ -600,6 +620,25 @@ mod tests {
         assert!(message.contains("HIGH_RISK_THRESHOLD"), "{message}");
         assert!(message.contains("banana"), "{message}");
         assert!(message.contains("number"), "{message}");
+    }
+
+    #[test]
+    fn a_read_replica_needs_postgresql_on_both_sides() {
+        let pg = "postgres://db/risk";
+        let read = "postgres://replica/risk";
+        let both = settings(&[("DATABASE_URL", pg), ("DATABASE_READ_URL", read)])
+            .expect("a replica of PostgreSQL");
+        assert_eq!(both.database_read.map(|r| r.url).as_deref(), Some(read));
+        assert!(
+            settings(&[("DATABASE_URL", pg)])
+                .expect("no replica")
+                .database_read
+                .is_none()
+        );
+        let sqlite = error(&[("DATABASE_READ_URL", read)]);
+        assert!(sqlite.contains("DATABASE_READ_URL"), "{sqlite}");
+        let not_pg = error(&[("DATABASE_URL", pg), ("DATABASE_READ_URL", "sqlite://x.db")]);
+        assert!(not_pg.contains("DATABASE_READ_URL"), "{not_pg}");
     }
 
     #[test]

@@ -76,6 +76,13 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
+/// The pool that lists, analyses, statistics and exports read from: a
+/// PostgreSQL streaming replica's (`DATABASE_READ_URL`), else the primary's.
+/// A request that writes reads from the primary instead, so that what it
+/// reads includes its own writes.
+#[derive(Clone, Debug)]
+pub struct Reads(pub DatabaseConnection);
+
 /// Whether `db` is PostgreSQL (some bulk paths differ).
 pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DatabaseBackend::Postgres

@@ -27,7 +27,7 @@ pub async fn overview(
     State(stats): State<Arc<StatsCache>>,
     State(clock): State<SharedClock>,
 ) -> Response {
-    match stats.get(&db, TREND_DAYS).await {
+    match stats.get(&db, &db, TREND_DAYS).await {
         Ok(stats) => {
             let body = view(&stats, clock.now());
             layout::page(&ctx, StatusCode::OK, "Overview", Nav::Overview, body)

@@ -30,6 +30,7 @@ use serde_json::json;
 use super::{AppSchema, MAX_BATCH, MAX_BODY_BYTES, cost, explorer};
 use crate::auth::{self, Gate};
 use crate::config::Settings;
+use crate::db::Reads;
 use crate::domain::{Caller, Permission};
 use crate::error::{AppError, Code};
 use crate::http::{RequestId, prefers_html};
@@ -48,6 +49,7 @@ const INLINE_PARSE_BYTES: usize = 16 * 1024;
 /// `POST /graphql`: one operation or a batch of at most [`MAX_BATCH`].
 pub async fn graphql_post(
     State(schema): State<AppSchema>,
+    State(reads): State<Reads>,
     caller: Option<Extension<Caller>>,
     request_id: RequestId,
     headers: HeaderMap,
@@ -74,6 +76,7 @@ pub async fn graphql_post(
     let context = Context {
         caller: caller.map(|Extension(c)| c),
         request_id,
+        reads,
     };
     execute(&schema, request, Allow::Everything, context).await
 }
@@ -129,6 +132,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
 /// else a query (never a mutation) from the query string.
 pub async fn graphql_get(
     State(schema): State<AppSchema>,
+    State(reads): State<Reads>,
     caller: Option<Extension<Caller>>,
     State(settings): State<Arc<Settings>>,
     request_id: RequestId,
@@ -145,6 +149,7 @@ pub async fn graphql_get(
     let context = Context {
         caller: caller.map(|Extension(c)| c),
         request_id,
+        reads,
     };
     execute(
         &schema,
@@ -156,10 +161,12 @@ pub async fn graphql_get(
 }
 
 /// What every operation of a request carries into the schema: who asks
-/// (the field guards read it) and the request's id.
+/// (the field guards read it), the request's id, and where its reads go
+/// when none of its operations writes.
 struct Context {
     caller: Option<Caller>,
     request_id: RequestId,
+    reads: Reads,
 }
 
 /// Which operations a request may run.
@@ -195,7 +202,8 @@ async fn execute(
         BatchRequest::Single(request) => (vec![request], false),
         BatchRequest::Batch(requests) => (requests, true),
     };
-    let mut prepared = Vec::with_capacity(requests.len());
+    let mut checked = Vec::with_capacity(requests.len());
+    let mut writes = false;
     for request in requests {
         match prepare_off_the_workers(request).await {
             Ok((_, true)) if allow == Allow::QueriesOnly => {
@@ -205,17 +213,33 @@ async fn execute(
                     "mutations are accepted over POST only".to_owned(),
                 );
             }
-            Ok((request, _)) => {
+            Ok((request, mutation)) => {
+                writes |= mutation;
+                checked.push(Ok(request));
+            }
+            Err(error) => checked.push(Err(error)),
+        }
+    }
+    // A request that writes reads from the primary (the schema's default),
+    // every operation of it: a query batched after a mutation sees what the
+    // mutation wrote. Only a request that writes nothing reads from the
+    // replica.
+    let prepared: Vec<_> = checked
+        .into_iter()
+        .map(|checked| {
+            checked.map(|request| {
                 let request = request.data(context.request_id.clone());
                 let request = match &context.caller {
                     Some(caller) => request.data(caller.clone()),
                     None => request,
                 };
-                prepared.push(Ok(request));
-            }
-            Err(error) => prepared.push(Err(error)),
-        }
-    }
+                match writes {
+                    true => request,
+                    false => request.data(context.reads.clone()),
+                }
+            })
+        })
+        .collect();
     let mut responses: Vec<async_graphql::Response> = prepared
         .into_iter()
         .map(|prepared| async move {

@@ -26,6 +26,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
 use crate::config::OperationSettings;
+use crate::db::Reads;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::service::Rules;
@@ -81,6 +82,9 @@ pub fn build_schema(
             alerting::CaseLoader(db.clone()),
             tokio::spawn,
         ))
+        // The default for reads: the primary. The HTTP handler replaces it
+        // with the replica for a request that writes nothing.
+        .data(Reads(db.clone()))
         .data(db)
         .data(rules.scoring)
         .data(rules)

@@ -17,6 +17,7 @@ use super::types::{
     User, page_size, parse_id, patterns_of,
 };
 use crate::clock::SharedClock;
+use crate::db::Reads;
 use crate::domain::{self, ListCursor, MinScore, Permission, RiskyFilter};
 use crate::error::AppError;
 use crate::risk::ScoringConfig;
@@ -114,7 +115,7 @@ impl UserRiskAnalysis {
     }
     /// Plan history, oldest first.
     async fn subscriptions(&self, ctx: &Context<'_>) -> Result<Vec<Subscription>> {
-        let db = ctx.data::<DatabaseConnection>()?;
+        let db = &ctx.data::<Reads>()?.0;
         Ok(queries::analysis_subscriptions(db, &self.0)
             .await
             .gql()?
@@ -129,7 +130,7 @@ impl UserRiskAnalysis {
         #[graphql(default_with = "Some(RECENT_PAYMENTS as i32)")] first: Option<i32>,
     ) -> Result<Vec<Payment>> {
         let first = page_size(first.or(Some(RECENT_PAYMENTS as i32))).gql()?;
-        let db = ctx.data::<DatabaseConnection>()?;
+        let db = &ctx.data::<Reads>()?.0;
         Ok(queries::analysis_payments(db, &self.0, first)
             .await
             .gql()?
@@ -139,7 +140,7 @@ impl UserRiskAnalysis {
     }
     /// Alerts raised on the user, newest first.
     async fn alerts(&self, ctx: &Context<'_>) -> Result<Vec<Alert>> {
-        let db = ctx.data::<DatabaseConnection>()?;
+        let db = &ctx.data::<Reads>()?.0;
         Ok(queries::analysis_alerts(db, &self.0)
             .await
             .gql()?
@@ -202,7 +203,7 @@ impl RiskQuery {
             .gql()?,
             require_plan: false,
         };
-        let db = ctx.data::<DatabaseConnection>()?;
+        let db = &ctx.data::<Reads>()?.0;
         let page = queries::risky_users(db, &filter, first, after)
             .await
             .gql()?;
@@ -237,7 +238,7 @@ impl RiskQuery {
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Option<UserRiskAnalysis>> {
         let user_id = parse_id(&user_id, "userId").gql()?;
-        let db = ctx.data::<DatabaseConnection>()?;
+        let db = &ctx.data::<Reads>()?.0;
         let config = ctx.data::<ScoringConfig>()?;
         let now = ctx.data::<SharedClock>()?.now();
         let analysis = queries::user_analysis(db, config, user_id, as_of, now)
@@ -262,10 +263,15 @@ impl StatsQuery {
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(DEFAULT_TREND_DAYS as i32)")] trend_days: Option<i32>,
     ) -> Result<SystemStats> {
-        let db = ctx.data::<DatabaseConnection>()?;
+        let primary = ctx.data::<DatabaseConnection>()?;
+        let reads = &ctx.data::<Reads>()?.0;
         let cache = ctx.data::<Arc<StatsCache>>()?;
         let stats = cache
-            .get(db, trend_days.map_or(DEFAULT_TREND_DAYS, i64::from))
+            .get(
+                primary,
+                reads,
+                trend_days.map_or(DEFAULT_TREND_DAYS, i64::from),
+            )
             .await
             .gql()?;
         Ok(stats.as_ref().into())

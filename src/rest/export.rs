@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::legacy::{Detail, ValidationError};
 use super::params::ExportParams;
+use crate::db::Reads;
 use crate::service::export::{self, Format};
 
 /// The exports' query string, as the OpenAPI document describes it (parsed
@@ -131,10 +132,7 @@ fn streamed(db: DatabaseConnection, params: ExportParams, format: Format) -> Res
         (status = 422, description = "A malformed parameter", body = ValidationError),
         (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail),
     ))]
-pub async fn risky_users_csv(
-    State(db): State<DatabaseConnection>,
-    params: ExportParams,
-) -> Response {
+pub async fn risky_users_csv(State(Reads(db)): State<Reads>, params: ExportParams) -> Response {
     streamed(db, params, Format::Csv)
 }
 
@@ -147,9 +145,6 @@ pub async fn risky_users_csv(
         (status = 422, description = "A malformed parameter", body = ValidationError),
         (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail),
     ))]
-pub async fn risky_users_json(
-    State(db): State<DatabaseConnection>,
-    params: ExportParams,
-) -> Response {
+pub async fn risky_users_json(State(Reads(db)): State<Reads>, params: ExportParams) -> Response {
     streamed(db, params, Format::Json)
 }

@@ -21,6 +21,7 @@ use axum::{Extension, Json};
 use sea_orm::DatabaseConnection;
 
 use crate::clock::SharedClock;
+use crate::db::Reads;
 use crate::domain::{Caller, RiskyFilter};
 use crate::error::{AppError, AppResult};
 use crate::http::prefers_html;
@@ -69,7 +70,7 @@ pub async fn health(headers: HeaderMap) -> Response {
         (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail),
     ))]
 pub async fn risky_users(
-    State(db): State<DatabaseConnection>,
+    State(Reads(db)): State<Reads>,
     RiskyListParams { min_score, limit }: RiskyListParams,
 ) -> AppResult<Json<Vec<RiskyUserSummary>>> {
     // Legacy quirk kept: the legacy list joined plans, so users without one are left out.
@@ -88,7 +89,7 @@ pub async fn risky_users(
     responses((status = 200, description = "The analysis", body = RiskAnalysis), UserRouteErrors,
         (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn user_risk_analysis(
-    State(db): State<DatabaseConnection>,
+    State(Reads(db)): State<Reads>,
     State(config): State<ScoringConfig>,
     State(clock): State<SharedClock>,
     UserIdPath(user_id): UserIdPath,
@@ -107,9 +108,10 @@ pub async fn user_risk_analysis(
         (status = 503, description = "The database is unavailable (`x-error-code: DATABASE_UNAVAILABLE`); retry later", body = Detail)))]
 pub async fn stats(
     State(db): State<DatabaseConnection>,
+    State(Reads(reads)): State<Reads>,
     State(cache): State<Arc<StatsCache>>,
 ) -> AppResult<Json<Stats>> {
-    Ok(Json(cache.get(&db, 1).await?.as_ref().into()))
+    Ok(Json(cache.get(&db, &reads, 1).await?.as_ref().into()))
 }
 
 /// Raises an alert on the user (recorded in the audit trail); 404 for an

@@ -258,19 +258,26 @@ impl StatsCache {
     /// The statistics with a `trend_days` trend (1 to
     /// [`queries::MAX_TREND_DAYS`]): the last `trend_days` days of the
     /// snapshot's trend.
+    ///
+    /// The shared snapshot is read and published on `db` (the primary);
+    /// a new one is computed on `reads` (a read replica, or `db`).
     pub async fn get(
         &self,
         db: &DatabaseConnection,
+        reads: &DatabaseConnection,
         trend_days: i64,
     ) -> AppResult<Arc<SystemStats>> {
         let trend = TrendDays::parse(trend_days)?;
-        let (db, clock) = (db.clone(), self.clock.clone());
+        let (db, reads, clock) = (db.clone(), reads.clone(), self.clock.clone());
         let computed = self.computed.clone();
         let full = self
             .stats
             .get((), move || {
-                async move { Ok(Arc::new(load_shared_stats(&db, &clock, &computed).await?)) }
-                    .boxed()
+                async move {
+                    let stats = load_shared_stats(&db, &reads, &clock, &computed).await?;
+                    Ok(Arc::new(stats))
+                }
+                .boxed()
             })
             .await?;
         Ok(Arc::new(full.with_trend(trend)))
@@ -299,13 +306,15 @@ const LEASE: Duration = Duration::from_secs(60);
 /// How often a process waiting for the first snapshot looks for it.
 const POLL: Duration = Duration::from_millis(100);
 
-/// The statistics snapshot shared by every process on `db`: the stored one
+/// The statistics snapshot shared by every process on `db`, computed on
+/// `reads`: the stored one
 /// when it is younger than [`MAX_AGE`]; otherwise computed here and
 /// published if this process claims the lease, or the stored one, older,
 /// while another process computes the next. With none stored yet, waits
 /// for the process computing it, up to [`LEASE`], then computes its own.
 async fn load_shared_stats(
     db: &DatabaseConnection,
+    reads: &DatabaseConnection,
     clock: &SharedClock,
     computed: &Counter,
 ) -> AppResult<SystemStats> {
@@ -325,7 +334,7 @@ async fn load_shared_stats(
         }
         if snapshots::claim(db, SHARED_STATS, now, now + lease, now - max_age).await? {
             let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
-            let stats = match queries::stats(db, longest, clock.now()).await {
+            let stats = match queries::stats(reads, longest, clock.now()).await {
                 Ok(stats) => stats,
                 Err(error) => {
                     snapshots::release(db, SHARED_STATS).await?;
@@ -345,7 +354,7 @@ async fn load_shared_stats(
         if waiting_since.elapsed() >= LEASE {
             let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
             computed.inc();
-            return queries::stats(db, longest, clock.now()).await;
+            return queries::stats(reads, longest, clock.now()).await;
         }
         tokio::time::sleep(POLL).await;
     }

@@ -463,7 +463,7 @@ async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request
     let cache = Arc::new(StatsCache::default());
 
     // A client that gives up at once, before anything is cached.
-    let gave_up = tokio::time::timeout(Duration::ZERO, cache.get(app.db(), 30)).await;
+    let gave_up = tokio::time::timeout(Duration::ZERO, cache.get(app.db(), app.db(), 30)).await;
     assert!(
         gave_up.is_err(),
         "{backend:?}: the first request was cancelled"
@@ -476,7 +476,7 @@ async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request
     // The next request is served by the computation the first one
     // started (it began before this request was made), not a new one.
     let asked = Utc::now();
-    let stats = cache.get(app.db(), 30).await.expect("stats");
+    let stats = cache.get(app.db(), app.db(), 30).await.expect("stats");
     assert!(
         stats.computed_at < asked,
         "{backend:?}: computed at {}, asked at {asked}: the cancelled computation was lost",

@@ -30,6 +30,7 @@ mod migrations;
 mod operations;
 mod readme;
 mod receiver;
+mod replica;
 mod resilience;
 mod rest;
 mod scoring;
