@@ -271,21 +271,36 @@ async fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers a trivial query.
-async fn ready(State(db): State<DatabaseConnection>) -> impl IntoResponse {
-    match maintenance::ping(&db).await {
-        Ok(_) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "database": "ok" })),
-        ),
-        Err(error) => {
-            tracing::warn!(error = %error, "readiness check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "database": "unreachable" })),
-            )
-        }
+/// Readiness: the database (and the read replica, when there is one)
+/// answers a trivial query.
+async fn ready(
+    State(db): State<DatabaseConnection>,
+    State(Reads(reads)): State<Reads>,
+    State(settings): State<Arc<Settings>>,
+) -> impl IntoResponse {
+    let word = |up: bool| if up { "ok" } else { "unreachable" };
+    let database = maintenance::ping(&db).await;
+    if let Err(error) = &database {
+        tracing::warn!(error = %error, "readiness check: database unreachable");
     }
+    let mut body = json!({ "database": word(database.is_ok()) });
+    let mut up = database.is_ok();
+    // With a read replica, its reads fail while it is down: not ready.
+    if settings.database_read.is_some() {
+        let replica = maintenance::ping(&reads).await;
+        if let Err(error) = &replica {
+            tracing::warn!(error = %error, "readiness check: read replica unreachable");
+        }
+        body["replica"] = json!(word(replica.is_ok()));
+        up &= replica.is_ok();
+    }
+    body["status"] = json!(if up { "ok" } else { "unavailable" });
+    let status = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
 }
 
 /// A bound, ready-to-serve application.

@@ -13,7 +13,7 @@
 //!   before neutral payments before successes, then the smaller amount).
 //!   Read forwards it gives the oldest payments first, backwards the newest,
 //!   each a `LIMIT` away, however long the history. The expression must stay
-//!   the one `store::payments` orders by, character for character, for
+//!   the one `store::summaries` orders by, character for character, for
 //!   SQLite's planner to match it.
 
 use sea_orm_migration::prelude::*;

@@ -1,7 +1,9 @@
 //! `shared_snapshots`: results that every service process on the database
 //! shares instead of each computing its own (issue #13): the statistics
-//! snapshot, one row by name. `lease_until` is the claim of the process
-//! computing the next one; the others serve the row meanwhile.
+//! snapshot, one row by name. `published_at` is when its body was stored
+//! (what its freshness is measured from); `lease_until` is the claim of
+//! the process computing the next one, and the others serve the row
+//! meanwhile.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -18,7 +20,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(SharedSnapshots::Name, 32).primary_key())
                     // JSON; none until the first computation ends.
                     .col(text_null(SharedSnapshots::Body))
-                    .col(timestamp_with_time_zone_null(SharedSnapshots::ComputedAt))
+                    .col(timestamp_with_time_zone_null(SharedSnapshots::PublishedAt))
                     .col(timestamp_with_time_zone_null(SharedSnapshots::LeaseUntil))
                     .to_owned(),
             )
@@ -37,6 +39,6 @@ enum SharedSnapshots {
     Table,
     Name,
     Body,
-    ComputedAt,
+    PublishedAt,
     LeaseUntil,
 }

@@ -221,9 +221,9 @@ async fn execute(
         }
     }
     // A request that writes reads from the primary (the schema's default),
-    // every operation of it: a query batched after a mutation sees what the
-    // mutation wrote. Only a request that writes nothing reads from the
-    // replica.
+    // every operation of it, in order (below): a query batched after a
+    // mutation sees what the mutation wrote. Only a request that writes
+    // nothing reads from the replica.
     let prepared: Vec<_> = checked
         .into_iter()
         .map(|checked| {
@@ -240,17 +240,29 @@ async fn execute(
             })
         })
         .collect();
-    let mut responses: Vec<async_graphql::Response> = prepared
-        .into_iter()
-        .map(|prepared| async move {
-            match prepared {
-                Ok(request) => schema.execute(request).await,
-                Err(error) => async_graphql::Response::from_errors(vec![error]),
-            }
-        })
-        .collect::<FuturesOrdered<_>>()
-        .collect()
-        .await;
+    let run = |prepared: Result<Request, ServerError>| async move {
+        match prepared {
+            Ok(request) => schema.execute(request).await,
+            Err(error) => async_graphql::Response::from_errors(vec![error]),
+        }
+    };
+    // A batch that writes runs in order, each operation after the one
+    // before has committed: a query after a mutation sees it. A batch of
+    // queries runs at once.
+    let mut responses: Vec<async_graphql::Response> = if writes {
+        let mut responses = Vec::with_capacity(prepared.len());
+        for prepared in prepared {
+            responses.push(run(prepared).await);
+        }
+        responses
+    } else {
+        prepared
+            .into_iter()
+            .map(run)
+            .collect::<FuturesOrdered<_>>()
+            .collect()
+            .await
+    };
     let mut status = StatusCode::OK;
     for error in responses.iter_mut().flat_map(|r| r.errors.iter_mut()) {
         fill_code(error);

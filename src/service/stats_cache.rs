@@ -17,20 +17,24 @@
 //! from it. Keyed by length, a client naming many lengths (aliases in one
 //! request) would start one full computation per length.
 //!
-//! The statistics snapshot is also shared by every service process on the
-//! database (`shared_snapshots`, [`load_shared_stats`]): a process whose own
-//! copy is stale takes the stored one if it is fresh; otherwise the one
-//! process that claims the lease computes and publishes the next, and the
-//! others serve the stored one meanwhile. N processes compute it about
-//! once per [`MAX_AGE`] between them, not N times. A snapshot is then at
-//! most twice `MAX_AGE` plus one computation old.
+//! On PostgreSQL the statistics snapshot is also shared by every service
+//! process on the database (`shared_snapshots`, [`load_shared_stats`]): a
+//! process whose own copy is stale takes the stored one if it was published
+//! less than [`MAX_AGE`] ago; otherwise the one process that claims the
+//! lease computes and publishes the next, and the others serve the stored
+//! one meanwhile. N processes compute it about once per `MAX_AGE` between
+//! them, not N times. Freshness compares each process's clock with the
+//! others' timestamps: their clocks must agree (NTP) to well under
+//! `MAX_AGE`. A snapshot served is normally at most twice `MAX_AGE` plus
+//! one computation old; if the process computing the next one stalls, the
+//! others serve the stored one until its lease ([`LEASE`]) runs out.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use prometheus_client::metrics::counter::Counter;
@@ -307,17 +311,23 @@ const LEASE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
 
 /// The statistics snapshot shared by every process on `db`, computed on
-/// `reads`: the stored one
-/// when it is younger than [`MAX_AGE`]; otherwise computed here and
-/// published if this process claims the lease, or the stored one, older,
-/// while another process computes the next. With none stored yet, waits
-/// for the process computing it, up to [`LEASE`], then computes its own.
+/// `reads`: the stored one when it was published less than [`MAX_AGE`]
+/// ago; otherwise computed here and published if this process claims the
+/// lease, or the stored one, older, while another process computes the
+/// next. With none stored yet, waits for the process computing it, up to
+/// [`LEASE`], then computes its own. SQLite serves one process: it
+/// computes its own, without writing in a read.
 async fn load_shared_stats(
     db: &DatabaseConnection,
     reads: &DatabaseConnection,
     clock: &SharedClock,
     computed: &Counter,
 ) -> AppResult<SystemStats> {
+    let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
+    if !crate::db::is_postgres(db) {
+        computed.inc();
+        return queries::stats(reads, longest, clock.now()).await;
+    }
     let max_age = chrono::TimeDelta::from_std(MAX_AGE).unwrap_or_default();
     let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
     let waiting_since = std::time::Instant::now();
@@ -326,25 +336,38 @@ async fn load_shared_stats(
         let stored = snapshots::read(db, SHARED_STATS).await?;
         // A snapshot this binary cannot read (another version's) counts as
         // none: the next one published replaces it.
-        let stored = stored.and_then(|stored| Some((decode(&stored)?, stored.computed_at)));
-        if let Some((stats, computed_at)) = &stored
-            && now - *computed_at < max_age
+        let stored = stored.and_then(|stored| Some((decode(&stored)?, stored.published_at)));
+        if let Some((stats, published_at)) = &stored
+            && now - *published_at < max_age
         {
             return Ok(stats.clone());
         }
-        if snapshots::claim(db, SHARED_STATS, now, now + lease, now - max_age).await? {
-            let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
+        // The lease's end is also its token: stored to the microsecond.
+        let lease_until = (now + lease).trunc_subsecs(6);
+        if snapshots::claim(db, SHARED_STATS, now, lease_until, now - max_age).await? {
             let stats = match queries::stats(reads, longest, clock.now()).await {
                 Ok(stats) => stats,
                 Err(error) => {
-                    snapshots::release(db, SHARED_STATS).await?;
+                    if let Err(release) = snapshots::release(db, SHARED_STATS, lease_until).await {
+                        tracing::warn!(%release, "the statistics lease was not released");
+                    }
                     return Err(error);
                 }
             };
             computed.inc();
-            let body = serde_json::to_string(&stats)
-                .map_err(|e| AppError::bug(format!("statistics as JSON: {e}")))?;
-            snapshots::publish(db, SHARED_STATS, &body, stats.computed_at).await?;
+            // Published when the computation ends: a snapshot that took
+            // seconds to compute is still fresh for MAX_AGE after.
+            let published = match serde_json::to_string(&stats) {
+                Ok(body) => {
+                    snapshots::publish(db, SHARED_STATS, &body, clock.now(), lease_until).await
+                }
+                Err(error) => Err(sea_orm::DbErr::Custom(error.to_string())),
+            };
+            match published {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("the statistics lease ran out before publishing"),
+                Err(error) => tracing::warn!(%error, "the statistics snapshot was not published"),
+            }
             return Ok(stats);
         }
         // Another process is computing the next snapshot.
@@ -352,7 +375,6 @@ async fn load_shared_stats(
             return Ok(stats);
         }
         if waiting_since.elapsed() >= LEASE {
-            let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
             computed.inc();
             return queries::stats(reads, longest, clock.now()).await;
         }

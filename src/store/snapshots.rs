@@ -10,7 +10,7 @@ enum SharedSnapshots {
     Table,
     Name,
     Body,
-    ComputedAt,
+    PublishedAt,
     LeaseUntil,
 }
 
@@ -19,14 +19,14 @@ enum SharedSnapshots {
 pub struct Stored {
     /// The result, as JSON.
     pub body: String,
-    /// When it was computed.
-    pub computed_at: DateTime<Utc>,
+    /// When it was stored.
+    pub published_at: DateTime<Utc>,
 }
 
 /// The snapshot stored under `name`, if one has been published.
 pub async fn read<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<Stored>, DbErr> {
     let select = Query::select()
-        .columns([SharedSnapshots::Body, SharedSnapshots::ComputedAt])
+        .columns([SharedSnapshots::Body, SharedSnapshots::PublishedAt])
         .from(SharedSnapshots::Table)
         .and_where(Expr::col(SharedSnapshots::Name).eq(name))
         .to_owned();
@@ -37,16 +37,17 @@ pub async fn read<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<Sto
         return Ok(None);
     };
     let body: Option<String> = row.try_get_by_index(0)?;
-    let computed_at: Option<DateTime<Utc>> = row.try_get_by_index(1)?;
+    let published_at: Option<DateTime<Utc>> = row.try_get_by_index(1)?;
     Ok(body
-        .zip(computed_at)
-        .map(|(body, computed_at)| Stored { body, computed_at }))
+        .zip(published_at)
+        .map(|(body, published_at)| Stored { body, published_at }))
 }
 
 /// Claims the computation of `name`'s next snapshot until `lease_until`:
-/// true for the one caller that finds no snapshot computed after
-/// `stale_before` (one computed at that instant is stale) and no lease
-/// running at `now`.
+/// true for the one caller that finds no snapshot published after
+/// `stale_before` (one published at that instant is stale) and no lease
+/// running at `now`. `lease_until` is then the claim's token: only
+/// [`publish`] and [`release`] with it end the lease.
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     name: &str,
@@ -77,8 +78,8 @@ pub async fn claim<C: ConnectionTrait>(
         )
         .cond_where(
             Condition::any()
-                .add(Expr::col(SharedSnapshots::ComputedAt).is_null())
-                .add(Expr::col(SharedSnapshots::ComputedAt).lte(stale_before)),
+                .add(Expr::col(SharedSnapshots::PublishedAt).is_null())
+                .add(Expr::col(SharedSnapshots::PublishedAt).lte(stale_before)),
         )
         .to_owned();
     Ok(conn
@@ -88,32 +89,44 @@ pub async fn claim<C: ConnectionTrait>(
         == 1)
 }
 
-/// Stores `name`'s new snapshot and ends the lease.
+/// Stores `name`'s new snapshot, published at `published_at`, and ends
+/// the lease, if the lease is still the one claimed until `lease_until`
+/// (a process whose lease ran out, and was taken over, changes nothing);
+/// tells whether it did.
 pub async fn publish<C: ConnectionTrait>(
     conn: &C,
     name: &str,
     body: &str,
-    computed_at: DateTime<Utc>,
-) -> Result<(), DbErr> {
+    published_at: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let update = Query::update()
         .table(SharedSnapshots::Table)
         .value(SharedSnapshots::Body, body)
-        .value(SharedSnapshots::ComputedAt, computed_at)
+        .value(SharedSnapshots::PublishedAt, published_at)
         .value(SharedSnapshots::LeaseUntil, Option::<DateTime<Utc>>::None)
         .and_where(Expr::col(SharedSnapshots::Name).eq(name))
+        .and_where(Expr::col(SharedSnapshots::LeaseUntil).eq(lease_until))
         .to_owned();
-    conn.execute_raw(conn.get_database_backend().build(&update))
+    let done = conn
+        .execute_raw(conn.get_database_backend().build(&update))
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Ends the lease on `name` without a new snapshot (its computation
-/// failed), so that another process may try at once.
-pub async fn release<C: ConnectionTrait>(conn: &C, name: &str) -> Result<(), DbErr> {
+/// Ends the lease on `name` claimed until `lease_until`, without a new
+/// snapshot (its computation failed), so that another process may try at
+/// once.
+pub async fn release<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let update = Query::update()
         .table(SharedSnapshots::Table)
         .value(SharedSnapshots::LeaseUntil, Option::<DateTime<Utc>>::None)
         .and_where(Expr::col(SharedSnapshots::Name).eq(name))
+        .and_where(Expr::col(SharedSnapshots::LeaseUntil).eq(lease_until))
         .to_owned();
     conn.execute_raw(conn.get_database_backend().build(&update))
         .await?;

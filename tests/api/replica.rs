@@ -160,6 +160,11 @@ async fn reads_go_to_the_replica_and_a_request_that_writes_reads_its_writes() {
         });
     })
     .await;
+    let ready: Value = app.get("/health/ready").await.json().await.expect("json");
+    assert_eq!(
+        ready,
+        json!({ "status": "ok", "database": "ok", "replica": "ok" })
+    );
     let first = app.graphql(RECORD, payment(user)).await;
     assert!(first["errors"].is_null(), "{first}");
     caught_up(&primary, &replica).await;

@@ -186,8 +186,13 @@ async fn counter(address: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} is exposed:\n{text}"))
 }
 
-backend_tests!(two_serve_processes_share_one_statistics_snapshot);
-async fn two_serve_processes_share_one_statistics_snapshot(backend: Backend) {
+/// On PostgreSQL (SQLite serves one process, which computes its own).
+#[tokio::test]
+async fn two_serve_processes_share_one_statistics_snapshot() {
+    if !crate::helpers::postgres_configured("two_serve_processes_share_one_statistics_snapshot") {
+        return;
+    }
+    let backend = Backend::Postgres;
     let test_db = TestDb::migrated(backend).await;
     test_db.seed(300, 7, chrono::Utc::now()).await;
     let envs = [("DEMO_DATA", "false")];
