@@ -68,15 +68,28 @@ pub fn assess(
     }
 }
 
-/// Loads `user`'s payments and assesses them at `when`, without writing.
+/// Assesses `user` at `when` from the stored data, without writing: now,
+/// from the summary of their history ([`summaries_of`], a cost that does
+/// not grow with it); as of a past instant, from every payment (the counts
+/// up to an instant are not stored).
 pub async fn assess_stored<C: ConnectionTrait>(
     conn: &C,
     config: &ScoringConfig,
     user: &ScoringUser,
     when: When,
 ) -> Result<Assessment, DbErr> {
-    let history = payments::facts(conn, user.id).await?;
-    Ok(assess(user, &history, config, when))
+    match when {
+        When::Now(now) => {
+            let summaries = summaries_of(conn, &[user.id]).await?;
+            let empty = Summary::default();
+            let summary = summaries.get(&user.id).unwrap_or(&empty);
+            Ok(assess_summary(user, summary, config, now))
+        }
+        When::AsOf(_) => {
+            let history = payments::facts(conn, user.id).await?;
+            Ok(assess(user, &history, config, when))
+        }
+    }
 }
 
 /// Rescores `user` inside the caller's transaction `conn` and writes the

@@ -632,6 +632,13 @@ async fn writes_score_from_the_summary_exactly_as_from_the_whole_history(backend
                 Some(expected.succeeded_payments as i32),
                 "{backend:?} round {round}: succeeded"
             );
+            // The analysis reads the same summary.
+            let analysed = assess_stored(db, &config, *id, When::Now(t0())).await;
+            assert_eq!(
+                analysed,
+                Some(expected),
+                "{backend:?} round {round}: analysis"
+            );
         }
     }
     let total: usize = paid.values().map(Vec::len).sum();
