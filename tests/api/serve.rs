@@ -90,16 +90,7 @@ fn a_bad_setting_stops_the_start_with_a_message_naming_it() {
 
 /// `risk_monitor_scores_refreshed_total` of the process at `address`.
 async fn refreshed(address: &str) -> u64 {
-    let text = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find_map(|line| line.strip_prefix("risk_monitor_scores_refreshed_total "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("the counter is exposed:\n{text}"))
+    counter(address, "risk_monitor_scores_refreshed_total").await
 }
 
 #[tokio::test]
