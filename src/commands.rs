@@ -101,7 +101,7 @@ pub async fn migrate(settings: &Settings, action: MigrateAction, steps: u32) -> 
         .await
         .context("cannot connect to the database")?;
     match action {
-        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Up => db::migrate_up(&db).await?,
         MigrateAction::Down => Migrator::down(&db, Some(steps)).await?,
         MigrateAction::Fresh => Migrator::fresh(&db).await?,
         MigrateAction::Status => {

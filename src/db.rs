@@ -88,7 +88,16 @@ pub fn is_postgres(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DatabaseBackend::Postgres
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration. If any was, and the database holds
+/// users, refreshes the statistics of `risk_scores`, which migrations
+/// backfill row by row: on PostgreSQL that also marks its pages
+/// all-visible again, which the search's index-only walk (migration 12)
+/// needs to stay index-only.
 pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    let pending = Migrator::get_pending_migrations(db).await?.len();
+    Migrator::up(db, None).await?;
+    if pending > 0 && !crate::store::users::none(db).await? {
+        crate::store::maintenance::refresh_statistics(db, &["risk_scores"]).await?;
+    }
+    Ok(())
 }

@@ -11,6 +11,8 @@
 //! DDL is transactional there, so a failed load rolls the
 //! drop back too. Readers wait until the load commits.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{subscription_payments, user_subscriptions, users};
 use sea_orm::{
@@ -143,6 +145,8 @@ pub enum BulkWriter {
         deferred: Option<DeferredConstraints>,
         /// Rows buffered for the next COPY.
         buffers: Box<CopyBuffers>,
+        /// Whether the database's `lower` lowers ASCII as Rust does.
+        lowers_ascii: bool,
     },
     /// Multi-row INSERTs on SQLite.
     Sqlite(DatabaseTransaction),
@@ -254,10 +258,16 @@ impl BulkWriter {
         } else {
             None
         };
+        let (lowers_ascii,): (bool,) = sqlx::query_as("SELECT lower($1) = $2")
+            .bind(UPPER_ASCII)
+            .bind(UPPER_ASCII.to_ascii_lowercase())
+            .fetch_one(&mut *tx)
+            .await?;
         Ok(Self::Postgres {
             tx,
             deferred,
             buffers: Box::default(),
+            lowers_ascii,
         })
     }
 
@@ -297,8 +307,13 @@ impl BulkWriter {
     /// Writes (or buffers) `rows`.
     pub async fn write(&mut self, rows: &Rows) -> Result<(), BulkError> {
         match self {
-            Self::Postgres { tx, buffers, .. } => {
-                buffers.append(rows);
+            Self::Postgres {
+                tx,
+                buffers,
+                lowers_ascii,
+                ..
+            } => {
+                buffers.append(rows, *lowers_ascii);
                 if buffers.is_full() {
                     buffers.flush(tx).await?;
                 }
@@ -316,6 +331,7 @@ impl BulkWriter {
                 mut tx,
                 deferred,
                 mut buffers,
+                ..
             } => {
                 buffers.flush(&mut tx).await?;
                 if let Some(deferred) = deferred {
@@ -353,8 +369,27 @@ pub struct CopyBuffers {
 /// Bytes of payment rows buffered before a flush.
 const COPY_FLUSH_BYTES: usize = 32 << 20;
 
+/// Every upper-case ASCII letter, to check that the database's `lower`
+/// gives what [`str::to_ascii_lowercase`] gives.
+const UPPER_ASCII: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
 impl CopyBuffers {
-    fn append(&mut self, rows: &Rows) {
+    /// Buffers `rows`. A score row carries its user's `search_name` and
+    /// `search_email` (migration 12) when the user is among `rows`, their
+    /// name and email are ASCII and the database lowers ASCII as Rust does
+    /// (`lowers_ascii`), which makes them exactly `lower(…)`; otherwise it
+    /// leaves them out and the database's trigger fills them, at the cost
+    /// of a second write of that row.
+    fn append(&mut self, rows: &Rows, lowers_ascii: bool) {
+        let searched: HashMap<i64, &UserRow> = if lowers_ascii {
+            rows.users
+                .iter()
+                .filter(|u| u.name.is_ascii() && u.email.is_ascii())
+                .map(|u| (u.id, u))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         for u in &rows.users {
             self.users
                 .display(u.id)
@@ -410,10 +445,14 @@ impl CopyBuffers {
                 Some(p) => scores.display(p.monthly_amount_cents).text(&p.currency),
                 None => scores.null().null(),
             };
-            scores
-                .opt_time(s.next_change_at)
-                .time(s.computed_at)
-                .end_row();
+            scores.opt_time(s.next_change_at).time(s.computed_at);
+            match searched.get(&s.user_id) {
+                Some(u) => scores
+                    .text(&u.name.to_ascii_lowercase())
+                    .text(&u.email.to_ascii_lowercase()),
+                None => scores.null().null(),
+            };
+            scores.end_row();
         }
     }
 
@@ -455,7 +494,8 @@ impl CopyBuffers {
                 tx,
                 "COPY risk_scores (user_id, score, level, patterns, total_payments, \
                  failed_payments, succeeded_payments, failure_rate, is_active, \
-                 subscription_type, monthly_amount_cents, currency, next_change_at, computed_at) FROM STDIN",
+                 subscription_type, monthly_amount_cents, currency, next_change_at, computed_at, \
+                 search_name, search_email) FROM STDIN",
             )
             .await?;
         Ok(())

@@ -46,11 +46,13 @@ const HOT_INDEXES: [(&str, &str); 3] = [
 ];
 
 /// PostgreSQL's indexes for the list's search (none on SQLite): trigrams
-/// (migration 6), the active users' scores by user (the newest).
-const SEARCH_INDEXES: [(&str, &str); 3] = [
+/// (migration 6), the active users' scores by user (migration 9), the
+/// list's order holding the lower-cased names and emails (migration 12).
+const SEARCH_INDEXES: [(&str, &str); 4] = [
     ("users", "idx_users_name_trgm"),
     ("users", "idx_users_email_trgm"),
     ("risk_scores", "idx_risk_scores_active_user_score"),
+    ("risk_scores", "idx_risk_scores_search_walk"),
 ];
 
 async fn search_indexes(test_db: &TestDb) -> Vec<&'static str> {
@@ -204,11 +206,36 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration holds the snapshots shared by the processes;
-    // the one before, the counts kept with the scores and the payments'
-    // index in the model's order; then the search indexes (SQLite's FTS5
-    // table, PostgreSQL's scores by user); then the outbox's tables; then
-    // the access tables.
+    // The newest migration copies the names and emails into the scores for
+    // the search's walk (PostgreSQL only); the one before holds the
+    // snapshots shared by the processes; then the counts kept with the
+    // scores and the payments' index in the model's order; then the search
+    // indexes (SQLite's FTS5 table, PostgreSQL's scores by user); then the
+    // outbox's tables; then the access tables.
+    let manager = SchemaManager::new(&test_db.db);
+    let has_search_copy = || async {
+        manager
+            .has_column("risk_scores", "search_name")
+            .await
+            .expect("inspect")
+    };
+    assert_eq!(has_search_copy().await, backend == Backend::Postgres);
+    let down = risk_monitor(&test_db, &["migrate", "down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(!has_search_copy().await, "{backend:?}: the copies are gone");
+    assert_eq!(
+        search_indexes(&test_db).await.len(),
+        match backend {
+            Backend::Postgres => 3,
+            Backend::Sqlite => 0,
+        },
+        "{backend:?}: the walk's index is gone, the older search indexes stay"
+    );
+    assert_eq!(tables_present(&test_db).await, TABLES, "{backend:?}");
     let down = risk_monitor(&test_db, &["migrate", "down"]);
     assert!(
         down.status.success(),
@@ -226,7 +253,6 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
-    let manager = SchemaManager::new(&test_db.db);
     let has = |index: &'static str| {
         let manager = &manager;
         async move {
@@ -302,7 +328,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let status = risk_monitor(&test_db, &["migrate", "status"]);
     assert_eq!(
         applied(&String::from_utf8_lossy(&status.stdout)),
-        Migrator::migrations().len() - 5
+        Migrator::migrations().len() - 6
     );
 
     let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);

@@ -158,16 +158,40 @@ async fn search_matches_a_scan(app: &TestApp, backend: Backend, when: &str) {
 }
 
 /// On SQLite, FTS5's own check that its index holds exactly the users'
-/// names and emails (rank 1: against the content table).
+/// names and emails (rank 1: against the content table). On PostgreSQL,
+/// every score row's copies of its user's lower-cased name and email
+/// (migration 12) equal them.
 async fn index_agrees_with_users(app: &TestApp, backend: Backend) {
-    if backend == Backend::Sqlite {
-        app.db()
-            .execute_unprepared(
-                "INSERT INTO users_fts (users_fts, rank) VALUES ('integrity-check', 1)",
-            )
-            .await
-            .expect("the FTS index matches the users table");
+    match backend {
+        Backend::Sqlite => {
+            app.db()
+                .execute_unprepared(
+                    "INSERT INTO users_fts (users_fts, rank) VALUES ('integrity-check', 1)",
+                )
+                .await
+                .expect("the FTS index matches the users table");
+        }
+        Backend::Postgres => {
+            assert_eq!(stale_search_copies(app).await, 0, "every copy is current");
+        }
     }
+}
+
+/// PostgreSQL: the score rows whose `search_name` or `search_email` is not
+/// its user's `lower(name)` or `lower(email)`.
+async fn stale_search_copies(app: &TestApp) -> i64 {
+    let row = app
+        .db()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT count(*) FROM risk_scores r JOIN users u ON u.id = r.user_id \
+             WHERE r.search_name IS DISTINCT FROM lower(u.name) \
+             OR r.search_email IS DISTINCT FROM lower(u.email)",
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    row.try_get_by_index(0).expect("a count")
 }
 
 backend_tests!(a_search_finds_what_a_scan_finds_through_inserts_renames_and_deletes);
@@ -239,4 +263,62 @@ async fn the_longest_search_is_served_and_finds_its_user(backend: Backend) {
     );
     let other = format!("{}y", &name[..199]);
     assert_eq!(listed(&app, &other).await, Vec::<i64>::new(), "{backend:?}");
+}
+
+/// PostgreSQL: a name that fills a page within the list's first rows is
+/// answered from the copies in `risk_scores` (walking the list's order
+/// inside its index), a rare one from the trigram indexes; both give what a
+/// scan gives, page after page. Blanking one matching user's copies (what a
+/// broken trigger would leave) hides that user from the common name's
+/// list only, which shows which path answered each.
+#[tokio::test]
+async fn postgres_pages_a_common_name_from_the_scores_and_a_rare_one_from_the_trigrams() {
+    let name = "postgres_pages_a_common_name_from_the_scores_and_a_rare_one_from_the_trigrams";
+    if !crate::helpers::postgres_configured(name) {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.seed(30).await;
+    let mut smiths = Vec::new();
+    for i in 0..25 {
+        let name = format!("Pat Quixmith {i}");
+        smiths.push(
+            upsert(
+                &app,
+                &format!("smith-{i}"),
+                &name,
+                &format!("pat{i}@example.com"),
+            )
+            .await,
+        );
+    }
+    let rare = upsert(&app, "rare", "Quentin Zyx", "qz@example.org").await;
+    search_matches_a_scan(&app, Backend::Postgres, "seeded and written").await;
+    assert_eq!(stale_search_copies(&app).await, 0);
+
+    // The common name: every one of them, 7 to a page.
+    let mut listed_smiths = listed(&app, "QUIXMITH").await;
+    listed_smiths.sort_unstable();
+    assert_eq!(listed_smiths, smiths);
+
+    let hidden = smiths[0];
+    for id in [hidden, rare] {
+        app.db()
+            .execute_unprepared(&format!(
+                "UPDATE risk_scores SET search_name = '', search_email = '' WHERE user_id = {id}"
+            ))
+            .await
+            .expect("blank the copies");
+    }
+    let after = listed(&app, "quixmith").await;
+    assert!(
+        !after.contains(&hidden),
+        "the walk answered the common name"
+    );
+    assert_eq!(after.len(), smiths.len() - 1);
+    assert_eq!(
+        listed(&app, "zyx").await,
+        vec![rare],
+        "the trigram indexes answered the rare one"
+    );
 }
