@@ -10,8 +10,14 @@
 # concurrency 4 (latency: p50/p99) and 32 (throughput), each run REPEAT times
 # (default 3) for DURATION seconds (default 10); medians are reported. Every
 # figure is also given as a ratio of the trivial liveness route measured in
-# the same run (the machine's HTTP ceiling). Ends with the server's peak RSS,
-# and a check that scores are exact after the payment load.
+# the same run (the machine's HTTP ceiling). Before the load: the first
+# statistics request of the fresh server (it computes the snapshot: the
+# refresh's time) with the database blocks it touched (PostgreSQL's
+# pg_stat_database), and the first byte of the whole list's CSV export.
+# Ends with the server's peak RSS, and a check that scores are exact after
+# the payment load.
+#
+#   USERS=10000000 SQLITE_USERS=0 DURATION=5 benches/http.sh   # ten million (about 30 GB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +84,17 @@ PY
     local f_deep; f_deep=$(gql_body deep "{ riskyUsers(first: 20, after: \"$after\") { $list } }")
     local f_stats; f_stats=$(gql_body stats '{ stats { totalUsers activeUsers highRiskUsers totalPayments failedPayments overallFailureRate avgRiskScore levels { level count } histogram { from to count } failureTrend { day payments failed failureRate } computedAt } }')
 
+    # The statistics snapshot's refresh: the fresh server's first request
+    # computes it (one computation, whatever the request). The blocks are
+    # PostgreSQL's shared buffers hit or read meanwhile (its counters are
+    # flushed within a second of a transaction's end).
+    local blocks_before blocks_after stats_s export_first
+    blocks() { if [[ $url == postgres* ]]; then psql "$url" -Atc "SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database()"; else echo 0; fi; }
+    sleep 1.5; blocks_before=$(blocks)
+    stats_s=$(curl -s -o /dev/null -w '%{time_total}' "$base/graphql" -H 'content-type: application/json' -d @"$f_stats")
+    sleep 1.5; blocks_after=$(blocks)
+    export_first=$(curl -s -o /dev/null -w '%{time_starttransfer}' --max-time 2 "$base/api/export/risky-users.csv?min_score=0" || true)
+
     declare -A lat thr
     run() { # NAME wrk-args...
         local name=$1; shift
@@ -118,6 +135,8 @@ PY
     echo "### $backend, $users users"
     echo
     echo "seed: ${seed_s} s (peak ${seed_mb} MB) · full rescore: ${rescore_s} s (peak ${rescore_mb} MB) · server peak RSS under load: $((peak_kb / 1024)) MB · scores changed by a rescore after the payment load: $drift"
+    echo
+    echo "statistics snapshot computed by the first request: ${stats_s} s, $((blocks_after - blocks_before)) database blocks (8 kB, hit or read) · CSV export of the whole list, first byte: ${export_first} s"
     echo
     echo "| operation | p50 ms (c=4) | p99 ms (c=4) | p50 ÷ liveness | req/s (c=32) | req/s ÷ liveness |"
     echo "|---|---|---|---|---|---|"

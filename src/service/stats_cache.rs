@@ -39,13 +39,13 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use crate::clock::SharedClock;
 use crate::domain::RiskyFilter;
 use crate::error::{AppError, AppResult};
 use crate::service::queries::{self, SystemStats, TrendDays};
-use crate::store::{risk_scores, snapshots};
+use crate::store::{maintenance, risk_scores, snapshots};
 
 /// How long a snapshot is served before a refresh starts.
 pub const MAX_AGE: Duration = Duration::from_secs(5);
@@ -305,7 +305,28 @@ const SHARED_STATS: &str = "stats";
 /// How long a process may take to compute the statistics before another
 /// may take over (a process that dies while computing holds no lease
 /// longer than this).
-const LEASE: Duration = Duration::from_secs(60);
+const LEASE: Duration = Duration::from_secs(120);
+
+/// How long one computation of the statistics may run on the database: as
+/// long as its lease. It runs in the background (a client that gives up
+/// does not stop it), so a request's budget (`REQUEST_TIMEOUT_SECONDS`,
+/// the serving pool's statement timeout) does not bound it: at ten million
+/// users the statistics take longer than that.
+const COMPUTE_BUDGET: Duration = LEASE;
+
+/// The statistics computed on `reads`, in one transaction whose statements
+/// may take [`COMPUTE_BUDGET`].
+async fn compute(
+    reads: &DatabaseConnection,
+    longest: TrendDays,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<SystemStats> {
+    let txn = reads.begin().await?;
+    maintenance::long_statements(&txn, COMPUTE_BUDGET).await?;
+    let stats = queries::stats(&txn, longest, now).await?;
+    txn.commit().await?;
+    Ok(stats)
+}
 
 /// How often a process waiting for the first snapshot looks for it.
 const POLL: Duration = Duration::from_millis(100);
@@ -326,7 +347,7 @@ async fn load_shared_stats(
     let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
     if !crate::db::is_postgres(db) {
         computed.inc();
-        return queries::stats(reads, longest, clock.now()).await;
+        return compute(reads, longest, clock.now()).await;
     }
     let max_age = chrono::TimeDelta::from_std(MAX_AGE).unwrap_or_default();
     let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
@@ -345,7 +366,7 @@ async fn load_shared_stats(
         // The lease's end is also its token: stored to the microsecond.
         let lease_until = (now + lease).trunc_subsecs(6);
         if snapshots::claim(db, SHARED_STATS, now, lease_until, now - max_age).await? {
-            let stats = match queries::stats(reads, longest, clock.now()).await {
+            let stats = match compute(reads, longest, clock.now()).await {
                 Ok(stats) => stats,
                 Err(error) => {
                     if let Err(release) = snapshots::release(db, SHARED_STATS, lease_until).await {
@@ -376,7 +397,7 @@ async fn load_shared_stats(
         }
         if waiting_since.elapsed() >= LEASE {
             computed.inc();
-            return queries::stats(reads, longest, clock.now()).await;
+            return compute(reads, longest, clock.now()).await;
         }
         tokio::time::sleep(POLL).await;
     }

@@ -485,6 +485,70 @@ async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request
     assert_eq!(stats.total_users, 50, "{backend:?}");
 }
 
+/// PostgreSQL: the statistics are background work, not bound by a
+/// request's budget (the serving pool's statement timeout): a computation
+/// that outlasts it (here held up by a lock; at ten million users, by the
+/// size of the tables) still finishes and publishes its snapshot, while the
+/// request that started it is answered `TIMEOUT`.
+#[tokio::test]
+async fn statistics_that_outlast_a_requests_budget_are_still_computed() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let name = "statistics_that_outlast_a_requests_budget_are_still_computed";
+    if !crate::helpers::postgres_configured(name) {
+        return;
+    }
+    let app = TestApp::spawn_configured(Backend::Postgres, |settings| {
+        settings.limits.request_timeout = Duration::from_secs(1);
+    })
+    .await;
+    app.seed(20).await;
+    let published = || async {
+        app.db()
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*) FROM shared_snapshots WHERE name = 'stats' AND body IS NOT NULL",
+            ))
+            .await
+            .expect("read the snapshots")
+            .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+            .unwrap_or_default()
+    };
+
+    // Arrange: the scores locked for 2.5 s, past the 1 s budget.
+    let lock = app.db().begin().await.expect("begin");
+    lock.execute_unprepared("LOCK TABLE risk_scores IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock the scores");
+
+    // Act
+    let response: Value = app
+        .post_json("/graphql", &json!({ "query": "{ stats { totalUsers } }" }))
+        .await
+        .json()
+        .await
+        .expect("json");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        published().await,
+        0,
+        "nothing computed while the lock holds"
+    );
+    lock.commit().await.expect("release the lock");
+
+    // Assert
+    assert_eq!(error_code(&response), "TIMEOUT", "{response}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while published().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the computation that outlasted the request's budget published no snapshot"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = app.graphql("{ stats { totalUsers } }", json!({})).await;
+    assert_eq!(stats["data"]["stats"]["totalUsers"], 20, "{stats}");
+}
+
 backend_tests!(a_corrupt_stored_level_is_an_internal_error_never_a_default);
 async fn a_corrupt_stored_level_is_an_internal_error_never_a_default(backend: Backend) {
     use sea_orm::ConnectionTrait;
