@@ -60,12 +60,14 @@ const POSTGRES_UP: [&str; 7] = [
      WHERE is_active",
 ];
 
-const POSTGRES_DOWN: [&str; 5] = [
+const POSTGRES_DOWN: [&str; 6] = [
     "DROP INDEX IF EXISTS idx_risk_scores_search_walk",
     "DROP TRIGGER IF EXISTS users_search_copy ON users",
     "DROP FUNCTION IF EXISTS users_search_copy()",
     "DROP TRIGGER IF EXISTS risk_scores_search_fill ON risk_scores",
     "DROP FUNCTION IF EXISTS risk_scores_search_fill()",
+    "ALTER TABLE risk_scores DROP COLUMN IF EXISTS search_name, \
+     DROP COLUMN IF EXISTS search_email",
 ];
 
 #[async_trait::async_trait]
@@ -84,13 +86,6 @@ impl MigrationTrait for Migration {
             for sql in POSTGRES_DOWN {
                 manager.get_connection().execute_unprepared(sql).await?;
             }
-            manager
-                .get_connection()
-                .execute_unprepared(
-                    "ALTER TABLE risk_scores DROP COLUMN IF EXISTS search_name, \
-                     DROP COLUMN IF EXISTS search_email",
-                )
-                .await?;
         }
         Ok(())
     }

@@ -521,39 +521,45 @@ async fn page<C: ConnectionTrait>(
             .order_by_asc(Column::UserId)
             .limit(limit)
     };
-    let walked = match search_of(filter) {
-        Some(search) if backend == DatabaseBackend::Postgres => {
-            walked_page_ids(conn, filter, search, condition.clone(), limit).await?
+    // With a search, the page's user ids: walked on PostgreSQL when the
+    // list's first rows hold a page, else the matches ordered and limited.
+    let page_ids = match search_of(filter) {
+        None => None,
+        Some(search) => {
+            let walked = if backend == DatabaseBackend::Postgres {
+                walked_page_ids(conn, filter, search, condition.clone(), limit).await?
+            } else {
+                None
+            };
+            Some(match walked {
+                Some(ids) => Column::UserId.is_in(ids),
+                None => Column::UserId.in_subquery(
+                    in_order(apply_filter(
+                        Entity::find().select_only().column(Column::UserId),
+                        backend,
+                        filter,
+                    ))
+                    .into_query(),
+                ),
+            })
         }
-        _ => None,
     };
-    let rows = if let Some(ids) = walked {
-        Entity::find()
-            .find_also_related(entity::users::Entity)
-            .filter(Column::UserId.is_in(ids))
-            .order_by_desc(Column::Score)
-            .order_by_asc(Column::UserId)
-            .all(conn)
-            .await?
-    } else if search_of(filter).is_some() {
-        let ids = in_order(apply_filter(
-            Entity::find().select_only().column(Column::UserId),
-            backend,
-            filter,
-        ))
-        .into_query();
-        Entity::find()
-            .find_also_related(entity::users::Entity)
-            .filter(Column::UserId.in_subquery(ids))
-            .order_by_desc(Column::Score)
-            .order_by_asc(Column::UserId)
-            .all(conn)
-            .await?
-    } else {
-        in_order(apply_filter(Entity::find(), backend, filter))
-            .find_also_related(entity::users::Entity)
-            .all(conn)
-            .await?
+    let rows = match page_ids {
+        Some(ids) => {
+            Entity::find()
+                .find_also_related(entity::users::Entity)
+                .filter(ids)
+                .order_by_desc(Column::Score)
+                .order_by_asc(Column::UserId)
+                .all(conn)
+                .await?
+        }
+        None => {
+            in_order(apply_filter(Entity::find(), backend, filter))
+                .find_also_related(entity::users::Entity)
+                .all(conn)
+                .await?
+        }
     };
     Ok(rows)
 }

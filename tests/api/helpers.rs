@@ -654,3 +654,12 @@ pub fn serve_binary(test_db: &TestDb, envs: &[(&str, &str)]) -> Served {
     let _ = child.wait();
     panic!("serve did not log its address within two minutes");
 }
+
+/// The one count `sql` selects (`SELECT count(*) …`) on `db`.
+pub async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect(sql)
+        .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+        .expect("a count")
+}

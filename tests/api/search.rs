@@ -180,18 +180,13 @@ async fn index_agrees_with_users(app: &TestApp, backend: Backend) {
 /// PostgreSQL: the score rows whose `search_name` or `search_email` is not
 /// its user's `lower(name)` or `lower(email)`.
 async fn stale_search_copies(app: &TestApp) -> i64 {
-    let row = app
-        .db()
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT count(*) FROM risk_scores r JOIN users u ON u.id = r.user_id \
-             WHERE r.search_name IS DISTINCT FROM lower(u.name) \
-             OR r.search_email IS DISTINCT FROM lower(u.email)",
-        ))
-        .await
-        .expect("count")
-        .expect("a row");
-    row.try_get_by_index(0).expect("a count")
+    crate::helpers::count(
+        app.db(),
+        "SELECT count(*) FROM risk_scores r JOIN users u ON u.id = r.user_id \
+         WHERE r.search_name IS DISTINCT FROM lower(u.name) \
+         OR r.search_email IS DISTINCT FROM lower(u.email)",
+    )
+    .await
 }
 
 backend_tests!(a_search_finds_what_a_scan_finds_through_inserts_renames_and_deletes);

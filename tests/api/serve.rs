@@ -122,16 +122,11 @@ async fn two_serve_processes_on_one_database_rescore_each_due_user_once() {
         assert_eq!(due, 6_000);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         loop {
-            let left = test_db
-                .db
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DatabaseBackend::Postgres,
-                    "SELECT COUNT(*) FROM risk_scores WHERE next_change_at <= now()",
-                ))
-                .await
-                .expect("count")
-                .and_then(|row| row.try_get_by_index::<i64>(0).ok())
-                .expect("a count");
+            let left = crate::helpers::count(
+                &test_db.db,
+                "SELECT COUNT(*) FROM risk_scores WHERE next_change_at <= now()",
+            )
+            .await;
             if left == 0 {
                 break;
             }
