@@ -14,6 +14,10 @@ pub struct Model {
     pub markdown: String,
     /// When it was made.
     pub created_at: DateTimeUtc,
+    /// The digest generation it closed (none: made before migration 13).
+    pub generation: Option<i64>,
+    /// Whether its Markdown is stored (false: being made).
+    pub made: bool,
 }
 
 /// Relations of `digests`.

@@ -39,11 +39,21 @@ pub struct Model {
     pub next_change_at: Option<DateTimeUtc>,
     /// When this row was computed.
     pub computed_at: DateTimeUtc,
-    /// The score when the last daily digest was made (none: scored since).
+    /// The score at the start of `baseline_generation`, the digest
+    /// generation in which the row was last written (none: it did not exist
+    /// then). See migration 13.
     #[sea_orm(column_type = "Double", nullable)]
     pub baseline_score: Option<f64>,
-    /// The level when the last daily digest was made.
+    /// The level at the start of `baseline_generation`.
     pub baseline_level: Option<RiskLevel>,
+    /// The digest generation in which the row was last written.
+    pub baseline_generation: i64,
+    /// The score at the start of the generation before
+    /// `baseline_generation` (none: it did not exist then).
+    #[sea_orm(column_type = "Double", nullable)]
+    pub previous_score: Option<f64>,
+    /// The level at the start of the generation before.
+    pub previous_level: Option<RiskLevel>,
 }
 
 /// Relations of `risk_scores`.

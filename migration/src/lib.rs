@@ -21,6 +21,7 @@ mod m20261126_000009_speed_up_search;
 mod m20261126_000010_summaries_for_writes;
 mod m20261126_000011_create_shared_snapshots;
 mod m20261126_000012_search_walk;
+mod m20261126_000013_digest_generations;
 
 /// The ordered list of every migration of the service.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_summaries_for_writes::Migration),
             Box::new(m20261126_000011_create_shared_snapshots::Migration),
             Box::new(m20261126_000012_search_walk::Migration),
+            Box::new(m20261126_000013_digest_generations::Migration),
         ]
     }
 }

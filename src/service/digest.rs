@@ -2,14 +2,17 @@
 //! one Markdown summary of what changed since the last digest, stored in
 //! `digests` and queued to every channel that wants `DIGEST`.
 //!
-//! Exactly once per day across restarts and replicas: [`make`] stores the
-//! day's row, queues the deliveries (one per channel, keyed `digest:<day>`)
-//! and resets the baselines in ONE write transaction, so a second process
-//! (or a restart) finds the row and does nothing else. What "since the last
-//! digest" means lives in the baseline columns of `risk_scores` (the score
-//! and level when the last digest was made; NULL for a user scored since).
-//! The counts per level and the failure rates are [`queries::stats`]'s, so
-//! the digest says what the `stats` API says.
+//! Exactly once per day across restarts and replicas, without holding the
+//! score writes: [`make`] first closes the current digest generation
+//! (migration 13) by inserting the day's row, in a write transaction that
+//! waits only for the score writes in flight. From then on the scores at the
+//! digest's instant and at the last one are readable from `risk_scores`'
+//! baseline columns, whatever is written meanwhile; the figures are read
+//! from them, and the Markdown stored with the deliveries (one per channel,
+//! keyed `digest:<day>`) in a second write transaction, which only one
+//! process's can do. A digest interrupted between the two (a crash, a
+//! restart) is finished by the next [`make`]. The failure rates are
+//! [`queries::stats`]'s, so the digest says what the `stats` API says.
 
 use std::time::Duration;
 
@@ -61,6 +64,8 @@ pub struct Figures {
     pub stats: SystemStats,
     /// Active users per level at the last digest (low to critical).
     pub baseline_levels: [u64; 4],
+    /// Active users per level at this digest (low to critical).
+    pub levels: [u64; 4],
     /// Users now high or critical who were below high (or new), at most
     /// [`BECAME_HIGH_SHOWN`].
     pub became_high: Vec<DigestUser>,
@@ -72,18 +77,19 @@ pub struct Figures {
     pub open_cases: Vec<(RiskLevel, DateTime<Utc>)>,
 }
 
-/// Reads the figures of `day`'s digest at `now`, on the pool or in a
-/// transaction.
+/// Reads the figures of `day`'s digest at `now`, reporting the changes
+/// during digest `generation`, in a transaction.
 async fn gather<C: ConnectionTrait>(
     conn: &C,
     day: NaiveDate,
     now: DateTime<Utc>,
+    generation: i64,
 ) -> AppResult<Figures> {
     let stats = queries::stats(conn, TrendDays::parse(TREND_DAYS)?, now).await?;
-    let baseline_levels = store::digest::baseline_levels(conn).await?;
+    let (baseline_levels, levels) = store::digest::levels(conn, generation).await?;
     let (became_high, became_high_total) =
-        store::digest::became_high(conn, BECAME_HIGH_SHOWN).await?;
-    let risers = store::digest::risers(conn, RISERS_SHOWN).await?;
+        store::digest::became_high(conn, generation, BECAME_HIGH_SHOWN).await?;
+    let risers = store::digest::risers(conn, generation, RISERS_SHOWN).await?;
     let open_cases = store::alerts::open_cases(conn)
         .await?
         .into_iter()
@@ -96,11 +102,27 @@ async fn gather<C: ConnectionTrait>(
         previous,
         stats,
         baseline_levels,
+        levels,
         became_high,
         became_high_total,
         risers,
         open_cases,
     })
+}
+
+/// [`gather`] in one read transaction, whose statements may take a digest's
+/// budget rather than a request's.
+async fn gather_once(
+    db: &DatabaseConnection,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    generation: i64,
+) -> AppResult<Figures> {
+    let read = db::begin_snapshot(db).await?;
+    store::maintenance::long_statements(&read, DIGEST_BUDGET).await?;
+    let figures = gather(&read, day, now, generation).await?;
+    read.commit().await?;
+    Ok(figures)
 }
 
 /// A level as the digest's tables show it.
@@ -183,10 +205,11 @@ pub fn render(figures: &Figures, settings: &AlertSettings, preview: bool) -> Str
 
     // Counts per level (SPEC §4 stats: active users).
     md.push_str("## Users per level\n\n| Level | Users | Change |\n| --- | ---: | ---: |\n");
-    for (index, (level, now)) in figures.stats.levels.iter().enumerate().rev() {
+    for (index, (level, _)) in figures.stats.levels.iter().enumerate().rev() {
+        let now = figures.levels.get(index).copied().unwrap_or(0);
         let before = figures.baseline_levels.get(index).copied().unwrap_or(0);
         let change =
-            i64::try_from(*now).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX);
+            i64::try_from(now).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX);
         md.push_str(&format!(
             "| {} | {now} | {} |\n",
             level_title(*level),
@@ -297,13 +320,15 @@ pub fn render(figures: &Figures, settings: &AlertSettings, preview: bool) -> Str
     md
 }
 
-/// Today's digest as it would be made now, without storing or sending it.
+/// Today's digest as it would be made now, without storing or sending it:
+/// the changes during the current generation, until now.
 pub async fn preview(
     db: &DatabaseConnection,
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
-    let figures = gather(db, now.date_naive(), now).await?;
+    let generation = store::digest::current_generation(db).await?;
+    let figures = gather_once(db, now.date_naive(), now, generation).await?;
     Ok(render(&figures, &rules.alerts, true))
 }
 
@@ -318,41 +343,72 @@ pub struct Made {
     pub queued: usize,
 }
 
-/// Makes `day`'s digest at `now`, once: in one write transaction, stores
-/// it, queues it to every channel wanting `DIGEST` and resets the
-/// baselines. If `day` already has one (another process, or before a
-/// restart), changes nothing and returns the stored one.
+impl Made {
+    fn existing(markdown: String) -> Self {
+        Self {
+            markdown,
+            made: false,
+            queued: 0,
+        }
+    }
+}
+
+/// Makes `day`'s digest at `now`, once: closes the current generation for
+/// it, reads what changed during it, then stores the digest and queues it
+/// to every channel wanting `DIGEST` in one write transaction. If `day`
+/// already has one (another process, or before a restart), changes nothing
+/// and returns the stored one. A digest left half-made is finished first:
+/// until it is, the next generation cannot be closed.
 pub async fn make(
     db: &DatabaseConnection,
     rules: &Rules,
     day: NaiveDate,
     now: DateTime<Utc>,
 ) -> AppResult<Made> {
-    let existing = |markdown: String| Made {
-        markdown,
-        made: false,
-        queued: 0,
-    };
-    let txn = db::begin_write(db).await?;
-    // The first digest at a million users resets every baseline: longer
-    // than a request's budget, which the serving pool's statements carry.
-    store::maintenance::long_statements(&txn, DIGEST_BUDGET).await?;
-    // Score writes wait until this commits: the figures read below are the
-    // ones the baselines are reset to, and a second digest waits here for
-    // the first, then finds its row.
-    store::digest::hold_scores(&txn).await?;
-    if let Some(stored) = store::digest::stored(&txn, day).await? {
-        txn.rollback().await?;
-        return Ok(existing(stored.markdown));
+    if let Some(open) = store::digest::being_made(db).await? {
+        let open_day = parse_day(&open.day)?;
+        let generation = open
+            .generation
+            .ok_or_else(|| AppError::bug("a digest being made without its generation"))?;
+        let finished = finish(db, rules, open_day, generation, now).await?;
+        if open_day == day {
+            return Ok(finished);
+        }
     }
-    let figures = gather(&txn, day, now).await?;
+    if let Some(stored) = store::digest::stored(db, day).await? {
+        return Ok(Made::existing(stored.markdown));
+    }
+    let txn = db::begin_write(db).await?;
+    let closed = store::digest::close(&txn, day, now).await?;
+    txn.commit().await?;
+    match closed {
+        Some(generation) => finish(db, rules, day, generation, now).await,
+        // Another process closed it between the reads above and here.
+        None => match store::digest::stored(db, day).await? {
+            Some(stored) => Ok(Made::existing(stored.markdown)),
+            None => Box::pin(make(db, rules, day, now)).await,
+        },
+    }
+}
+
+/// Reads the figures of `day`'s digest, whose `generation` is closed, and
+/// stores it with its deliveries, unless another process stored it first.
+async fn finish(
+    db: &DatabaseConnection,
+    rules: &Rules,
+    day: NaiveDate,
+    generation: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Made> {
+    let figures = gather_once(db, day, now, generation).await?;
     let markdown = render(&figures, &rules.alerts, false);
-    if !store::digest::insert(&txn, day, &markdown, now).await? {
-        let stored = store::digest::stored(&txn, day).await?;
+    let txn = db::begin_write(db).await?;
+    if !store::digest::store(&txn, day, &markdown, now).await? {
         txn.rollback().await?;
-        return stored
-            .map(|s| existing(s.markdown))
-            .ok_or_else(|| AppError::bug("a digest that conflicts yet cannot be read"));
+        let stored = store::digest::stored(db, day)
+            .await?
+            .ok_or_else(|| AppError::bug("a digest neither being made nor stored"))?;
+        return Ok(Made::existing(stored.markdown));
     }
     let key = format!("digest:{}", day_key(day));
     let day_text = day_key(day);
@@ -365,7 +421,6 @@ pub async fn make(
         |channel, event_id| outbox::digest_body(channel, event_id, &day_text, &markdown, now),
     )
     .await?;
-    store::digest::reset_baselines(&txn).await?;
     txn.commit().await?;
     Ok(Made {
         markdown,

@@ -147,6 +147,9 @@ pub enum BulkWriter {
         buffers: Box<CopyBuffers>,
         /// Whether the database's `lower` lowers ASCII as Rust does.
         lowers_ascii: bool,
+        /// The digest generation the score rows are written in (migration
+        /// 13), its shared lock held until the load commits.
+        generation: i64,
     },
     /// Multi-row INSERTs on SQLite.
     Sqlite(DatabaseTransaction),
@@ -263,11 +266,15 @@ impl BulkWriter {
             .bind(UPPER_ASCII.to_ascii_lowercase())
             .fetch_one(&mut *tx)
             .await?;
+        let (generation,): (i64,) = sqlx::query_as("SELECT digest_generation_for_write()")
+            .fetch_one(&mut *tx)
+            .await?;
         Ok(Self::Postgres {
             tx,
             deferred,
             buffers: Box::default(),
             lowers_ascii,
+            generation,
         })
     }
 
@@ -311,9 +318,10 @@ impl BulkWriter {
                 tx,
                 buffers,
                 lowers_ascii,
+                generation,
                 ..
             } => {
-                buffers.append(rows, *lowers_ascii);
+                buffers.append(rows, *lowers_ascii, *generation);
                 if buffers.is_full() {
                     buffers.flush(tx).await?;
                 }
@@ -380,7 +388,7 @@ impl CopyBuffers {
     /// (`lowers_ascii`), which makes them exactly `lower(…)`; otherwise it
     /// leaves them out and the database's trigger fills them, at the cost
     /// of a second write of that row.
-    fn append(&mut self, rows: &Rows, lowers_ascii: bool) {
+    fn append(&mut self, rows: &Rows, lowers_ascii: bool, generation: i64) {
         let searched: HashMap<i64, &UserRow> = if lowers_ascii {
             rows.users
                 .iter()
@@ -452,7 +460,7 @@ impl CopyBuffers {
                     .text(&u.email.to_ascii_lowercase()),
                 None => scores.null().null(),
             };
-            scores.end_row();
+            scores.display(generation).end_row();
         }
     }
 
@@ -495,7 +503,7 @@ impl CopyBuffers {
                 "COPY risk_scores (user_id, score, level, patterns, total_payments, \
                  failed_payments, succeeded_payments, failure_rate, is_active, \
                  subscription_type, monthly_amount_cents, currency, next_change_at, computed_at, \
-                 search_name, search_email) FROM STDIN",
+                 search_name, search_email, baseline_generation) FROM STDIN",
             )
             .await?;
         Ok(())

@@ -122,7 +122,7 @@ impl ScoreRow {
             }
     }
 
-    fn into_active_model(self) -> ActiveModel {
+    fn into_active_model(self, generation: i64) -> ActiveModel {
         let (subscription_type, cents, currency) = match self.plan {
             Some(p) => (
                 Some(p.subscription_type),
@@ -148,6 +148,9 @@ impl ScoreRow {
             computed_at: Set(self.computed_at),
             baseline_score: NotSet,
             baseline_level: NotSet,
+            baseline_generation: Set(generation),
+            previous_score: NotSet,
+            previous_level: NotSet,
         }
     }
 }
@@ -217,22 +220,65 @@ fn saturate(n: u32) -> i32 {
 /// PostgreSQL's 65535 bound parameters.
 const ROWS_PER_STATEMENT: usize = 2_000;
 
-/// Inserts or replaces the rows.
+/// Inserts or replaces the rows, in the caller's transaction, moving their
+/// digest baselines along (migration 13): the first write of a row in a
+/// digest generation keeps its score and level before the write as the
+/// generation's baseline, and the baseline it had as the previous one. A
+/// new row has none: it did not exist when the generation started.
 pub async fn upsert_many<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let generation = crate::store::digest::writing_generation(conn).await?;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<ScoreRow> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
-        upsert_statement(conn, chunk).await?;
+        upsert_statement(conn, chunk, generation).await?;
     }
     Ok(())
 }
 
-async fn upsert_statement<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> Result<(), DbErr> {
-    let models = rows.into_iter().map(ScoreRow::into_active_model);
+/// The `ON CONFLICT` update of the baseline columns for a write in
+/// `generation`: each expression reads the row as it was before the write.
+fn baseline_updates(generation: i64) -> [(Column, Expr); 5] {
+    let moved = format!("risk_scores.baseline_generation < {generation}");
+    let last = generation - 1;
+    let shift = |value: &str, baseline: &str, previous: &str| {
+        (
+            Expr::cust(format!(
+                "CASE WHEN {moved} THEN risk_scores.{value} ELSE risk_scores.{baseline} END"
+            )),
+            Expr::cust(format!(
+                "CASE WHEN risk_scores.baseline_generation = {last} \
+                 THEN risk_scores.{baseline} \
+                 WHEN {moved} THEN risk_scores.{value} ELSE risk_scores.{previous} END"
+            )),
+        )
+    };
+    let (baseline_score, previous_score) = shift("score", "baseline_score", "previous_score");
+    let (baseline_level, previous_level) = shift("level", "baseline_level", "previous_level");
+    [
+        (Column::BaselineScore, baseline_score),
+        (Column::BaselineLevel, baseline_level),
+        (Column::PreviousScore, previous_score),
+        (Column::PreviousLevel, previous_level),
+        (Column::BaselineGeneration, Expr::val(generation)),
+    ]
+}
+
+async fn upsert_statement<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<ScoreRow>,
+    generation: i64,
+) -> Result<(), DbErr> {
+    let models = rows
+        .into_iter()
+        .map(|row| row.into_active_model(generation));
     Entity::insert_many(models)
         .on_conflict(
             OnConflict::column(Column::UserId)
                 .update_columns(VALUE_COLUMNS.into_iter().chain([Column::ComputedAt]))
+                .values(baseline_updates(generation))
                 .to_owned(),
         )
         .exec_without_returning(conn)

@@ -9,8 +9,11 @@ use entity::{deliveries, digests};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use crate::helpers::internals::{Rules, ScoringConfig, channels, connect_serving, digest, tester};
+use crate::helpers::internals::{
+    Rules, ScoringConfig, begin_write, channels, connect_serving, digest, store, tester,
+};
 use crate::helpers::{Backend, TestApp, TestDb, backend_tests, error_code};
+use risk_monitor::clock::ManualClock;
 
 const STATS: &str = r#"
 query {
@@ -194,17 +197,7 @@ async fn a_user_pushed_into_critical_since_the_last_digest_is_reported_once(back
 
     // Since the first digest, Grace's payments fail.
     clock.advance(TimeDelta::hours(12));
-    let mut last = Value::Null;
-    for date in [
-        "2026-11-05",
-        "2026-11-10",
-        "2026-11-15",
-        "2026-11-17",
-        "2026-11-19",
-    ] {
-        last = pay(&app, &grace, "FAILED", &format!("{date}T10:00:00Z")).await;
-    }
-    assert_eq!(last["riskLevel"], "CRITICAL", "{last}");
+    fail_five_times(&app, &grace).await;
 
     let day2 = day1 + TimeDelta::days(1);
     let second = digest::make(app.db(), &rules, day2.date_naive(), day2)
@@ -451,6 +444,7 @@ async fn a_service_started_after_digest_time_makes_todays_missing_digest(backend
     let mut stored = Vec::new();
     for _ in 0..100 {
         stored = digests::Entity::find()
+            .filter(digests::Column::Made.eq(true))
             .all(app.db())
             .await
             .expect("digests");
@@ -467,5 +461,204 @@ async fn a_service_started_after_digest_time_makes_todays_missing_digest(backend
         answer["data"]["digest"],
         stored[0].markdown.as_str(),
         "{answer}"
+    );
+}
+
+/// Grace's and Ada's accounts: each pays three times on time (low).
+async fn two_good_payers(app: &TestApp) -> (String, String) {
+    let grace = new_user(app, "grace@example.com").await;
+    let ada = new_user(app, "ada@example.com").await;
+    for user in [&grace, &ada] {
+        for date in ["2026-10-26", "2026-10-28", "2026-10-30"] {
+            let answer = pay(app, user, "SUCCESS", &format!("{date}T10:00:00Z")).await;
+            assert_eq!(answer["riskLevel"], "LOW", "{answer}");
+        }
+    }
+    (grace, ada)
+}
+
+/// Five failed payments for `user`: the last answer (critical).
+async fn fail_five_times(app: &TestApp, user: &str) -> Value {
+    let mut last = Value::Null;
+    for date in [
+        "2026-11-05",
+        "2026-11-10",
+        "2026-11-15",
+        "2026-11-17",
+        "2026-11-19",
+    ] {
+        last = pay(app, user, "FAILED", &format!("{date}T10:00:00Z")).await;
+    }
+    assert_eq!(last["riskLevel"], "CRITICAL", "{last}");
+    last
+}
+
+/// A service at 2026-11-20 08:00 with 30 users and Grace and Ada (both
+/// low), whose first digest is made; the clock then moves 12 hours on.
+async fn after_a_first_digest(
+    backend: Backend,
+) -> (TestApp, std::sync::Arc<ManualClock>, String, String) {
+    let day1 = at("2026-11-20T08:00:00Z");
+    let (app, clock) = TestApp::spawn_at(backend, day1).await;
+    app.seed(30).await;
+    let (grace, ada) = two_good_payers(&app).await;
+    digest::make(app.db(), &rules(), day1.date_naive(), day1)
+        .await
+        .expect("first digest");
+    clock.advance(TimeDelta::hours(12));
+    (app, clock, grace, ada)
+}
+
+backend_tests!(a_digest_cut_short_after_its_close_is_finished_with_the_scores_at_its_close);
+async fn a_digest_cut_short_after_its_close_is_finished_with_the_scores_at_its_close(
+    backend: Backend,
+) {
+    let (app, clock, grace, ada) = after_a_first_digest(backend).await;
+    let rules = rules();
+    let day1 = at("2026-11-20T08:00:00Z");
+    let at_close = fail_five_times(&app, &grace).await;
+    // The second digest closes its generation, and its process stops there.
+    let day2 = day1 + TimeDelta::days(1);
+    let txn = begin_write(app.db()).await.expect("begin");
+    let closed = store::digest::close(&txn, day2.date_naive(), day2)
+        .await
+        .expect("close");
+    txn.commit().await.expect("commit");
+    assert!(closed.is_some());
+    clock.advance(TimeDelta::hours(12));
+    let half_made = app.graphql(DIGEST, json!({ "date": "2026-11-21" })).await;
+    assert!(
+        half_made["data"]["digest"]
+            .as_str()
+            .is_some_and(|md| md.contains("Preview")),
+        "a digest being made is not served as made: {half_made}"
+    );
+
+    // Writes after the close belong to the next digest.
+    fail_five_times(&app, &ada).await;
+    pay(&app, &grace, "FAILED", "2026-11-20T09:00:00Z").await;
+
+    // The next attempt finishes it with what was true at its close.
+    let second = digest::make(app.db(), &rules, day2.date_naive(), day2)
+        .await
+        .expect("second digest");
+    assert!(second.made);
+    let md = &second.markdown;
+    assert!(names(md, "Became high or critical", &grace), "{md}");
+    assert!(!names(md, "Became high or critical", &ada), "{md}");
+    assert!(!names(md, "Biggest risers", &ada), "{md}");
+    let row = rows(section(md, "Became high or critical"))
+        .into_iter()
+        .find(|r| r[0].contains(&format!("/users/{grace})")))
+        .expect("Grace's row");
+    let score = at_close["riskScore"].as_f64().expect("score");
+    assert_eq!(
+        row[2],
+        format!("{score:.2}"),
+        "her score at the close: {md}"
+    );
+    let critical = &rows(section(md, "Users per level"))[0];
+    assert_eq!(critical[2], "+1", "Ada is not counted yet: {md}");
+    let stored = app.graphql(DIGEST, json!({ "date": "2026-11-21" })).await;
+    assert_eq!(stored["data"]["digest"], md.as_str(), "{stored}");
+
+    let day3 = day2 + TimeDelta::days(1);
+    let third = digest::make(app.db(), &rules, day3.date_naive(), day3)
+        .await
+        .expect("third digest");
+    let md = &third.markdown;
+    assert!(names(md, "Became high or critical", &ada), "{md}");
+    assert!(!names(md, "Became high or critical", &grace), "{md}");
+    assert_eq!(
+        rows(section(md, "Users per level"))[0][2],
+        "+1",
+        "Ada, counted once: {md}"
+    );
+}
+
+/// The digest holds no score write while it reads its figures: payments
+/// recorded while the digest waits (here on a lock on `alerts`, which it
+/// reads last) are answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_records_payments_while_the_digest_reads_its_figures() {
+    let name = "postgres_records_payments_while_the_digest_reads_its_figures";
+    if !crate::helpers::postgres_configured(name) {
+        return;
+    }
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let (app, _clock, grace, _) = after_a_first_digest(Backend::Postgres).await;
+    let rules = rules();
+    let day1 = at("2026-11-20T08:00:00Z");
+
+    let blocker = app.db().begin().await.expect("begin");
+    blocker
+        .execute_unprepared("LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let day2 = day1 + TimeDelta::days(1);
+    let db = app.db().clone();
+    let making =
+        tokio::spawn(async move { digest::make(&db, &rules, day2.date_naive(), day2).await });
+    let mut waiting = 0;
+    for _ in 0..100 {
+        waiting = crate::helpers::count(
+            app.db(),
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await;
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(waiting, 1, "the digest waits on the lock");
+
+    // Payments that leave Grace low (a change of level would raise an alert,
+    // and `alerts` is what the test locked).
+    let paid = async {
+        for date in ["2026-11-01", "2026-11-03", "2026-11-05"] {
+            let answer = pay(&app, &grace, "SUCCESS", &format!("{date}T10:00:00Z")).await;
+            assert_eq!(answer["riskLevel"], "LOW", "{answer}");
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), paid)
+        .await
+        .expect("the payments are recorded while the digest reads");
+    assert!(!making.is_finished(), "the digest still waits");
+
+    blocker.commit().await.expect("release");
+    let second = making.await.expect("join").expect("second digest");
+    assert!(second.made);
+    let payments = crate::helpers::count(
+        app.db(),
+        &format!("SELECT count(*) FROM subscription_payments WHERE user_id = {grace}"),
+    )
+    .await;
+    assert_eq!(payments, 6, "none was lost");
+}
+
+backend_tests!(reverting_migration_13_keeps_the_baselines_of_the_last_digest);
+async fn reverting_migration_13_keeps_the_baselines_of_the_last_digest(backend: Backend) {
+    use migration::{Migrator, MigratorTrait};
+    let (app, _clock, grace, _) = after_a_first_digest(backend).await;
+    fail_five_times(&app, &grace).await;
+
+    Migrator::down(app.db(), Some(1)).await.expect("down");
+
+    let changed = "SELECT count(*) FROM risk_scores \
+         WHERE baseline_score IS NULL OR baseline_score <> score OR baseline_level <> level";
+    assert_eq!(
+        crate::helpers::count(app.db(), changed).await,
+        1,
+        "{backend:?}: only Grace's score changed since the last digest"
+    );
+    let was_low = format!(
+        "SELECT count(*) FROM risk_scores WHERE user_id = {grace} AND baseline_level = 'low'"
+    );
+    assert_eq!(
+        crate::helpers::count(app.db(), &was_low).await,
+        1,
+        "{backend:?}"
     );
 }
