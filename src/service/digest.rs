@@ -111,15 +111,20 @@ async fn gather<C: ConnectionTrait>(
 }
 
 /// [`gather`] in one read transaction, whose statements may take a digest's
-/// budget rather than a request's.
+/// budget rather than a request's, for `generation` (the current one, read
+/// in the same snapshot, when `None`).
 async fn gather_once(
     db: &DatabaseConnection,
     day: NaiveDate,
     now: DateTime<Utc>,
-    generation: i64,
+    generation: Option<i64>,
 ) -> AppResult<Figures> {
     let read = db::begin_snapshot(db).await?;
     store::maintenance::long_statements(&read, DIGEST_BUDGET).await?;
+    let generation = match generation {
+        Some(generation) => generation,
+        None => store::digest::current_generation(&read).await?,
+    };
     let figures = gather(&read, day, now, generation).await?;
     read.commit().await?;
     Ok(figures)
@@ -327,8 +332,7 @@ pub async fn preview(
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
-    let generation = store::digest::current_generation(db).await?;
-    let figures = gather_once(db, now.date_naive(), now, generation).await?;
+    let figures = gather_once(db, now.date_naive(), now, None).await?;
     Ok(render(&figures, &rules.alerts, true))
 }
 
@@ -366,11 +370,9 @@ pub async fn make(
     now: DateTime<Utc>,
 ) -> AppResult<Made> {
     if let Some(open) = store::digest::being_made(db).await? {
-        let open_day = parse_day(&open.day)?;
-        let generation = open
-            .generation
-            .ok_or_else(|| AppError::bug("a digest being made without its generation"))?;
-        let finished = finish(db, rules, open_day, generation, now).await?;
+        let (open_day, generation) = closed(&open)?;
+        // As of its close, not of this retry.
+        let finished = finish(db, rules, open_day, generation, open.created_at).await?;
         if open_day == day {
             return Ok(finished);
         }
@@ -383,16 +385,23 @@ pub async fn make(
     txn.commit().await?;
     match closed {
         Some(generation) => finish(db, rules, day, generation, now).await,
-        // Another process closed it between the reads above and here.
-        None => match store::digest::stored(db, day).await? {
-            Some(stored) => Ok(Made::existing(stored.markdown)),
-            None => Box::pin(make(db, rules, day, now)).await,
-        },
+        // Another process closed a digest between the reads above and the
+        // close: finish or return that one.
+        None => Box::pin(make(db, rules, day, now)).await,
     }
 }
 
-/// Reads the figures of `day`'s digest, whose `generation` is closed, and
-/// stores it with its deliveries, unless another process stored it first.
+/// The day and the generation of a digest whose generation is closed.
+fn closed(row: &entity::digests::Model) -> AppResult<(NaiveDate, i64)> {
+    let generation = row
+        .generation
+        .ok_or_else(|| AppError::bug("a digest being made without its generation"))?;
+    Ok((parse_day(&row.day)?, generation))
+}
+
+/// Reads the figures of `day`'s digest, whose `generation` was closed at
+/// `now`, and stores it with its deliveries, unless another process stored
+/// it first.
 async fn finish(
     db: &DatabaseConnection,
     rules: &Rules,
@@ -400,10 +409,10 @@ async fn finish(
     generation: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Made> {
-    let figures = gather_once(db, day, now, generation).await?;
+    let figures = gather_once(db, day, now, Some(generation)).await?;
     let markdown = render(&figures, &rules.alerts, false);
     let txn = db::begin_write(db).await?;
-    if !store::digest::store(&txn, day, &markdown, now).await? {
+    if !store::digest::store(&txn, day, &markdown).await? {
         txn.rollback().await?;
         let stored = store::digest::stored(db, day)
             .await?
@@ -466,6 +475,14 @@ pub async fn for_day(
     }
     if let Some(stored) = store::digest::stored(db, day).await? {
         return Ok(stored.markdown);
+    }
+    // A digest being made: a preview of what it will say.
+    if let Some(open) = store::digest::being_made(db).await?
+        && open.day == day_key(day)
+    {
+        let (_, generation) = closed(&open)?;
+        let figures = gather_once(db, day, open.created_at, Some(generation)).await?;
+        return Ok(render(&figures, &rules.alerts, true));
     }
     if day == today {
         return preview(db, rules, now).await;

@@ -219,7 +219,10 @@ const CLOSE_WAIT_MS: u32 = 200;
 
 /// Closes the current generation for `day`'s digest, in the caller's write
 /// transaction: inserts the day's row, not yet made, unless the day has
-/// one. Returns the generation closed, or `None` when the day had a row.
+/// one or another digest is being made (its figures are read against the
+/// generation after its own, so it must be finished before the next close;
+/// closes are serialised by the lock, or SQLite's write transaction).
+/// Returns the generation closed, or `None` when it closed none.
 pub async fn close<C: ConnectionTrait>(
     conn: &C,
     day: NaiveDate,
@@ -230,6 +233,9 @@ pub async fn close<C: ConnectionTrait>(
             .await?;
     }
     let closing = generation(conn, "SELECT digest_generation_for_close()").await?;
+    if being_made(conn).await?.is_some() {
+        return Ok(None);
+    }
     let row = digests::ActiveModel {
         day: Set(day_key(day)),
         markdown: Set(String::new()),
@@ -258,17 +264,16 @@ pub async fn being_made<C: ConnectionTrait>(conn: &C) -> Result<Option<digests::
         .await
 }
 
-/// Stores the Markdown of `day`'s digest being made: `true` when this call
-/// stored it (false: another process did first).
+/// Stores the Markdown of `day`'s digest being made (its `created_at`
+/// stays the instant of its close): `true` when this call stored it (false:
+/// another process did first).
 pub async fn store<C: ConnectionTrait>(
     conn: &C,
     day: NaiveDate,
     markdown: &str,
-    at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let result = digests::Entity::update_many()
         .col_expr(digests::Column::Markdown, Expr::val(markdown))
-        .col_expr(digests::Column::CreatedAt, Expr::val(at))
         .col_expr(digests::Column::Made, Expr::val(true))
         .filter(digests::Column::Day.eq(day_key(day)))
         .filter(digests::Column::Made.eq(false))

@@ -527,12 +527,19 @@ async fn a_digest_cut_short_after_its_close_is_finished_with_the_scores_at_its_c
     assert!(closed.is_some());
     clock.advance(TimeDelta::hours(12));
     let half_made = app.graphql(DIGEST, json!({ "date": "2026-11-21" })).await;
+    let preview = half_made["data"]["digest"].as_str().unwrap_or_default();
     assert!(
-        half_made["data"]["digest"]
-            .as_str()
-            .is_some_and(|md| md.contains("Preview")),
-        "a digest being made is not served as made: {half_made}"
+        preview.contains("Preview") && names(preview, "Became high or critical", &grace),
+        "a digest being made is previewed as of its close: {half_made}"
     );
+    // No other digest closes until this one is finished.
+    let day3 = day2 + TimeDelta::days(1);
+    let txn = begin_write(app.db()).await.expect("begin");
+    let next = store::digest::close(&txn, day3.date_naive(), day3)
+        .await
+        .expect("close");
+    txn.rollback().await.expect("rollback");
+    assert_eq!(next, None, "{backend:?}");
 
     // Writes after the close belong to the next digest.
     fail_five_times(&app, &ada).await;
@@ -562,7 +569,6 @@ async fn a_digest_cut_short_after_its_close_is_finished_with_the_scores_at_its_c
     let stored = app.graphql(DIGEST, json!({ "date": "2026-11-21" })).await;
     assert_eq!(stored["data"]["digest"], md.as_str(), "{stored}");
 
-    let day3 = day2 + TimeDelta::days(1);
     let third = digest::make(app.db(), &rules, day3.date_naive(), day3)
         .await
         .expect("third digest");
