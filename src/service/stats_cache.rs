@@ -346,8 +346,9 @@ async fn load_shared_stats(
 ) -> AppResult<SystemStats> {
     let longest = TrendDays::parse(queries::MAX_TREND_DAYS)?;
     if !crate::db::is_postgres(db) {
+        let stats = compute(reads, longest, clock.now()).await?;
         computed.inc();
-        return compute(reads, longest, clock.now()).await;
+        return Ok(stats);
     }
     let max_age = chrono::TimeDelta::from_std(MAX_AGE).unwrap_or_default();
     let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
@@ -396,8 +397,9 @@ async fn load_shared_stats(
             return Ok(stats);
         }
         if waiting_since.elapsed() >= LEASE {
+            let stats = compute(reads, longest, clock.now()).await?;
             computed.inc();
-            return compute(reads, longest, clock.now()).await;
+            return Ok(stats);
         }
         tokio::time::sleep(POLL).await;
     }

@@ -460,7 +460,12 @@ async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request
     use std::sync::Arc;
     let app = TestApp::spawn(backend).await;
     app.seed(50).await;
-    let cache = Arc::new(StatsCache::default());
+    let metrics = stats_cache::SnapshotMetrics::default();
+    let computed = metrics.stats_computed.clone();
+    let cache = Arc::new(StatsCache::observed(
+        risk_monitor::clock::SharedClock::system(),
+        metrics,
+    ));
 
     // A client that gives up at once, before anything is cached.
     let gave_up = tokio::time::timeout(Duration::ZERO, cache.get(app.db(), app.db(), 30)).await;
@@ -468,20 +473,28 @@ async fn statistics_whose_client_gave_up_are_still_computed_for_the_next_request
         gave_up.is_err(),
         "{backend:?}: the first request was cancelled"
     );
-    // On this current-thread runtime the spawned computation runs as soon as
-    // the test yields, and reads its clock first: the sleep only puts time
-    // between that instant and `asked`.
-    tokio::time::sleep(Duration::from_millis(50)).await;
 
-    // The next request is served by the computation the first one
-    // started (it began before this request was made), not a new one.
+    // With no request waiting, the computation it started still finishes
+    // (the counter moves once the figures are read, not when it starts).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while computed.get() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        computed.get(),
+        1,
+        "{backend:?}: the cancelled request's computation finished"
+    );
+
+    // The next request is served by that computation, not a new one.
     let asked = Utc::now();
     let stats = cache.get(app.db(), app.db(), 30).await.expect("stats");
     assert!(
         stats.computed_at < asked,
-        "{backend:?}: computed at {}, asked at {asked}: the cancelled computation was lost",
+        "{backend:?}: computed at {}, asked at {asked}",
         stats.computed_at
     );
+    assert_eq!(computed.get(), 1, "{backend:?}: no second computation");
     assert_eq!(stats.total_users, 50, "{backend:?}");
 }
 
