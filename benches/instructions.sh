@@ -10,6 +10,8 @@
 #
 #   benches/instructions.sh [USERS] [REQUESTS]     defaults 10000 and 200
 #   BIN=path/to/risk-monitor benches/instructions.sh  # a binary already built
+#   KEEP=dir benches/instructions.sh   # keeps each operation's dump in dir,
+#                                      # for `callgrind_annotate dir/<op>.out`
 #
 # Prints a markdown table: operation, instructions per request, and the ratio
 # to `{ __typename }` (GraphQL's own cost: HTTP, parsing, validation). The
@@ -22,6 +24,7 @@ REQUESTS=${2:-200}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PORT=${PORT:-18769}
 BIN=${BIN:-}
+KEEP=${KEEP:-}
 BASE="http://127.0.0.1:$PORT"
 DB=bench_instructions
 WORK=$(mktemp -d)
@@ -68,14 +71,15 @@ send() { # op count offset
         if grep -q '"errors"' "$WORK/answer.json"; then cat "$WORK/answer.json" >&2; exit 1; fi
     done
 }
-# Instructions counted while `$@` runs.
+# Instructions counted while `send $@` runs.
 count() {
     callgrind_control -z "$SERVER" >/dev/null 2>&1
-    "$@"
+    send "$@"
     callgrind_control -d "$SERVER" >/dev/null 2>&1
     local dump
     dump=$(ls -t "$WORK"/callgrind.out.* | head -n 1)
     awk '/^totals:/ { print $2; exit }' "$dump"
+    if [ -n "$KEEP" ]; then mkdir -p "$KEEP" && cp "$dump" "$KEEP/$1.out"; fi
     rm -f "$WORK"/callgrind.out.*.*
 }
 
@@ -84,7 +88,7 @@ echo "| --- | ---: | ---: |"
 base=
 for op in typename riskyUsers userRiskAnalysis recordPayment; do
     send "$op" 20 100000          # warm-up: pools, caches, first allocations
-    total=$(count send "$op" "$REQUESTS" 0)
+    total=$(count "$op" "$REQUESTS" 0)
     per=$(( total / REQUESTS ))
     [ -n "$base" ] || base=$per
     printf '| %s | %s | %s |\n' "$op" "$per" "$(echo "scale=1; $per / $base" | bc)×"

@@ -69,6 +69,18 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
+impl FromRef<AppState> for crate::graphql::handler::Services {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            reads: state.reads.clone(),
+            db: state.db.clone(),
+            settings: state.settings.clone(),
+            clock: state.clock.clone(),
+            metrics: state.metrics.clone(),
+        }
+    }
+}
+
 impl AppState {
     /// The state for `settings` on `db`, reading the instant from `clock`.
     pub fn new(settings: Settings, db: DatabaseConnection, clock: SharedClock) -> Self {

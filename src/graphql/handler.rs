@@ -7,11 +7,16 @@
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::MultipartOptions;
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::Positioned;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
+};
 use async_graphql::{
     BatchRequest, BatchResponse, Data, ErrorExtensionValues, Request, ServerError, Value,
 };
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use futures::stream::BoxStream;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
@@ -27,13 +32,16 @@ use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 
-use super::{AppSchema, MAX_BATCH, MAX_BODY_BYTES, cost, explorer};
+use super::audit::{self, RootField};
+use super::{AppSchema, MAX_BATCH, MAX_BODY_BYTES, cost, explorer, introspection, metrics};
 use crate::auth::{self, Gate};
+use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::Reads;
 use crate::domain::{Caller, Permission};
 use crate::error::{AppError, Code};
 use crate::http::{RequestId, prefers_html};
+use crate::metrics::Metrics;
 use crate::service::access;
 
 /// How much of a body over [`MAX_BODY_BYTES`] is read and thrown away
@@ -49,7 +57,7 @@ const INLINE_PARSE_BYTES: usize = 16 * 1024;
 /// `POST /graphql`: one operation or a batch of at most [`MAX_BATCH`].
 pub async fn graphql_post(
     State(schema): State<AppSchema>,
-    State(reads): State<Reads>,
+    State(services): State<Services>,
     caller: Option<Extension<Caller>>,
     request_id: RequestId,
     headers: HeaderMap,
@@ -76,7 +84,7 @@ pub async fn graphql_post(
     let context = Context {
         caller: caller.map(|Extension(c)| c),
         request_id,
-        reads,
+        services,
     };
     execute(&schema, request, Allow::Everything, context).await
 }
@@ -132,14 +140,13 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
 /// else a query (never a mutation) from the query string.
 pub async fn graphql_get(
     State(schema): State<AppSchema>,
-    State(reads): State<Reads>,
+    State(services): State<Services>,
     caller: Option<Extension<Caller>>,
-    State(settings): State<Arc<Settings>>,
     request_id: RequestId,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    if settings.operations.explorer && prefers_html(&headers) {
+    if services.settings.operations.explorer && prefers_html(&headers) {
         return explorer_page().await;
     }
     let request = match async_graphql::http::parse_query_string(uri.query().unwrap_or_default()) {
@@ -149,7 +156,7 @@ pub async fn graphql_get(
     let context = Context {
         caller: caller.map(|Extension(c)| c),
         request_id,
-        reads,
+        services,
     };
     execute(
         &schema,
@@ -160,13 +167,31 @@ pub async fn graphql_get(
     .await
 }
 
+/// What the handler reaches besides the schema: where reads go when no
+/// operation of a request writes, the settings (the explorer,
+/// introspection), and, for after an operation ran, the primary and the
+/// clock (the audit of refusals) and the metrics (the operation counts).
+#[derive(Clone)]
+pub struct Services {
+    /// The read pool.
+    pub reads: Reads,
+    /// The primary.
+    pub db: DatabaseConnection,
+    /// The settings the service started with.
+    pub settings: Arc<Settings>,
+    /// The current instant.
+    pub clock: SharedClock,
+    /// This application's metrics.
+    pub metrics: Arc<Metrics>,
+}
+
 /// What every operation of a request carries into the schema: who asks
 /// (the field guards read it), the request's id, and where its reads go
 /// when none of its operations writes.
 struct Context {
     caller: Option<Caller>,
     request_id: RequestId,
-    reads: Reads,
+    services: Services,
 }
 
 /// Which operations a request may run.
@@ -202,20 +227,21 @@ async fn execute(
         BatchRequest::Single(request) => (vec![request], false),
         BatchRequest::Batch(requests) => (requests, true),
     };
+    let introspection = context.services.settings.operations.introspection;
     let mut checked = Vec::with_capacity(requests.len());
     let mut writes = false;
     for request in requests {
-        match prepare_off_the_workers(request).await {
-            Ok((_, true)) if allow == Allow::QueriesOnly => {
+        match prepare_off_the_workers(request, introspection).await {
+            Ok(prepared) if prepared.writes && allow == Allow::QueriesOnly => {
                 return refusal(
                     StatusCode::METHOD_NOT_ALLOWED,
                     Code::MethodNotAllowed,
                     "mutations are accepted over POST only".to_owned(),
                 );
             }
-            Ok((request, mutation)) => {
-                writes |= mutation;
-                checked.push(Ok(request));
+            Ok(prepared) => {
+                writes |= prepared.writes;
+                checked.push(Ok(prepared));
             }
             Err(error) => checked.push(Err(error)),
         }
@@ -224,41 +250,69 @@ async fn execute(
     // every operation of it, in order (below): a query batched after a
     // mutation sees what the mutation wrote. Only a request that writes
     // nothing reads from the replica.
+    let mut ran = Vec::with_capacity(checked.len());
     let prepared: Vec<_> = checked
         .into_iter()
         .map(|checked| {
-            checked.map(|request| {
-                let request = request.data(context.request_id.clone());
+            checked.map(|prepared| {
+                ran.push((prepared.name, prepared.mutation_fields));
+                let request = prepared.request.data(context.request_id.clone());
                 let request = match &context.caller {
                     Some(caller) => request.data(caller.clone()),
                     None => request,
                 };
                 match writes {
                     true => request,
-                    false => request.data(context.reads.clone()),
+                    false => request.data(context.services.reads.clone()),
                 }
             })
         })
         .collect();
-    let run = |prepared: Result<Request, ServerError>| async move {
-        match prepared {
-            Ok(request) => schema.execute(request).await,
-            Err(error) => async_graphql::Response::from_errors(vec![error]),
+    // Each answer is counted and, for a mutation, its refusals audited
+    // before the next operation of a batch runs.
+    let services = &context.services;
+    let caller = context.caller.as_ref();
+    let run = |prepared: Result<Request, ServerError>,
+               ran: Option<(Option<String>, Vec<RootField>)>| async move {
+        let Ok(request) = prepared else {
+            let error = prepared.err().into_iter().collect();
+            return async_graphql::Response::from_errors(error);
+        };
+        let mut response = schema.execute(request).await;
+        response.errors.iter_mut().for_each(fill_code);
+        if let Some((name, fields)) = ran {
+            metrics::count(&services.metrics, name.as_deref(), &response);
+            if let Some(caller) = caller
+                && !fields.is_empty()
+                && !response.errors.is_empty()
+            {
+                audit::record_refusals(&services.db, &services.clock, caller, &fields, &response)
+                    .await;
+            }
         }
+        response
     };
+    let mut ran = ran.into_iter();
+    let prepared: Vec<_> = prepared
+        .into_iter()
+        .map(|prepared| {
+            let ran = prepared.as_ref().ok().and_then(|_| ran.next());
+            (prepared, ran)
+        })
+        .collect();
     // A batch that writes runs in order, each operation after the one
     // before has committed: a query after a mutation sees it. A batch of
     // queries runs at once.
     let mut responses: Vec<async_graphql::Response> = if writes {
         let mut responses = Vec::with_capacity(prepared.len());
-        for prepared in prepared {
-            responses.push(run(prepared).await);
+        for (prepared, ran) in prepared {
+            responses.push(run(prepared, ran).await);
         }
         responses
     } else {
         prepared
             .into_iter()
-            .map(run)
+            .map(|(prepared, ran)| run(prepared, ran))
             .collect::<FuturesOrdered<_>>()
             .collect()
             .await
@@ -285,12 +339,30 @@ async fn execute(
     (status, GraphQLResponse::from(response)).into_response()
 }
 
+/// One operation, checked before it runs.
+struct Prepared {
+    /// The request, its document parsed.
+    request: Request,
+    /// Whether the document holds an operation that writes.
+    writes: bool,
+    /// Whether the operation that runs is a mutation.
+    mutation: bool,
+    /// The operation's name as execution settles it (see [`metrics`]).
+    name: Option<String>,
+    /// The root fields of the operation that runs, if it is a mutation
+    /// (see [`audit`]).
+    mutation_fields: Vec<RootField>,
+}
+
 /// [`prepare`], on the blocking pool for a long document.
-async fn prepare_off_the_workers(request: Request) -> Result<(Request, bool), ServerError> {
+async fn prepare_off_the_workers(
+    request: Request,
+    introspection: bool,
+) -> Result<Prepared, ServerError> {
     if request.query.len() <= INLINE_PARSE_BYTES {
-        return prepare(request);
+        return prepare(request, introspection);
     }
-    tokio::task::spawn_blocking(move || prepare(request))
+    tokio::task::spawn_blocking(move || prepare(request, introspection))
         .await
         .unwrap_or_else(|error| {
             tracing::error!(%error, "checking a GraphQL document failed");
@@ -298,51 +370,139 @@ async fn prepare_off_the_workers(request: Request) -> Result<(Request, bool), Se
         })
 }
 
+/// An error with `code`, refusing an operation before it runs.
+fn refuse(code: Code, message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default)
+        .set("code", Value::from(code.as_str()));
+    error
+}
+
 /// Parses one operation's document and refuses it before anything runs when
-/// it costs too much ([`cost`]) or leaves out a required variable; keeps the
+/// it costs too much ([`cost`]), asks for introspection while it is off
+/// (`introspection` false), or leaves out a required variable; keeps the
 /// parsed document in the request, so it is parsed once. Also tells whether
-/// the document holds a mutation. A document that does not parse goes on as
-/// it is: async-graphql reports the error.
-fn prepare(mut request: Request) -> Result<(Request, bool), ServerError> {
-    let refuse = |code: Code, message: String| {
-        let mut error = ServerError::new(message, None);
-        error
-            .extensions
-            .get_or_insert_with(ErrorExtensionValues::default)
-            .set("code", Value::from(code.as_str()));
-        error
-    };
+/// the document holds a mutation, and what the handler needs once it ran.
+/// A document that does not parse goes on as it is: async-graphql reports
+/// the error.
+fn prepare(mut request: Request, introspection: bool) -> Result<Prepared, ServerError> {
     cost::check_text(&request.query).map_err(|r| refuse(r.code, r.message))?;
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return Ok((request, false));
+        return Ok(Prepared {
+            request,
+            writes: false,
+            mutation: false,
+            name: None,
+            mutation_fields: Vec::new(),
+        });
     };
     cost::check_document(&document).map_err(|r| refuse(r.code, r.message))?;
-    if let Some(name) = missing_variable(&document, &request) {
+    if !introspection && let Some(field) = introspection::introspects(&document) {
+        return Err(refuse(
+            Code::GraphqlValidationFailed,
+            format!("introspection is disabled: {field}"),
+        ));
+    }
+    let selected = selected_operation(&document, request.operation_name.as_deref());
+    if let Some(name) = selected.and_then(|(_, op)| missing_variable(op, &request)) {
         return Err(refuse(
             Code::BadUserInput,
             format!("the variable ${name} is required but was not given"),
         ));
     }
-    let is_mutation = operations(&document).any(|ty| ty != OperationType::Query);
+    let writes = document
+        .operations
+        .iter()
+        .any(|(_, op)| op.node.ty != OperationType::Query);
+    let name = selected.and_then(|(name, _)| name.map(str::to_owned));
+    let mut mutation_fields = Vec::new();
+    let mutation = selected.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation);
+    if let Some((_, op)) = selected.filter(|_| mutation) {
+        root_fields(
+            &document,
+            &op.node.selection_set.node,
+            &mut mutation_fields,
+            0,
+        );
+    }
     request.set_parsed_query(document);
-    Ok((request, is_mutation))
+    Ok(Prepared {
+        request,
+        writes,
+        mutation,
+        name,
+        mutation_fields,
+    })
 }
 
-/// The types of the document's operations.
-fn operations(document: &ExecutableDocument) -> impl Iterator<Item = OperationType> + '_ {
-    document.operations.iter().map(|(_, op)| op.node.ty)
+/// The operation that would run, with its name, as async-graphql settles
+/// it: the one named by `operation_name`, else the document's only one.
+fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<(Option<&'a str>, &'a Positioned<OperationDefinition>)> {
+    match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), None) => Some((None, op)),
+        (DocumentOperations::Single(_), Some(_)) => None,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .get_key_value(name)
+            .map(|(name, op)| (Some(name.as_str()), op)),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops
+            .iter()
+            .next()
+            .map(|(name, op)| (Some(name.as_str()), op)),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// The root fields `set` selects, through its fragments (a fragment that
+/// spreads itself is refused by validation; `depth` stops it here first).
+fn root_fields(
+    document: &ExecutableDocument,
+    set: &SelectionSet,
+    fields: &mut Vec<RootField>,
+    depth: usize,
+) {
+    if depth > 8 {
+        return;
+    }
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => fields.push(RootField {
+                key: field.node.response_key().node.to_string(),
+                name: field.node.name.node.to_string(),
+            }),
+            Selection::InlineFragment(fragment) => {
+                root_fields(
+                    document,
+                    &fragment.node.selection_set.node,
+                    fields,
+                    depth + 1,
+                );
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    root_fields(
+                        document,
+                        &fragment.node.selection_set.node,
+                        fields,
+                        depth + 1,
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// A non-null variable without a default that the request does not give,
 /// in the operation that would run. (async-graphql would notice only while
 /// executing, after other fields of the operation had run.)
-fn missing_variable(document: &ExecutableDocument, request: &Request) -> Option<String> {
-    let operation = match (&document.operations, request.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
+fn missing_variable(
+    operation: &Positioned<OperationDefinition>,
+    request: &Request,
+) -> Option<String> {
     operation
         .node
         .variable_definitions
@@ -432,6 +592,7 @@ pub async fn graphql_ws(
     State(schema): State<AppSchema>,
     State(db): State<DatabaseConnection>,
     State(gate): State<Gate>,
+    State(settings): State<Arc<Settings>>,
     caller: Option<Extension<Caller>>,
     request_id: RequestId,
     headers: HeaderMap,
@@ -488,7 +649,11 @@ pub async fn graphql_ws(
                 sink.with(|message| async move { Ok::<_, axum::Error>(close_code(message)) });
             let mut data = Data::default();
             data.insert(request_id.clone());
-            let socket = GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol);
+            let executor = Subscriptions {
+                schema,
+                introspection: settings.operations.introspection,
+            };
+            let socket = GraphQLWebSocket::new_with_pair(sink, stream, executor, protocol);
             match caller {
                 Some(caller) => {
                     data.insert(caller);
@@ -504,6 +669,56 @@ pub async fn graphql_ws(
                 }
             }
         })
+}
+
+/// The schema as the WebSocket serves it: each operation is checked as
+/// `POST` checks it ([`prepare`]: its cost, introspection, its variables)
+/// before it runs, and mutations are refused: they go over `POST`, where
+/// their refusals are audited.
+#[derive(Clone)]
+struct Subscriptions {
+    schema: AppSchema,
+    introspection: bool,
+}
+
+impl Subscriptions {
+    fn check(&self, request: Request) -> Result<Request, ServerError> {
+        let prepared = prepare(request, self.introspection)?;
+        if prepared.mutation {
+            return Err(refuse(
+                Code::MethodNotAllowed,
+                "mutations are accepted over POST only".to_owned(),
+            ));
+        }
+        Ok(prepared.request)
+    }
+}
+
+impl async_graphql::Executor for Subscriptions {
+    async fn execute(&self, request: Request) -> async_graphql::Response {
+        match self.check(request) {
+            Ok(request) => self.schema.execute(request).await,
+            Err(error) => async_graphql::Response::from_errors(vec![error]),
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        match self.check(request) {
+            Ok(request) => {
+                async_graphql::Executor::execute_stream(&self.schema, request, session_data)
+            }
+            Err(error) => {
+                futures::stream::once(
+                    async move { async_graphql::Response::from_errors(vec![error]) },
+                )
+                .boxed()
+            }
+        }
+    }
 }
 
 /// The close reason of a `connection_init` without a valid credential.

@@ -1,60 +1,20 @@
 //! Refusing introspection when `INTROSPECTION=false` (SPEC §9).
 //!
 //! async-graphql's `disable_introspection()` (also set) answers `__schema`
-//! and `__type` with a silent `null`; this extension refuses the whole
-//! request instead, with `GRAPHQL_VALIDATION_FAILED`, so a client learns why.
-//! It looks at every field of the parsed document, fragments included:
-//! the two fields are valid only on the query root, so a match anywhere else
-//! would fail validation anyway.
+//! and `__type` with a silent `null`; the handler refuses the whole request
+//! instead ([`super::handler`], before it runs, over HTTP and WebSocket),
+//! with `GRAPHQL_VALIDATION_FAILED`, so a client learns why. It looks at
+//! every field of the parsed document, fragments included: the two fields
+//! are valid only on the query root, so a match anywhere else would fail
+//! validation anyway.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, Value, Variables};
-
-use crate::error::Code;
 
 /// The fields that introspect the schema.
 const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
 
-/// The extension's factory, registered in [`super::build_schema`] when
-/// introspection is off.
-pub struct RefuseIntrospection;
-
-impl ExtensionFactory for RefuseIntrospection {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RefuseIntrospection)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for RefuseIntrospection {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        match introspects(&document) {
-            Some(field) => {
-                let mut error =
-                    ServerError::new(format!("introspection is disabled: {field}"), None);
-                error
-                    .extensions
-                    .get_or_insert_with(ErrorExtensionValues::default)
-                    .set("code", Value::from(Code::GraphqlValidationFailed.as_str()));
-                Err(error)
-            }
-            None => Ok(document),
-        }
-    }
-}
-
 /// The first introspection field `document` selects, if any.
-fn introspects(document: &ExecutableDocument) -> Option<&'static str> {
+pub fn introspects(document: &ExecutableDocument) -> Option<&'static str> {
     let operations = document
         .operations
         .iter()

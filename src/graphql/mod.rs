@@ -58,8 +58,11 @@ pub fn schema() -> SchemaBuilder<query::Query, mutation::Mutation, SubscriptionR
     )
 }
 
-/// The schema as the server runs it: its data, limits, operation counts,
-/// and introspection as `operations` allows (SPEC §9 `INTROSPECTION`).
+/// The schema as the server runs it: its data, limits, and introspection
+/// as `operations` allows (SPEC §9 `INTROSPECTION`; the handler refuses a
+/// request that asks for it when it is off). It has no async-graphql
+/// extension: the handler counts operations ([`metrics`]) and audits
+/// refusals ([`audit`]) from each response.
 pub fn build_schema(
     db: DatabaseConnection,
     rules: Rules,
@@ -90,8 +93,6 @@ pub fn build_schema(
         .data(rules)
         .data(hub)
         .data(stats)
-        .extension(audit::AuditRefusals)
-        .extension(self::metrics::OperationMetrics(metrics.clone()))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(cost::MAX_RECURSIVE_DEPTH)
@@ -99,10 +100,7 @@ pub fn build_schema(
     if operations.introspection {
         builder.finish()
     } else {
-        builder
-            .disable_introspection()
-            .extension(introspection::RefuseIntrospection)
-            .finish()
+        builder.disable_introspection().finish()
     }
 }
 

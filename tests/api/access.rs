@@ -437,7 +437,8 @@ async fn mutations_and_refusals_leave_an_audit_entry_that_admins_read(backend: B
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, missing) = send(
         &app,
-        &Call::Graphql(r#"mutation { sendAlert(userId: "999999") { deduplicated } }"#),
+        // Aliased: the entry names the field, not the alias.
+        &Call::Graphql(r#"mutation { missing: sendAlert(userId: "999999") { deduplicated } }"#),
         Some(&agent),
     )
     .await;

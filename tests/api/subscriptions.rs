@@ -391,3 +391,64 @@ async fn graphql_as(app: &TestApp, key: &str, query: &str, variables: Value) -> 
     assert!(body["errors"].is_null(), "{body}");
     body
 }
+
+/// The socket checks each operation as `POST` does before it runs: a
+/// mutation is refused (it goes over `POST`, where refusals are audited)
+/// and changes nothing, introspection is refused while it is off, and a
+/// document past the cost limits is refused; a query still runs.
+#[tokio::test]
+async fn the_socket_refuses_mutations_and_what_post_refuses() {
+    let app = TestApp::spawn_configured(Backend::Sqlite, |s| {
+        s.operations.introspection = false;
+    })
+    .await;
+    let mut socket = ready_socket(&app.address).await;
+    let refused = |id: &'static str, query: String| json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+    let input = json!({ "name": "Over Socket", "email": "over.socket@example.com" });
+    let cases = [
+        (
+            "m",
+            format!(
+                "mutation {{ upsertUser(input: {{ name: {}, email: {} }}) {{ id }} }}",
+                input["name"], input["email"]
+            ),
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            "i",
+            "{ __schema { queryType { name } } }".to_owned(),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "c",
+            format!("{{ {} }}", "stats { totalUsers } ".repeat(600)),
+            "QUERY_TOO_COMPLEX",
+        ),
+    ];
+    for (id, query, code) in cases {
+        send(&mut socket, refused(id, query)).await;
+        let answer = receive(&mut socket).await;
+        assert_eq!(answer["id"], id, "{answer}");
+        assert_eq!(
+            answer["payload"]["errors"][0]["extensions"]["code"], code,
+            "{id}: {answer}"
+        );
+        assert!(answer["payload"]["data"].is_null(), "{id}: {answer}");
+        let complete = receive(&mut socket).await;
+        assert_eq!(complete["type"], "complete", "{id}: {complete}");
+    }
+    let users = crate::helpers::count(
+        app.db(),
+        "SELECT count(*) FROM users WHERE email = 'over.socket@example.com'",
+    )
+    .await;
+    assert_eq!(users, 0, "the refused mutation wrote nothing");
+
+    send(
+        &mut socket,
+        json!({ "id": "q", "type": "subscribe", "payload": { "query": "{ stats { totalUsers } }" } }),
+    )
+    .await;
+    let data = next_of(&mut socket, "q").await;
+    assert!(data["stats"]["totalUsers"].is_number(), "{data}");
+}
