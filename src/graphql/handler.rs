@@ -33,7 +33,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::json;
 
 use super::audit::{self, RootField};
-use super::{AppSchema, MAX_BATCH, MAX_BODY_BYTES, cost, explorer, introspection, metrics};
+use super::{AppSchema, MAX_BATCH, MAX_BODY_BYTES, cost, explorer, introspection, metrics, parsed};
 use crate::auth::{self, Gate};
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -380,25 +380,32 @@ fn refuse(code: Code, message: String) -> ServerError {
     error
 }
 
-/// Parses one operation's document and refuses it before anything runs when
-/// it costs too much ([`cost`]), asks for introspection while it is off
+/// Parses one operation's document (or takes it from [`parsed`]) and
+/// refuses it before anything runs when it costs too much ([`cost`]), asks for introspection while it is off
 /// (`introspection` false), or leaves out a required variable; keeps the
 /// parsed document in the request, so it is parsed once. Also tells whether
 /// the document holds a mutation, and what the handler needs once it ran.
 /// A document that does not parse goes on as it is: async-graphql reports
 /// the error.
 fn prepare(mut request: Request, introspection: bool) -> Result<Prepared, ServerError> {
-    cost::check_text(&request.query).map_err(|r| refuse(r.code, r.message))?;
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return Ok(Prepared {
-            request,
-            writes: false,
-            mutation: false,
-            name: None,
-            mutation_fields: Vec::new(),
-        });
+    let document = match parsed::get(&request.query) {
+        Some(document) => document,
+        None => {
+            cost::check_text(&request.query).map_err(|r| refuse(r.code, r.message))?;
+            let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+                return Ok(Prepared {
+                    request,
+                    writes: false,
+                    mutation: false,
+                    name: None,
+                    mutation_fields: Vec::new(),
+                });
+            };
+            cost::check_document(&document).map_err(|r| refuse(r.code, r.message))?;
+            parsed::keep(&request.query, &document);
+            document
+        }
     };
-    cost::check_document(&document).map_err(|r| refuse(r.code, r.message))?;
     if !introspection && let Some(field) = introspection::introspects(&document) {
         return Err(refuse(
             Code::GraphqlValidationFailed,

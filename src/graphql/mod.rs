@@ -16,6 +16,7 @@ pub mod handler;
 pub mod introspection;
 pub mod metrics;
 pub mod mutation;
+pub mod parsed;
 pub mod query;
 pub mod subscription;
 pub mod types;
