@@ -536,10 +536,7 @@ pub async fn risky_page<C: ConnectionTrait>(
             rows
         }
     };
-    Ok(rows
-        .into_iter()
-        .filter_map(|(score, user)| user.map(|u| (score, u)))
-        .collect())
+    Ok(rows)
 }
 
 /// Up to `limit` rows of the list under `filter` and `condition`, in the
@@ -555,7 +552,7 @@ async fn page<C: ConnectionTrait>(
     filter: &RiskyFilter,
     condition: Option<Condition>,
     limit: u64,
-) -> Result<Vec<(Model, Option<entity::users::Model>)>, DbErr> {
+) -> Result<Vec<(Model, entity::users::Model)>, DbErr> {
     let backend = conn.get_database_backend();
     let in_order = |query: sea_orm::Select<Entity>| {
         let query = match condition.clone() {
@@ -591,23 +588,81 @@ async fn page<C: ConnectionTrait>(
         }
     };
     let rows = match page_ids {
-        Some(ids) => {
-            Entity::find()
-                .find_also_related(entity::users::Entity)
-                .filter(ids)
-                .order_by_desc(Column::Score)
-                .order_by_asc(Column::UserId)
-                .all(conn)
-                .await?
-        }
-        None => {
-            in_order(apply_filter(Entity::find(), backend, filter))
-                .find_also_related(entity::users::Entity)
-                .all(conn)
-                .await?
-        }
+        Some(ids) => Entity::find()
+            .filter(ids)
+            .order_by_desc(Column::Score)
+            .order_by_asc(Column::UserId),
+        None => in_order(apply_filter(Entity::find(), backend, filter)),
     };
-    Ok(rows)
+    conn.query_all_raw(with_users(rows).build(backend))
+        .await?
+        .iter()
+        .map(list_row)
+        .collect()
+}
+
+/// `query` reading every column of each score, then every column of its
+/// user, in the order [`list_row`] decodes them.
+fn with_users(query: sea_orm::Select<Entity>) -> sea_orm::Select<Entity> {
+    use entity::users::Column as User;
+    query
+        .select_only()
+        .column(Column::UserId)
+        .columns(VALUE_COLUMNS)
+        .columns([
+            Column::ComputedAt,
+            Column::BaselineScore,
+            Column::BaselineLevel,
+            Column::BaselineGeneration,
+            Column::PreviousScore,
+            Column::PreviousLevel,
+        ])
+        .columns([
+            User::Id,
+            User::ExternalId,
+            User::Name,
+            User::Email,
+            User::CreatedAt,
+            User::IsActive,
+        ])
+        .inner_join(entity::users::Entity)
+}
+
+/// A row of [`with_users`], decoded by position (by name, each value's
+/// column name is formatted and looked up: most of a page's decoding).
+fn list_row(row: &QueryResult) -> Result<(Model, entity::users::Model), DbErr> {
+    let stored = StoredValues::decode(row)?;
+    let score = Model {
+        user_id: stored.user_id,
+        score: stored.score,
+        level: stored.level,
+        patterns: stored.patterns,
+        total_payments: stored.total_payments,
+        failed_payments: stored.failed_payments,
+        succeeded_payments: stored.succeeded_payments,
+        failure_rate: stored.failure_rate,
+        is_active: stored.is_active,
+        subscription_type: stored.subscription_type,
+        monthly_amount_cents: stored.monthly_amount_cents,
+        currency: stored.currency,
+        next_change_at: stored.next_change_at,
+        computed_at: row.try_get_by_index(13)?,
+        baseline_score: row.try_get_by_index(14)?,
+        baseline_level: row.try_get_by_index(15)?,
+        baseline_generation: row.try_get_by_index(16)?,
+        previous_score: row.try_get_by_index(17)?,
+        previous_level: row.try_get_by_index(18)?,
+    };
+    const USER: usize = 19;
+    let user = entity::users::Model {
+        id: row.try_get_by_index(USER)?,
+        external_id: row.try_get_by_index(USER + 1)?,
+        name: row.try_get_by_index(USER + 2)?,
+        email: row.try_get_by_index(USER + 3)?,
+        created_at: row.try_get_by_index(USER + 4)?,
+        is_active: row.try_get_by_index(USER + 5)?,
+    };
+    Ok((score, user))
 }
 
 /// How many rows of the list, in its order, a search on PostgreSQL walks

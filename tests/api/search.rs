@@ -317,3 +317,56 @@ async fn postgres_pages_a_common_name_from_the_scores_and_a_rare_one_from_the_tr
         "the trigram indexes answered the rare one"
     );
 }
+
+backend_tests!(a_list_page_decodes_every_column_as_the_orm_reads_it);
+/// The list's rows are decoded by position: each column of the score and
+/// of its user lands in its own field, every field distinct here, with and
+/// without a search.
+async fn a_list_page_decodes_every_column_as_the_orm_reads_it(backend: Backend) {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+    let app = TestApp::spawn(backend).await;
+    app.seed(40).await;
+    // Arrange: the nullable columns that a seed leaves empty hold values of
+    // their own, so that two columns read in each other's place differ.
+    app.db()
+        .execute_unprepared(
+        "UPDATE risk_scores SET baseline_score = score / 2, previous_score = score / 3, \
+         baseline_level = 'low', previous_level = 'medium', succeeded_payments = total_payments + 7, \
+         next_change_at = computed_at, currency = 'EUR'",
+    )
+    .await
+    .expect("update the scores");
+    app.db()
+        .execute_unprepared("UPDATE users SET external_id = 'ext-' || email")
+        .await
+        .expect("update the users");
+
+    for search in [None, Some("a")] {
+        let filter = RiskyFilter {
+            min_score: MinScore::parse(0.0, "minScore").expect("a score"),
+            search: search.map(str::to_owned),
+            ..RiskyFilter::default()
+        };
+        let page = store::risk_scores::risky_page(app.db(), &filter, None, 100)
+            .await
+            .expect("a page");
+        let mut read = risk_scores::Entity::find()
+            .find_also_related(users::Entity)
+            .filter(risk_scores::Column::IsActive.eq(true))
+            .order_by_desc(risk_scores::Column::Score)
+            .order_by_asc(risk_scores::Column::UserId)
+            .all(app.db())
+            .await
+            .expect("the rows")
+            .into_iter()
+            .map(|(score, user)| (score, user.expect("a user")))
+            .collect::<Vec<_>>();
+        if let Some(term) = search {
+            read.retain(|(_, user)| {
+                user.name.to_lowercase().contains(term) || user.email.to_lowercase().contains(term)
+            });
+        }
+        assert!(page.len() > 5, "{backend:?}: a page of rows");
+        assert_eq!(page, read, "{backend:?}, search {search:?}");
+    }
+}
