@@ -107,11 +107,23 @@ pub async fn user_analysis(
     as_of: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> AppResult<Option<UserAnalysis>> {
-    let Some(user) = store::users::find(db, user_id).await? else {
+    let when = as_of.map_or(When::Now(now), When::AsOf);
+    let found = match when {
+        When::Now(now) => scoring::user_assessed_now(db, config, user_id, now).await?,
+        When::AsOf(_) => match store::users::find(db, user_id).await? {
+            Some(user) => {
+                let scored = ScoringUser::from(&user);
+                Some((
+                    user,
+                    scoring::assess_stored(db, config, &scored, when).await?,
+                ))
+            }
+            None => None,
+        },
+    };
+    let Some((user, assessment)) = found else {
         return Ok(None);
     };
-    let when = as_of.map_or(When::Now(now), When::AsOf);
-    let assessment = scoring::assess_stored(db, config, &ScoringUser::from(&user), when).await?;
     Ok(Some(UserAnalysis {
         user,
         assessment,

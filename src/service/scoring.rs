@@ -134,18 +134,7 @@ pub(crate) async fn summaries_of<C: ConnectionTrait>(
     let mut summaries = HashMap::with_capacity(user_ids.len());
     let mut uncounted = Vec::new();
     for id in user_ids {
-        let stored = parts.remove(id).unwrap_or_default();
-        let summary = stored.counts.and_then(|counts| {
-            let summary = Summary::from_parts(counts, stored.newest, stored.oldest);
-            if summary.is_none() {
-                tracing::warn!(
-                    user_id = id,
-                    "stored payment counts disagree with the payments"
-                );
-            }
-            summary
-        });
-        match summary {
+        match stored_summary(*id, parts.remove(id).unwrap_or_default()) {
             Some(summary) => {
                 summaries.insert(*id, summary);
             }
@@ -160,6 +149,44 @@ pub(crate) async fn summaries_of<C: ConnectionTrait>(
         }
     }
     Ok(summaries)
+}
+
+/// The summary of user `id`'s history from its stored `parts`; `None` when
+/// they hold no counts, or counts that disagree with the payments (the
+/// history is then summed up from every payment).
+fn stored_summary(id: i64, stored: summaries::SummaryParts) -> Option<Summary> {
+    let counts = stored.counts?;
+    let summary = Summary::from_parts(counts, stored.newest, stored.oldest);
+    if summary.is_none() {
+        tracing::warn!(
+            user_id = id,
+            "stored payment counts disagree with the payments"
+        );
+    }
+    summary
+}
+
+/// The user `user_id` and their assessment now from their summary, read
+/// together in one round trip (see [`summaries_of`]); `None` for an
+/// unknown user.
+pub async fn user_assessed_now<C: ConnectionTrait>(
+    conn: &C,
+    config: &ScoringConfig,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<(entity::users::Model, Assessment)>, DbErr> {
+    let Some((user, parts)) = summaries::user_and_parts(conn, user_id).await? else {
+        return Ok(None);
+    };
+    let summary = match stored_summary(user_id, parts) {
+        Some(summary) => summary,
+        None => {
+            let histories = payments::facts_of(conn, &[user_id]).await?;
+            Summary::of(histories.get(&user_id).map_or(&[][..], Vec::as_slice))
+        }
+    };
+    let assessment = assess_summary(&ScoringUser::from(&user), &summary, config, now);
+    Ok(Some((user, assessment)))
 }
 
 /// A user's new score row, with the assessment it came from.

@@ -4,9 +4,11 @@
 //! that does not grow with their histories.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseBackend, DbErr, Statement, Value};
+use entity::users;
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement, Value};
 
 use crate::domain::PaymentStatus;
 use crate::risk::{Counts, PaymentFact, Summary};
@@ -32,10 +34,12 @@ pub struct SummaryParts {
     pub oldest: Vec<PaymentFact>,
 }
 
-/// Which part of a summary a row of [`parts_of`]'s statement holds.
+/// Which part of a summary a row of [`parts_of`]'s statement holds (or,
+/// in [`user_and_parts`]'s, the user's own row).
 const COUNTS: i32 = 0;
 const NEWEST: i32 = 1;
 const OLDEST: i32 = 2;
+const USER: i32 = 3;
 
 /// The stored parts of the summaries of `user_ids` (those without any part
 /// are absent): each history's ends read from the end of
@@ -49,49 +53,127 @@ pub async fn parts_of<C: ConnectionTrait>(
     // SQLite has no LATERAL: one `UNION ALL` term per user and end, under
     // its bound of 500 terms a statement.
     for chunk in user_ids.chunks(200) {
-        let (sql, binds) = statement(backend, chunk);
+        let (sql, binds) = statement_for(backend, chunk, false);
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, binds))
             .await?;
-        for row in rows {
-            let user_id: i64 = row.try_get_by_index(0)?;
-            let part: i32 = row.try_get_by_index(1)?;
-            let entry = parts.entry(user_id).or_default();
-            if part == COUNTS {
-                let count = |index| -> Result<Option<u32>, DbErr> {
-                    let n: Option<i32> = row.try_get_by_index(index)?;
-                    Ok(n.and_then(|n| u32::try_from(n).ok()))
-                };
-                entry.counts = match (count(2)?, count(3)?, count(4)?) {
-                    (Some(total), Some(failed), Some(succeeded)) => Some(Counts {
-                        total,
-                        failed,
-                        succeeded,
-                    }),
-                    _ => None,
-                };
-                continue;
-            }
-            let paid_at: Option<DateTime<Utc>> = row.try_get_by_index(5)?;
-            let cents: Option<i64> = row.try_get_by_index(6)?;
-            let status: Option<String> = row.try_get_by_index(7)?;
-            let (Some(paid_at), Some(cents), Some(status)) = (paid_at, cents, status) else {
-                return Err(DbErr::Custom("a payment row without its values".into()));
-            };
-            let status = PaymentStatus::try_from_value(&status)?;
-            let payment = fact(&(user_id, paid_at, cents, status));
-            match part {
-                NEWEST => entry.newest.push(payment),
-                _ => entry.oldest.push(payment),
-            }
-        }
+        read_rows(&rows, &mut parts, &mut None)?;
     }
     Ok(parts)
 }
 
+/// The user `user_id` and the stored parts of their summary, in one round
+/// trip (an analysis reads both); `None` for an unknown user.
+pub async fn user_and_parts<C: ConnectionTrait>(
+    conn: &C,
+    user_id: i64,
+) -> Result<Option<(users::Model, SummaryParts)>, DbErr> {
+    let backend = conn.get_database_backend();
+    let (sql, binds) = statement_for(backend, &[user_id], true);
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, binds))
+        .await?;
+    let mut parts = HashMap::new();
+    let mut user = None;
+    read_rows(&rows, &mut parts, &mut user)?;
+    Ok(user.map(|user| (user, parts.remove(&user_id).unwrap_or_default())))
+}
+
+/// Sorts the rows of [`statement`] into `parts` by user, and the user's own
+/// row, when the statement has one, into `user`.
+fn read_rows(
+    rows: &[QueryResult],
+    parts: &mut HashMap<i64, SummaryParts>,
+    user: &mut Option<users::Model>,
+) -> Result<(), DbErr> {
+    for row in rows {
+        let user_id: i64 = row.try_get_by_index(0)?;
+        let part: i32 = row.try_get_by_index(1)?;
+        if part == USER {
+            *user = Some(users::Model {
+                id: user_id,
+                created_at: row.try_get_by_index(5)?,
+                name: row.try_get_by_index(8)?,
+                email: row.try_get_by_index(9)?,
+                external_id: row.try_get_by_index(10)?,
+                is_active: row.try_get_by_index(11)?,
+            });
+            continue;
+        }
+        let entry = parts.entry(user_id).or_default();
+        if part == COUNTS {
+            let count = |index| -> Result<Option<u32>, DbErr> {
+                let n: Option<i32> = row.try_get_by_index(index)?;
+                Ok(n.and_then(|n| u32::try_from(n).ok()))
+            };
+            entry.counts = match (count(2)?, count(3)?, count(4)?) {
+                (Some(total), Some(failed), Some(succeeded)) => Some(Counts {
+                    total,
+                    failed,
+                    succeeded,
+                }),
+                _ => None,
+            };
+            continue;
+        }
+        let paid_at: Option<DateTime<Utc>> = row.try_get_by_index(5)?;
+        let cents: Option<i64> = row.try_get_by_index(6)?;
+        let status: Option<String> = row.try_get_by_index(7)?;
+        let (Some(paid_at), Some(cents), Some(status)) = (paid_at, cents, status) else {
+            return Err(DbErr::Custom("a payment row without its values".into()));
+        };
+        let status = PaymentStatus::try_from_value(&status)?;
+        let payment = fact(&(user_id, paid_at, cents, status));
+        match part {
+            NEWEST => entry.newest.push(payment),
+            _ => entry.oldest.push(payment),
+        }
+    }
+    Ok(())
+}
+
+/// [`statement`], its text formatted once per backend for the commonest
+/// case, one user (a write, an analysis): only its values change.
+fn statement_for(backend: DatabaseBackend, users: &[i64], with_user: bool) -> (String, Vec<Value>) {
+    static ONE_USER: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+    if users.len() != 1 {
+        return statement(backend, users, with_user);
+    }
+    let slot = usize::from(backend == DatabaseBackend::Postgres) * 2 + usize::from(with_user);
+    let (text, binds) = match ONE_USER[slot].get() {
+        Some(text) => (text.clone(), statement_values(backend, users, with_user)),
+        None => {
+            let (text, binds) = statement(backend, users, with_user);
+            let _ = ONE_USER[slot].set(text.clone());
+            (text, binds)
+        }
+    };
+    (text, binds)
+}
+
+/// The values of [`statement`] for `users`.
+fn statement_values(backend: DatabaseBackend, users: &[i64], with_user: bool) -> Vec<Value> {
+    let copies = match backend {
+        DatabaseBackend::Postgres => 1,
+        _ => 3,
+    };
+    let mut binds: Vec<Value> = users
+        .iter()
+        .cycle()
+        .take(users.len() * copies)
+        .map(|id| (*id).into())
+        .collect();
+    if let (true, DatabaseBackend::Sqlite, Some(first)) = (with_user, backend, users.first()) {
+        binds.push((*first).into());
+    }
+    binds
+}
+
 /// The statement reading the parts of `users`' summaries, and its values:
 /// rows of (user, part, total, failed, succeeded, date, cents, status).
-fn statement(backend: DatabaseBackend, users: &[i64]) -> (String, Vec<Value>) {
+/// `with_user` adds the first user's own row (its creation in `date`) and
+/// four columns to every row: name, email, external id, active.
+fn statement(backend: DatabaseBackend, users: &[i64], with_user: bool) -> (String, Vec<Value>) {
     let newest = format!(
         "ORDER BY payment_date DESC, {TIE_RANK}, amount_cents LIMIT {}",
         Summary::NEWEST
@@ -109,36 +191,79 @@ fn statement(backend: DatabaseBackend, users: &[i64]) -> (String, Vec<Value>) {
             .map(|p| format!("({p}::bigint)"))
             .collect::<Vec<_>>()
             .join(", ");
+        let extra = match with_user {
+            true => ", NULL::varchar, NULL::varchar, NULL::varchar, NULL::boolean",
+            false => "",
+        };
         let end = |part: i32, order: &str| {
             format!(
-                "SELECT u.id, {part}, NULL::integer, NULL::integer, NULL::integer, p.* \
+                "SELECT u.id, {part}, NULL::integer, NULL::integer, NULL::integer, p.*{extra} \
                  FROM (VALUES {rows}) AS u(id) CROSS JOIN LATERAL (SELECT {columns} \
                  FROM subscription_payments WHERE user_id = u.id {order}) p"
             )
         };
-        let sql = format!(
+        let mut sql = format!(
             "SELECT user_id, {COUNTS}, total_payments, failed_payments, succeeded_payments, \
-             NULL::timestamptz, NULL::bigint, NULL::varchar FROM risk_scores \
+             NULL::timestamptz, NULL::bigint, NULL::varchar{extra} FROM risk_scores \
              WHERE user_id IN ({list}) UNION ALL {} UNION ALL {}",
             end(NEWEST, &newest),
             end(OLDEST, &oldest)
         );
-        (sql, users.iter().map(|id| (*id).into()).collect())
+        if with_user {
+            sql.push_str(&format!(
+                " UNION ALL SELECT id, {USER}, NULL, NULL, NULL, created_at, NULL, NULL, \
+                 name, email, external_id, is_active FROM users WHERE id = $1"
+            ));
+        }
+        (sql, statement_values(backend, users, with_user))
     } else {
+        let extra = match with_user {
+            true => ", NULL, NULL, NULL, NULL",
+            false => "",
+        };
         let list = vec!["?"; users.len()].join(", ");
         let mut sql = format!(
             "SELECT user_id, {COUNTS}, total_payments, failed_payments, succeeded_payments, \
-             NULL, NULL, NULL FROM risk_scores WHERE user_id IN ({list})"
+             NULL, NULL, NULL{extra} FROM risk_scores WHERE user_id IN ({list})"
         );
         for (part, order) in [(NEWEST, &newest), (OLDEST, &oldest)] {
             for _ in users {
                 sql.push_str(&format!(
-                    " UNION ALL SELECT * FROM (SELECT user_id, {part}, NULL, NULL, NULL, {columns} \
-                     FROM subscription_payments WHERE user_id = ? {order})"
+                    " UNION ALL SELECT * FROM (SELECT user_id, {part}, NULL, NULL, NULL, {columns}\
+                     {extra} FROM subscription_payments WHERE user_id = ? {order})"
                 ));
             }
         }
-        let binds = users.iter().cycle().take(users.len() * 3);
-        (sql, binds.map(|id| (*id).into()).collect())
+        if with_user {
+            sql.push_str(&format!(
+                " UNION ALL SELECT id, {USER}, NULL, NULL, NULL, created_at, NULL, NULL, \
+                 name, email, external_id, is_active FROM users WHERE id = ?"
+            ));
+        }
+        (sql, statement_values(backend, users, with_user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_statement_text_is_the_one_formatted_for_its_user() {
+        for backend in [DatabaseBackend::Postgres, DatabaseBackend::Sqlite] {
+            for with_user in [false, true] {
+                for user in [7, 7_000_000_000] {
+                    assert_eq!(
+                        statement_for(backend, &[user], with_user),
+                        statement(backend, &[user], with_user),
+                        "{backend:?}, with the user: {with_user}"
+                    );
+                }
+                assert_eq!(
+                    statement_for(backend, &[1, 2, 3], with_user),
+                    statement(backend, &[1, 2, 3], with_user)
+                );
+            }
+        }
     }
 }

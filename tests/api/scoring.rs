@@ -632,12 +632,22 @@ async fn writes_score_from_the_summary_exactly_as_from_the_whole_history(backend
                 Some(expected.succeeded_payments as i32),
                 "{backend:?} round {round}: succeeded"
             );
-            // The analysis reads the same summary.
+            // The analysis reads the same summary, with its user in the
+            // same round trip.
             let analysed = assess_stored(db, &config, *id, When::Now(t0())).await;
             assert_eq!(
-                analysed,
-                Some(expected),
+                analysed.as_ref(),
+                Some(&expected),
                 "{backend:?} round {round}: analysis"
+            );
+            let (user, now) = scoring::user_assessed_now(db, &config, *id, t0())
+                .await
+                .expect("analysis")
+                .expect("a user");
+            assert_eq!(user.id, *id);
+            assert_eq!(
+                now, expected,
+                "{backend:?} round {round}: analysis in one round trip"
             );
         }
     }
@@ -649,6 +659,33 @@ async fn writes_score_from_the_summary_exactly_as_from_the_whole_history(backend
         .await
         .expect("rescore");
     assert_eq!((done.users, done.changed), (4, 0), "{backend:?}");
+
+    // An analysis of a user whose counts are unknown, or who has no score
+    // row at all, sums up their whole history; an unknown user has none.
+    forget_counts(db, users[1].0).await;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        db,
+        &format!("DELETE FROM risk_scores WHERE user_id = {}", users[2].0),
+    )
+    .await
+    .expect("drop a score row");
+    for (id, _) in &users[1..3] {
+        let analysed = scoring::user_assessed_now(db, &config, *id, t0())
+            .await
+            .expect("analysis")
+            .map(|(_, assessment)| assessment);
+        assert_eq!(
+            analysed,
+            Some(fresh(db, *id, &config, t0()).await),
+            "{backend:?}: user {id} without stored counts"
+        );
+    }
+    assert!(
+        scoring::user_assessed_now(db, &config, 999_999, t0())
+            .await
+            .expect("analysis")
+            .is_none()
+    );
 }
 
 /// Makes `user_id`'s stored counts unknown, as a binary older than
