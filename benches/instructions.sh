@@ -12,10 +12,14 @@
 #   BIN=path/to/risk-monitor benches/instructions.sh  # a binary already built
 #   KEEP=dir benches/instructions.sh   # keeps each operation's dump in dir,
 #                                      # for `callgrind_annotate dir/<op>.out`
+#   THROUGHPUT=0 benches/instructions.sh   # skips the throughput table
 #
 # Prints a markdown table: operation, instructions per request, and the ratio
 # to `{ __typename }` (GraphQL's own cost: HTTP, parsing, validation). The
 # database's own work is not counted (it runs in PostgreSQL's processes).
+# Then a second table: the same operations' throughput at concurrency 32
+# (wrk, the binary outside valgrind), beside `{ __typename }`'s in the same
+# run (REPEAT runs of DURATION seconds, medians; defaults 3 and 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,14 +58,16 @@ for _ in $(seq 600); do curl -sf "$BASE/health/ready" >/dev/null && break; sleep
 curl -sf "$BASE/health/ready" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
 
 # The requests: GraphQL bodies, the same every run (users 1.. in turn).
+# What changes between requests travels in variables, as a client sends
+# it: the document's text is then the same every time, and parsed once.
 body() {
     local i=$2
     local user=$(( (i * 7919) % USERS + 1 ))
     case $1 in
         typename) echo '{"query":"{ __typename }"}' ;;
         riskyUsers) echo '{"query":"{ riskyUsers(first: 20) { totalCount edges { cursor node { riskScore riskLevel patterns failureRate user { id name email } } } } }"}' ;;
-        userRiskAnalysis) echo "{\"query\":\"{ userRiskAnalysis(userId: \\\"$user\\\") { riskScore riskLevel factors { name contribution } messages recommendations } }\"}" ;;
-        recordPayment) echo "{\"query\":\"mutation { recordPayment(input: { userId: \\\"$user\\\", amount: 9.99, currency: \\\"EUR\\\", status: SUCCESS, paymentDate: \\\"2026-11-20T10:00:00Z\\\", paymentMethod: \\\"card\\\", externalId: \\\"bench-$1-$i\\\" }) { riskScore } }\"}" ;;
+        userRiskAnalysis) echo "{\"query\":\"query Analysis(\$id: ID!) { userRiskAnalysis(userId: \$id) { riskScore riskLevel factors { name contribution } messages recommendations } }\",\"variables\":{\"id\":\"$user\"}}" ;;
+        recordPayment) echo "{\"query\":\"mutation Pay(\$input: PaymentInput!) { recordPayment(input: \$input) { riskScore } }\",\"variables\":{\"input\":{\"userId\":\"$user\",\"amount\":9.99,\"currency\":\"EUR\",\"status\":\"SUCCESS\",\"paymentDate\":\"2026-11-20T10:00:00Z\",\"paymentMethod\":\"card\",\"externalId\":\"bench-$1-$i\"}}}" ;;
     esac
 }
 send() { # op count offset
@@ -94,4 +100,36 @@ for op in typename riskyUsers userRiskAnalysis recordPayment; do
     printf '| %s | %s | %s |\n' "$op" "$per" "$(echo "scale=1; $per / $base" | bc)×"
 done
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+
+# Throughput at concurrency 32, the same binary outside valgrind on the same
+# database, beside GraphQL's own ceiling (`{ __typename }`) in the same run:
+# medians of REPEAT runs of DURATION seconds (wrk, 2 threads, sharing the
+# machine's cores with the server and PostgreSQL).
+if [ "${THROUGHPUT:-1}" != 0 ]; then
+    command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+    REPEAT=${REPEAT:-3}
+    DURATION=${DURATION:-5}
+    # shellcheck source=benches/lib.sh
+    source benches/lib.sh
+    API_PORT=$PORT "$BIN" --config /nonexistent serve >"$WORK/server.log" 2>&1 &
+    SERVER=$!
+    for _ in $(seq 100); do curl -sf "$BASE/health/ready" >/dev/null && break; sleep 0.1; done
+    f_typename=$(gql_body typename '{ __typename }')
+    f_list=$(gql_body list '{ riskyUsers(first: 20) { totalCount edges { cursor node { riskScore riskLevel patterns failureRate user { id name email } } } } }')
+    echo
+    echo "| operation (c=32) | req/s | ÷ \`{ __typename }\` |"
+    echo "| --- | ---: | ---: |"
+    ceiling=
+    for op in typename riskyUsers userRiskAnalysis recordPayment; do
+        case $op in
+            typename) read -r _ _ rps < <(BODY_FILE=$f_typename load "$op" 32 -s benches/wrk/graphql.lua "$BASE/graphql") ;;
+            riskyUsers) read -r _ _ rps < <(BODY_FILE=$f_list load "$op" 32 -s benches/wrk/graphql.lua "$BASE/graphql") ;;
+            userRiskAnalysis) read -r _ _ rps < <(USERS=$USERS load "$op" 32 -s benches/wrk/analysis.lua "$BASE/graphql") ;;
+            recordPayment) read -r _ _ rps < <(USERS=$USERS load "$op" 32 -s benches/wrk/payment.lua "$BASE/graphql") ;;
+        esac
+        [ -n "$ceiling" ] || ceiling=$rps
+        printf '| %s | %.0f | %s |\n' "$op" "$rps" "$(awk -v r="$rps" -v c="$ceiling" 'BEGIN { printf "%.3f", r / c }')"
+    done
+    kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+fi
 psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
