@@ -27,7 +27,9 @@ pub struct RootField {
 
 /// Records each root field of `fields` (a mutation's) that `response`
 /// answers with an error and no value: refused, it changed nothing. The
-/// code is the error's `extensions.code` (the handler has filled it).
+/// code is the error's `extensions.code` (the handler has filled it). They
+/// are written once the operation has run: after the entries of its fields
+/// that changed something, even those that ran after a refused one.
 pub async fn record_refusals(
     db: &DatabaseConnection,
     clock: &SharedClock,

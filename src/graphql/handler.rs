@@ -275,8 +275,11 @@ async fn execute(
     let run = |prepared: Result<Request, ServerError>,
                ran: Option<(Option<String>, Vec<RootField>)>| async move {
         let Ok(request) = prepared else {
-            let error = prepared.err().into_iter().collect();
-            return async_graphql::Response::from_errors(error);
+            // Refused before it ran: counted, without a name.
+            let response =
+                async_graphql::Response::from_errors(prepared.err().into_iter().collect());
+            metrics::count(&services.metrics, None, &response);
+            return response;
         };
         let mut response = schema.execute(request).await;
         response.errors.iter_mut().for_each(fill_code);

@@ -4,9 +4,10 @@
 //!
 //! The name is the one execution settles on (the request's
 //! `operationName`, or the document's only operation's name); an operation
-//! that never ran (a parse or validation error: its first error has no
-//! path) or has no name counts as `anonymous`. The outcome is `ok` or the
-//! first error's `extensions.code`.
+//! that never ran (refused by the handler's checks, a parse or validation
+//! error, a subscription sent over HTTP: its first error has no path) or has
+//! no name counts as `anonymous`. The outcome is `ok` or the first error's
+//! `extensions.code`.
 
 use async_graphql::{Response, Value};
 

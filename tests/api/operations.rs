@@ -82,6 +82,13 @@ async fn metrics_count_requests_by_route_and_operations_by_name(backend: Backend
         .await;
     let failing = app.graphql("query Broken { nope }", json!({})).await;
     assert_eq!(error_code(&failing), "GRAPHQL_VALIDATION_FAILED");
+    let unready = app
+        .graphql(
+            "query Lacking($id: ID!) { userRiskAnalysis(userId: $id) { riskScore } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&unready), "BAD_USER_INPUT");
     let input = json!({ "userId": "3", "amount": 9.99, "status": "FAILED",
         "paymentDate": "2026-01-05T10:00:00Z", "paymentMethod": "card" });
     let paid = app.graphql(PAY, json!({ "input": input })).await;
@@ -142,6 +149,11 @@ async fn metrics_count_requests_by_route_and_operations_by_name(backend: Backend
         operation("anonymous", "GRAPHQL_VALIDATION_FAILED"),
         1.0,
         "an operation that never ran has no name"
+    );
+    assert_eq!(
+        operation("anonymous", "BAD_USER_INPUT"),
+        1.0,
+        "one refused before it ran is counted too"
     );
 
     // The pool, the payment writer, the snapshots, the refresher.
