@@ -250,21 +250,20 @@ async fn execute(
     // every operation of it, in order (below): a query batched after a
     // mutation sees what the mutation wrote. Only a request that writes
     // nothing reads from the replica.
-    let mut ran = Vec::with_capacity(checked.len());
     let prepared: Vec<_> = checked
         .into_iter()
         .map(|checked| {
             checked.map(|prepared| {
-                ran.push((prepared.name, prepared.mutation_fields));
                 let request = prepared.request.data(context.request_id.clone());
                 let request = match &context.caller {
                     Some(caller) => request.data(caller.clone()),
                     None => request,
                 };
-                match writes {
+                let request = match writes {
                     true => request,
                     false => request.data(context.services.reads.clone()),
-                }
+                };
+                (request, prepared.name, prepared.mutation_fields)
             })
         })
         .collect();
@@ -272,50 +271,40 @@ async fn execute(
     // before the next operation of a batch runs.
     let services = &context.services;
     let caller = context.caller.as_ref();
-    let run = |prepared: Result<Request, ServerError>,
-               ran: Option<(Option<String>, Vec<RootField>)>| async move {
-        let Ok(request) = prepared else {
-            // Refused before it ran: counted, without a name.
-            let response =
-                async_graphql::Response::from_errors(prepared.err().into_iter().collect());
-            metrics::count(&services.metrics, None, &response);
-            return response;
+    let run = |prepared: Result<(Request, Option<String>, Vec<RootField>), ServerError>| async move {
+        let (request, name, fields) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // Refused before it ran: counted, without a name.
+                let response = async_graphql::Response::from_errors(vec![error]);
+                metrics::count(&services.metrics, None, &response);
+                return response;
+            }
         };
         let mut response = schema.execute(request).await;
         response.errors.iter_mut().for_each(fill_code);
-        if let Some((name, fields)) = ran {
-            metrics::count(&services.metrics, name.as_deref(), &response);
-            if let Some(caller) = caller
-                && !fields.is_empty()
-                && !response.errors.is_empty()
-            {
-                audit::record_refusals(&services.db, &services.clock, caller, &fields, &response)
-                    .await;
-            }
+        metrics::count(&services.metrics, name.as_deref(), &response);
+        if let Some(caller) = caller
+            && !fields.is_empty()
+            && !response.errors.is_empty()
+        {
+            audit::record_refusals(&services.db, &services.clock, caller, &fields, &response).await;
         }
         response
     };
-    let mut ran = ran.into_iter();
-    let prepared: Vec<_> = prepared
-        .into_iter()
-        .map(|prepared| {
-            let ran = prepared.as_ref().ok().and_then(|_| ran.next());
-            (prepared, ran)
-        })
-        .collect();
     // A batch that writes runs in order, each operation after the one
     // before has committed: a query after a mutation sees it. A batch of
     // queries runs at once.
     let mut responses: Vec<async_graphql::Response> = if writes {
         let mut responses = Vec::with_capacity(prepared.len());
-        for (prepared, ran) in prepared {
-            responses.push(run(prepared, ran).await);
+        for prepared in prepared {
+            responses.push(run(prepared).await);
         }
         responses
     } else {
         prepared
             .into_iter()
-            .map(|(prepared, ran)| run(prepared, ran))
+            .map(run)
             .collect::<FuturesOrdered<_>>()
             .collect()
             .await
@@ -384,9 +373,10 @@ fn refuse(code: Code, message: String) -> ServerError {
 }
 
 /// Parses one operation's document (or takes it from [`parsed`]) and
-/// refuses it before anything runs when it costs too much ([`cost`]), asks for introspection while it is off
-/// (`introspection` false), or leaves out a required variable; keeps the
-/// parsed document in the request, so it is parsed once. Also tells whether
+/// refuses it before anything runs when it costs too much ([`cost`]), asks
+/// for introspection while it is off (`introspection` false), or leaves
+/// out a required variable; keeps the parsed document in the request, so
+/// it is parsed once. Also tells whether
 /// the document holds a mutation, and what the handler needs once it ran.
 /// A document that does not parse goes on as it is: async-graphql reports
 /// the error.

@@ -132,23 +132,21 @@ fn read_rows(
     Ok(())
 }
 
-/// [`statement`], its text formatted once per backend for the commonest
-/// case, one user (a write, an analysis): only its values change.
+/// [`statement`]'s text and values for `users`, the text formatted once
+/// per backend for the commonest case, one user (a write, an analysis).
 fn statement_for(backend: DatabaseBackend, users: &[i64], with_user: bool) -> (String, Vec<Value>) {
     static ONE_USER: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
-    if users.len() != 1 {
-        return statement(backend, users, with_user);
-    }
-    let slot = usize::from(backend == DatabaseBackend::Postgres) * 2 + usize::from(with_user);
-    let (text, binds) = match ONE_USER[slot].get() {
-        Some(text) => (text.clone(), statement_values(backend, users, with_user)),
-        None => {
-            let (text, binds) = statement(backend, users, with_user);
-            let _ = ONE_USER[slot].set(text.clone());
-            (text, binds)
+    let text = match users.len() {
+        1 => {
+            let slot =
+                usize::from(backend == DatabaseBackend::Postgres) * 2 + usize::from(with_user);
+            ONE_USER[slot]
+                .get_or_init(|| statement(backend, 1, with_user))
+                .clone()
         }
+        n => statement(backend, n, with_user),
     };
-    (text, binds)
+    (text, statement_values(backend, users, with_user))
 }
 
 /// The values of [`statement`] for `users`.
@@ -169,11 +167,12 @@ fn statement_values(backend: DatabaseBackend, users: &[i64], with_user: bool) ->
     binds
 }
 
-/// The statement reading the parts of `users`' summaries, and its values:
-/// rows of (user, part, total, failed, succeeded, date, cents, status).
-/// `with_user` adds the first user's own row (its creation in `date`) and
-/// four columns to every row: name, email, external id, active.
-fn statement(backend: DatabaseBackend, users: &[i64], with_user: bool) -> (String, Vec<Value>) {
+/// The statement reading the parts of the summaries of `users` users (its
+/// values: [`statement_values`]): rows of (user, part, total, failed,
+/// succeeded, date, cents, status). `with_user` adds the first user's own
+/// row (its creation in `date`) and four columns to every row: name,
+/// email, external id, active.
+fn statement(backend: DatabaseBackend, users: usize, with_user: bool) -> String {
     let newest = format!(
         "ORDER BY payment_date DESC, {TIE_RANK}, amount_cents LIMIT {}",
         Summary::NEWEST
@@ -183,8 +182,8 @@ fn statement(backend: DatabaseBackend, users: &[i64], with_user: bool) -> (Strin
         Summary::OLDEST
     );
     let columns = "payment_date, amount_cents, status";
-    if backend == DatabaseBackend::Postgres {
-        let placeholders: Vec<String> = (1..=users.len()).map(|n| format!("${n}")).collect();
+    let mut sql = if backend == DatabaseBackend::Postgres {
+        let placeholders: Vec<String> = (1..=users).map(|n| format!("${n}")).collect();
         let list = placeholders.join(", ");
         let rows = placeholders
             .iter()
@@ -202,46 +201,44 @@ fn statement(backend: DatabaseBackend, users: &[i64], with_user: bool) -> (Strin
                  FROM subscription_payments WHERE user_id = u.id {order}) p"
             )
         };
-        let mut sql = format!(
+        format!(
             "SELECT user_id, {COUNTS}, total_payments, failed_payments, succeeded_payments, \
              NULL::timestamptz, NULL::bigint, NULL::varchar{extra} FROM risk_scores \
              WHERE user_id IN ({list}) UNION ALL {} UNION ALL {}",
             end(NEWEST, &newest),
             end(OLDEST, &oldest)
-        );
-        if with_user {
-            sql.push_str(&format!(
-                " UNION ALL SELECT id, {USER}, NULL, NULL, NULL, created_at, NULL, NULL, \
-                 name, email, external_id, is_active FROM users WHERE id = $1"
-            ));
-        }
-        (sql, statement_values(backend, users, with_user))
+        )
     } else {
         let extra = match with_user {
             true => ", NULL, NULL, NULL, NULL",
             false => "",
         };
-        let list = vec!["?"; users.len()].join(", ");
+        let list = vec!["?"; users].join(", ");
         let mut sql = format!(
             "SELECT user_id, {COUNTS}, total_payments, failed_payments, succeeded_payments, \
              NULL, NULL, NULL{extra} FROM risk_scores WHERE user_id IN ({list})"
         );
         for (part, order) in [(NEWEST, &newest), (OLDEST, &oldest)] {
-            for _ in users {
+            for _ in 0..users {
                 sql.push_str(&format!(
                     " UNION ALL SELECT * FROM (SELECT user_id, {part}, NULL, NULL, NULL, {columns}\
                      {extra} FROM subscription_payments WHERE user_id = ? {order})"
                 ));
             }
         }
-        if with_user {
-            sql.push_str(&format!(
-                " UNION ALL SELECT id, {USER}, NULL, NULL, NULL, created_at, NULL, NULL, \
-                 name, email, external_id, is_active FROM users WHERE id = ?"
-            ));
-        }
-        (sql, statement_values(backend, users, with_user))
+        sql
+    };
+    if with_user {
+        let first = match backend {
+            DatabaseBackend::Postgres => "$1",
+            _ => "?",
+        };
+        sql.push_str(&format!(
+            " UNION ALL SELECT id, {USER}, NULL, NULL, NULL, created_at, NULL, NULL, \
+             name, email, external_id, is_active FROM users WHERE id = {first}"
+        ));
     }
+    sql
 }
 
 #[cfg(test)]
@@ -255,13 +252,19 @@ mod tests {
                 for user in [7, 7_000_000_000] {
                     assert_eq!(
                         statement_for(backend, &[user], with_user),
-                        statement(backend, &[user], with_user),
+                        (
+                            statement(backend, 1, with_user),
+                            statement_values(backend, &[user], with_user)
+                        ),
                         "{backend:?}, with the user: {with_user}"
                     );
                 }
                 assert_eq!(
                     statement_for(backend, &[1, 2, 3], with_user),
-                    statement(backend, &[1, 2, 3], with_user)
+                    (
+                        statement(backend, 3, with_user),
+                        statement_values(backend, &[1, 2, 3], with_user)
+                    )
                 );
             }
         }
