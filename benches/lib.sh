@@ -1,5 +1,20 @@
 # Helpers shared by the HTTP benchmarks (sourced, not run). They write under
-# $WORK and repeat each load $REPEAT times, both set by the sourcing script.
+# $WORK and repeat each load $REPEAT times, both set by the sourcing script
+# (bench_prepare sets WORK).
+
+# A work folder ($WORK, removed at exit, with the server whose pid is in
+# $SERVER if one runs), wrk and GNU time installed, and $BIN built when it
+# is this tree's release build.
+bench_prepare() {
+    WORK=$(mktemp -d)
+    SERVER=
+    trap '[ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+    command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+    [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+    if [[ $BIN == target/release/risk-monitor ]]; then
+        cargo build --release --locked --bin risk-monitor >&2
+    fi
+}
 
 timed() { # CMD... → prints "seconds peak_MB"
     local out; out=$(mktemp)

@@ -30,18 +30,9 @@ PG_DB=${PG_DB:-bench_writes}
 PORT=${PORT:-18767}
 BIN=${BIN:-target/release/risk-monitor}
 SEED=${SEED:-1}
-WORK=$(mktemp -d)
-SERVER=
-trap '[ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-if [[ $BIN == target/release/risk-monitor ]]; then
-    cargo build --release --locked --bin risk-monitor >&2
-fi
-
 # shellcheck source=benches/lib.sh
 source benches/lib.sh
+bench_prepare
 
 url="$PG_URL/$PG_DB"
 export DATABASE_URL=$url DEMO_DATA=false LOG_LEVEL=warn API_PORT=$PORT RATE_LIMIT_PER_MINUTE=0

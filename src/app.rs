@@ -35,9 +35,9 @@ use crate::risk::ScoringConfig;
 use crate::server::{self, ServeOptions};
 use crate::service::Rules;
 use crate::service::deliverer::Deliverer;
-use crate::service::digest;
 use crate::service::events::{self, Hub};
 use crate::service::stats_cache::StatsCache;
+use crate::service::{digest, stats_cache};
 use crate::store::maintenance;
 use crate::{console, db, http, limits, rest};
 
@@ -433,8 +433,9 @@ impl Application {
 }
 
 /// The background workers of a serving process: the relay of live events
-/// from the database into this process's hub, the deliverer, and the daily
-/// digest's scheduler (which returns at once with `DIGEST_TIME=off`). They run
+/// from the database into this process's hub, the deliverer, the daily
+/// digest's scheduler (which returns at once with `DIGEST_TIME=off`) and the
+/// fold of the statistics' counters (at once on SQLite). They run
 /// until the process stops (an error inside is logged and retried).
 fn background(state: &AppState) -> anyhow::Result<impl Future<Output = ()> + use<>> {
     let relay = events::relay(state.db.clone(), state.hub.clone());
@@ -446,8 +447,9 @@ fn background(state: &AppState) -> anyhow::Result<impl Future<Output = ()> + use
     )?;
     let deliver = deliverer.run(state.hub.clone());
     let digest = digest::run_scheduler(state.db.clone(), state.rules.clone(), state.clock.clone());
+    let counters = stats_cache::keep_counters(state.db.clone());
     Ok(async move {
-        tokio::join!(relay, deliver, digest);
+        tokio::join!(relay, deliver, digest, counters);
     })
 }
 

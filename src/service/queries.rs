@@ -259,13 +259,15 @@ pub async fn stats<C: ConnectionTrait>(
     TrendDays(trend_days): TrendDays,
     now: DateTime<Utc>,
 ) -> AppResult<SystemStats> {
-    let scores = store::stats::scores(db).await?;
-    let payments = store::stats::payments(db).await?;
     let today = now.date_naive();
     let first_day = today - Duration::days(trend_days - 1);
     let since = first_day.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc());
-    let recorded = store::stats::daily_failures(db, since).await?;
-    let high_risk_by_plan = store::stats::high_risk_by_plan(db).await?;
+    let store::stats::Figures {
+        scores,
+        payments,
+        days: recorded,
+        high_risk_by_plan,
+    } = store::stats::figures(db, since).await?;
     let [open_low, open_medium, open_high, open_critical] =
         store::stats::open_cases_by_level(db).await?;
     let failure_trend = first_day

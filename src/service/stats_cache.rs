@@ -28,6 +28,10 @@
 //! `MAX_AGE`. A snapshot served is normally at most twice `MAX_AGE` plus
 //! one computation old; if the process computing the next one stalls, the
 //! others serve the stored one until its lease ([`LEASE`]) runs out.
+//!
+//! There the figures themselves are counters the writes keep (migration
+//! 14), so one computation reads a few hundred rows whatever the data's
+//! size; [`keep_counters`] folds them beside the server.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -45,7 +49,7 @@ use crate::clock::SharedClock;
 use crate::domain::RiskyFilter;
 use crate::error::{AppError, AppResult};
 use crate::service::queries::{self, SystemStats, TrendDays};
-use crate::store::{maintenance, risk_scores, snapshots};
+use crate::store::{self, maintenance, risk_scores, snapshots};
 
 /// How long a snapshot is served before a refresh starts.
 pub const MAX_AGE: Duration = Duration::from_secs(5);
@@ -367,6 +371,8 @@ async fn load_shared_stats(
         // The lease's end is also its token: stored to the microsecond.
         let lease_until = (now + lease).trunc_subsecs(6);
         if snapshots::claim(db, SHARED_STATS, now, lease_until, now - max_age).await? {
+            // Fewer deltas to add up on `reads`, which may be a replica.
+            fold_counters(db).await;
             let stats = match compute(reads, longest, clock.now()).await {
                 Ok(stats) => stats,
                 Err(error) => {
@@ -402,6 +408,43 @@ async fn load_shared_stats(
             return Ok(stats);
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// How often [`keep_counters`] folds the statistics' counters.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Folds the statistics' counters the writes keep on PostgreSQL (migration
+/// 14) into their totals and reclaims the space of the deltas, so that
+/// reading them adds up a few seconds' worth of writes. Errors are logged:
+/// the counters stay exact without a fold, only slower to read. Nothing to
+/// do on SQLite.
+pub async fn fold_counters(db: &DatabaseConnection) {
+    if !crate::db::is_postgres(db) {
+        return;
+    }
+    if let Err(error) = store::stats::fold(db).await {
+        tracing::warn!(%error, "the statistics' counters were not folded");
+        return;
+    }
+    if let Err(error) = store::stats::vacuum_counters(db).await {
+        tracing::warn!(%error, "the statistics' folded deltas were not vacuumed");
+    }
+}
+
+/// Runs forever beside the server on PostgreSQL: folds the statistics'
+/// counters every [`FOLD_INTERVAL`], so that their deltas stay few when
+/// nobody asks for the statistics. Safe in every process at once (a delta
+/// is folded once). Returns at once on SQLite.
+pub async fn keep_counters(db: DatabaseConnection) {
+    if !crate::db::is_postgres(&db) {
+        return;
+    }
+    let mut ticker = tokio::time::interval(FOLD_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        fold_counters(&db).await;
     }
 }
 

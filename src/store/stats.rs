@@ -1,4 +1,10 @@
 //! Aggregates for the statistics (SPEC §4 `stats`, §5 `/api/stats`).
+//!
+//! On PostgreSQL they are kept by the writes (migration 14): [`figures`]
+//! reads the counters, [`fold`] compacts them. SQLite scans the tables
+//! ([`scanned`]), which PostgreSQL's tests also do to check the counters.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
@@ -50,6 +56,146 @@ pub struct PaymentAggregates {
 fn get_u64(row: &sea_orm::QueryResult, index: usize) -> Result<u64, DbErr> {
     let value: Option<i64> = row.try_get_by_index(index)?;
     Ok(value.unwrap_or(0).max(0) as u64)
+}
+
+/// What the statistics are made of.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figures {
+    /// Users and their scores.
+    pub scores: ScoreAggregates,
+    /// Every payment.
+    pub payments: PaymentAggregates,
+    /// Payments per UTC day from the day asked on, days without payments
+    /// left out, oldest first.
+    pub days: Vec<(NaiveDate, PaymentAggregates)>,
+    /// Active high-risk users per current plan type (`None`: no plan), most
+    /// first, then by plan type, no plan last.
+    pub high_risk_by_plan: Vec<(Option<String>, u64)>,
+}
+
+/// The figures, with the days from `since`'s on: the kept counters on
+/// PostgreSQL, scans on SQLite.
+pub async fn figures<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) -> Result<Figures, DbErr> {
+    match conn.get_database_backend() {
+        DatabaseBackend::Postgres => counted(conn, since).await,
+        _ => scanned(conn, since).await,
+    }
+}
+
+/// The figures computed by scanning the tables.
+pub async fn scanned<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) -> Result<Figures, DbErr> {
+    Ok(Figures {
+        scores: scores(conn).await?,
+        payments: payments(conn).await?,
+        days: daily_failures(conn, since).await?,
+        high_risk_by_plan: high_risk_by_plan(conn).await?,
+    })
+}
+
+/// The figures from the counters the writes keep on PostgreSQL (migration
+/// 14): each counter's folded total plus the deltas appended since, in one
+/// statement, so they are those of one snapshot.
+pub async fn counted<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) -> Result<Figures, DbErr> {
+    // Keys of days sort by date, and a day's failures right after it.
+    let first_day = format!("day/{}", since.date_naive().format("%Y-%m-%d"));
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT key, SUM(count)::bigint, SUM(amount)::float8 FROM ( \
+               SELECT key, count, amount FROM stats_totals \
+               UNION ALL SELECT key, count, amount FROM stats_deltas) c \
+             WHERE key NOT LIKE 'day/%' OR key >= $1 GROUP BY key",
+            [first_day.into()],
+        ))
+        .await?;
+    let levels: Vec<String> = StoredLevel::iter()
+        .map(|level| format!("level/{}", level.to_value()))
+        .collect();
+    let mut figures = Figures::default();
+    let mut days: BTreeMap<NaiveDate, PaymentAggregates> = BTreeMap::new();
+    for row in &rows {
+        let key: String = row.try_get_by_index(0)?;
+        let count = get_u64(row, 1)?;
+        let scores = &mut figures.scores;
+        match key.as_str() {
+            "users" => scores.total_users = count,
+            "active_users" => scores.active_users = count,
+            "scored" => scores.score_sum = row.try_get_by_index::<Option<f64>>(2)?.unwrap_or(0.0),
+            "payments" => figures.payments.total = count,
+            "failed" => figures.payments.failed = count,
+            "plan" if count > 0 => figures.high_risk_by_plan.push((None, count)),
+            _ => {
+                if let Some(index) = levels.iter().position(|level| *level == key) {
+                    scores.levels[index] = count;
+                } else if let Some(tenth) = key.strip_prefix("histogram/") {
+                    if let Some(slot) = tenth
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| scores.histogram.get_mut(i))
+                    {
+                        *slot = count;
+                    }
+                } else if let Some(plan) = key.strip_prefix("plan/") {
+                    if count > 0 {
+                        figures
+                            .high_risk_by_plan
+                            .push((Some(plan.to_owned()), count));
+                    }
+                } else if let Some(day) = key.strip_prefix("day/") {
+                    let (day, failed) = match day.strip_suffix("/failed") {
+                        Some(day) => (day, true),
+                        None => (day, false),
+                    };
+                    let date = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                        .map_err(|e| DbErr::Type(format!("day {day:?}: {e}")))?;
+                    let slot = days.entry(date).or_default();
+                    if failed {
+                        slot.failed = count;
+                    } else {
+                        slot.total = count;
+                    }
+                }
+            }
+        }
+    }
+    figures.days = days.into_iter().filter(|(_, day)| day.total > 0).collect();
+    // As the scan orders them: most first, then by plan type, no plan last.
+    figures
+        .high_risk_by_plan
+        .sort_by(|(a_plan, a), (b_plan, b)| {
+            b.cmp(a).then_with(|| match (a_plan, b_plan) {
+                (Some(a), Some(b)) => a.cmp(b),
+                (a, b) => a.is_none().cmp(&b.is_none()),
+            })
+        });
+    Ok(figures)
+}
+
+/// Moves the deltas the writes appended into the counters' totals, in one
+/// statement: a reader sees either. Safe beside writers (they only append)
+/// and beside another fold (each delta is moved once). Returns how many
+/// counters changed. PostgreSQL only.
+pub async fn fold<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
+    let done = conn
+        .execute_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "WITH moved AS (DELETE FROM stats_deltas RETURNING key, count, amount) \
+             INSERT INTO stats_totals (key, count, amount) \
+             SELECT key, SUM(count), SUM(amount) FROM moved GROUP BY key \
+             ON CONFLICT (key) DO UPDATE SET count = stats_totals.count + EXCLUDED.count, \
+             amount = stats_totals.amount + EXCLUDED.amount",
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Reclaims the space of the folded deltas, which every write reuses: the
+/// deltas table stays a few pages long without depending on autovacuum.
+/// Not in a transaction.
+pub async fn vacuum_counters<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    conn.execute_unprepared("VACUUM stats_deltas, stats_totals")
+        .await
+        .map(|_| ())
 }
 
 /// Users, levels, average and histogram, in two scans.

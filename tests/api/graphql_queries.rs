@@ -522,11 +522,12 @@ async fn statistics_that_outlast_a_requests_budget_are_still_computed() {
         )
     };
 
-    // Arrange: the scores locked for 2.5 s, past the 1 s budget.
+    // Arrange: the statistics' counters (migration 14) locked for 2.5 s,
+    // past the 1 s budget.
     let lock = app.db().begin().await.expect("begin");
-    lock.execute_unprepared("LOCK TABLE risk_scores IN ACCESS EXCLUSIVE MODE")
+    lock.execute_unprepared("LOCK TABLE stats_totals IN ACCESS EXCLUSIVE MODE")
         .await
-        .expect("lock the scores");
+        .expect("lock the counters");
 
     // Act
     let response: Value = app

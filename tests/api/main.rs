@@ -37,4 +37,5 @@ mod scoring;
 mod search;
 mod seeding;
 mod serve;
+mod statistics;
 mod subscriptions;

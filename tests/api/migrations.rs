@@ -101,9 +101,14 @@ async fn sqlite_search_objects(test_db: &TestDb) -> Vec<String> {
 }
 
 async fn tables_present(test_db: &TestDb) -> Vec<&'static str> {
+    present_of(test_db, &TABLES).await
+}
+
+/// Those of `tables` the database holds.
+async fn present_of(test_db: &TestDb, tables: &[&'static str]) -> Vec<&'static str> {
     let manager = SchemaManager::new(&test_db.db);
     let mut present = Vec::new();
-    for table in TABLES {
+    for &table in tables {
         if manager.has_table(table).await.expect("inspect the schema") {
             present.push(table);
         }
@@ -159,8 +164,23 @@ async fn migrations_go_up_down_and_up_again(backend: Backend) {
             .is_empty()
     );
 
+    let counters = ["stats_totals", "stats_deltas"];
+    let expected_counters: &[&str] = match backend {
+        Backend::Postgres => &counters,
+        Backend::Sqlite => &[],
+    };
+    assert_eq!(
+        present_of(&test_db, &counters).await,
+        expected_counters,
+        "{backend:?}: the statistics' counters (migration 14)"
+    );
+
     // down, all the way
     Migrator::down(&test_db.db, None).await.expect("down");
+    assert!(
+        present_of(&test_db, &counters).await.is_empty(),
+        "{backend:?}"
+    );
     assert!(
         tables_present(&test_db).await.is_empty(),
         "{backend:?}: no table after down"
@@ -188,6 +208,16 @@ fn risk_monitor(test_db: &TestDb, args: &[&str]) -> std::process::Output {
         .expect("run risk-monitor")
 }
 
+/// `migrate down`: reverts the newest migration applied, or fails the test.
+fn step_down(test_db: &TestDb) {
+    let down = risk_monitor(test_db, &["migrate", "down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}
+
 backend_tests!(the_migrate_command_applies_lists_reverts_and_refreshes);
 async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backend) {
     let test_db = TestDb::empty(backend).await;
@@ -206,7 +236,8 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration keeps the digest's baselines by generation; the
+    // The newest migration keeps the statistics' counters (PostgreSQL
+    // only); the one before keeps the digest's baselines by generation; the
     // one before copies the names and emails into the scores for
     // the search's walk (PostgreSQL only); the one before holds the
     // snapshots shared by the processes; then the counts kept with the
@@ -224,13 +255,19 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
                 .await
                 .expect("inspect")
     };
-    assert!(has_generations().await, "{backend:?}");
-    let down = risk_monitor(&test_db, &["migrate", "down"]);
+    let counters = ["stats_totals", "stats_deltas"];
+    let expected_counters: &[&str] = match backend {
+        Backend::Postgres => &counters,
+        Backend::Sqlite => &[],
+    };
+    assert_eq!(present_of(&test_db, &counters).await, expected_counters);
+    step_down(&test_db);
     assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
+        present_of(&test_db, &counters).await.is_empty(),
+        "{backend:?}: the counters are gone"
     );
+    assert!(has_generations().await, "{backend:?}");
+    step_down(&test_db);
     assert!(
         !has_generations().await,
         "{backend:?}: the generations are gone"
@@ -249,12 +286,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
             .expect("inspect")
     };
     assert_eq!(has_search_copy().await, backend == Backend::Postgres);
-    let down = risk_monitor(&test_db, &["migrate", "down"]);
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    step_down(&test_db);
     assert!(!has_search_copy().await, "{backend:?}: the copies are gone");
     assert_eq!(
         search_indexes(&test_db).await.len(),
@@ -265,23 +297,13 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
         "{backend:?}: the walk's index is gone, the older search indexes stay"
     );
     assert_eq!(tables_present(&test_db).await, TABLES, "{backend:?}");
-    let down = risk_monitor(&test_db, &["migrate", "down"]);
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    step_down(&test_db);
     assert_eq!(
         tables_present(&test_db).await,
         TABLES[..TABLES.len() - 1],
         "{backend:?}: the shared snapshots' table is gone, and only it"
     );
-    let down = risk_monitor(&test_db, &["migrate", "down"]);
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    step_down(&test_db);
     let has = |index: &'static str| {
         let manager = &manager;
         async move {
@@ -310,12 +332,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
             Backend::Postgres => 0,
         }
     );
-    let down = risk_monitor(&test_db, &["migrate", "down"]);
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    step_down(&test_db);
     assert!(sqlite_search_objects(&test_db).await.is_empty());
     let trigram_only: &[&str] = match backend {
         Backend::Postgres => &["idx_users_name_trgm", "idx_users_email_trgm"],
@@ -331,12 +348,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
         TABLES[..TABLES.len() - 1],
         "{backend:?}: and nothing else"
     );
-    let down = risk_monitor(&test_db, &["migrate", "down"]);
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    step_down(&test_db);
     let present = tables_present(&test_db).await;
     assert!(
         OUTBOX_TABLES.iter().all(|t| !present.contains(t)),
@@ -357,7 +369,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let status = risk_monitor(&test_db, &["migrate", "status"]);
     assert_eq!(
         applied(&String::from_utf8_lossy(&status.stdout)),
-        Migrator::migrations().len() - 7
+        Migrator::migrations().len() - 8
     );
 
     let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);

@@ -12,7 +12,7 @@ use crate::helpers::internals::{
     AppError, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus, RiskLevel, RiskPattern, Rules,
     ScoringConfig, UserFacts, Weights, When, assess_stored, level_of, risk, scoring, store, tester,
 };
-use crate::helpers::{Backend, TestDb, backend_tests, stored_score};
+use crate::helpers::{Backend, Dice, TestDb, backend_tests, stored_score};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0)
@@ -523,27 +523,6 @@ async fn a_score_as_of_a_past_instant_sees_only_the_payments_up_to_then(backend:
             .await
             .is_none()
     );
-}
-
-/// A small deterministic generator (SplitMix64), so that a failure replays.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
 }
 
 backend_tests!(writes_score_from_the_summary_exactly_as_from_the_whole_history);
