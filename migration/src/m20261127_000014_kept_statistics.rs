@@ -7,21 +7,21 @@
 //! - A statement that inserts, updates or deletes rows of those tables
 //!   appends what it changed to `stats_deltas`, in its own transaction: one
 //!   row per counter it moved, `(key, count, amount)`, from the statement's
-//!   transition tables (a trigger per statement, not per row, so a rescore
-//!   of a million rows appends a few dozen).
+//!   transition tables (a trigger per statement, not per row: a statement
+//!   that writes thousands of rows appends a few dozen).
 //! - `stats_totals` holds the counters folded so far. A counter's value is
 //!   its total plus its deltas, read in one statement, so every reader sees
 //!   the counters of one consistent snapshot, exact at any time.
 //! - Folding (`store::stats::fold`) moves the deltas into the totals in one
-//!   statement; the statistics snapshot does it before each computation.
-//!   Writers only append, so they never wait on each other for a counter.
+//!   statement; every `serve` process does it every 10 seconds. Writers
+//!   only append, so they never wait on each other for a counter.
 //!
 //! The keys (the store reads them back, `store::stats::counted`):
 //!
 //! | key | count | amount |
 //! |---|---|---|
 //! | `users`, `active_users` | users, active users | |
-//! | `scored` | active users with a score | the sum of their scores |
+//! | `scored` | active users with a score in [0, 1] | the sum of their scores |
 //! | `level/<level>` | active users at that level | |
 //! | `histogram/<0-9>` | active users per tenth of score | |
 //! | `plan/<type>`, `plan` | active high or critical users per plan type, without one | |
@@ -29,7 +29,9 @@
 //! | `day/<YYYY-MM-DD>`, `day/<YYYY-MM-DD>/failed` | the same for one UTC day | |
 //!
 //! The score sum is `numeric`: adding and removing the same score leaves it
-//! exactly as it was, however many writes pass. The failed statuses and the
+//! exactly as it was, however many writes pass (a score outside [0, 1],
+//! which the model never gives, is left out of it: a NaN would stay in a
+//! sum for good). The failed statuses and the
 //! histogram's bounds are those of the scans they replace; a test compares
 //! the kept figures with the scans after random writes. SQLite keeps
 //! scanning: it serves one machine's data, where a scan takes milliseconds.
@@ -63,7 +65,7 @@ const SCORES: Counted = Counted {
     table: "risk_scores",
     columns: "score, level, subscription_type",
     filter: "is_active",
-    keys: "('scored', s.score::numeric), \
+    keys: "(CASE WHEN s.score BETWEEN 0.0 AND 1.0 THEN 'scored' END, s.score::numeric), \
            ('level/' || s.level, 0), \
            ('histogram/' || CASE \
               WHEN s.score >= 0.0 AND s.score < 0.1 THEN '0' \
@@ -141,7 +143,7 @@ fn keys_of(counted: &Counted) -> &'static str {
 fn function(counted: &Counted) -> String {
     let insert = "INSERT INTO stats_deltas (key, count, amount) ";
     format!(
-        "CREATE FUNCTION stats_count_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+        "CREATE OR REPLACE FUNCTION stats_count_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ \
          BEGIN \
            IF TG_OP = 'INSERT' THEN {insert}{inserted}; \
            ELSIF TG_OP = 'UPDATE' THEN {insert}{updated}; \
@@ -189,14 +191,19 @@ fn triggers(counted: &Counted) -> [String; 4] {
 fn up_statements() -> Vec<String> {
     let mut statements = vec![
         // Nothing may write the counted tables between the count below and
-        // the triggers' first firing (the migration's transaction holds it).
-        "LOCK TABLE users, risk_scores, subscription_payments IN SHARE ROW EXCLUSIVE MODE"
+        // the triggers' first firing (the migration's transaction holds the
+        // locks). Taken in the order a write takes them (a user, then a
+        // payment, then the score), so that a write running meanwhile
+        // waits instead of deadlocking.
+        "LOCK TABLE users, subscription_payments, risk_scores IN SHARE ROW EXCLUSIVE MODE"
             .to_owned(),
         "CREATE TABLE stats_totals (key text PRIMARY KEY, count bigint NOT NULL, \
          amount numeric NOT NULL)"
             .to_owned(),
+        // A vacuum of the emptied deltas must not truncate the table: that
+        // takes a lock every write's append conflicts with.
         "CREATE TABLE stats_deltas (key text NOT NULL, count bigint NOT NULL, \
-         amount numeric NOT NULL)"
+         amount numeric NOT NULL) WITH (vacuum_truncate = false)"
             .to_owned(),
     ];
     for counted in [USERS, SCORES, PAYMENTS] {

@@ -259,15 +259,13 @@ pub async fn stats<C: ConnectionTrait>(
     TrendDays(trend_days): TrendDays,
     now: DateTime<Utc>,
 ) -> AppResult<SystemStats> {
-    let today = now.date_naive();
-    let first_day = today - Duration::days(trend_days - 1);
-    let since = first_day.and_hms_opt(0, 0, 0).map_or(now, |d| d.and_utc());
+    let first_day = now.date_naive() - Duration::days(trend_days - 1);
     let store::stats::Figures {
         scores,
         payments,
         days: recorded,
         high_risk_by_plan,
-    } = store::stats::figures(db, since).await?;
+    } = store::stats::figures(db, first_day).await?;
     let [open_low, open_medium, open_high, open_critical] =
         store::stats::open_cases_by_level(db).await?;
     let failure_trend = first_day

@@ -371,8 +371,6 @@ async fn load_shared_stats(
         // The lease's end is also its token: stored to the microsecond.
         let lease_until = (now + lease).trunc_subsecs(6);
         if snapshots::claim(db, SHARED_STATS, now, lease_until, now - max_age).await? {
-            // Fewer deltas to add up on `reads`, which may be a replica.
-            fold_counters(db).await;
             let stats = match compute(reads, longest, clock.now()).await {
                 Ok(stats) => stats,
                 Err(error) => {
@@ -416,9 +414,9 @@ pub const FOLD_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Folds the statistics' counters the writes keep on PostgreSQL (migration
 /// 14) into their totals and reclaims the space of the deltas, so that
-/// reading them adds up a few seconds' worth of writes. Errors are logged:
-/// the counters stay exact without a fold, only slower to read. Nothing to
-/// do on SQLite.
+/// reading them adds up at most [`FOLD_INTERVAL`]'s worth of writes. Errors
+/// are logged: the counters stay exact without a fold, only slower to read.
+/// Nothing to do on SQLite.
 pub async fn fold_counters(db: &DatabaseConnection) {
     if !crate::db::is_postgres(db) {
         return;
@@ -433,9 +431,9 @@ pub async fn fold_counters(db: &DatabaseConnection) {
 }
 
 /// Runs forever beside the server on PostgreSQL: folds the statistics'
-/// counters every [`FOLD_INTERVAL`], so that their deltas stay few when
-/// nobody asks for the statistics. Safe in every process at once (a delta
-/// is folded once). Returns at once on SQLite.
+/// counters every [`FOLD_INTERVAL`], so that their deltas stay few. Safe in
+/// every process at once (one fold runs at a time, a delta is folded once).
+/// Returns at once on SQLite.
 pub async fn keep_counters(db: DatabaseConnection) {
     if !crate::db::is_postgres(&db) {
         return;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
 use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseBackend, DbErr, Iterable, Statement};
 
@@ -73,21 +73,21 @@ pub struct Figures {
     pub high_risk_by_plan: Vec<(Option<String>, u64)>,
 }
 
-/// The figures, with the days from `since`'s on: the kept counters on
-/// PostgreSQL, scans on SQLite.
-pub async fn figures<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) -> Result<Figures, DbErr> {
+/// The figures, with the UTC days from `first_day` on: the kept counters
+/// on PostgreSQL, scans on SQLite.
+pub async fn figures<C: ConnectionTrait>(conn: &C, first_day: NaiveDate) -> Result<Figures, DbErr> {
     match conn.get_database_backend() {
-        DatabaseBackend::Postgres => counted(conn, since).await,
-        _ => scanned(conn, since).await,
+        DatabaseBackend::Postgres => counted(conn, first_day).await,
+        _ => scanned(conn, first_day).await,
     }
 }
 
 /// The figures computed by scanning the tables.
-pub async fn scanned<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) -> Result<Figures, DbErr> {
+pub async fn scanned<C: ConnectionTrait>(conn: &C, first_day: NaiveDate) -> Result<Figures, DbErr> {
     Ok(Figures {
         scores: scores(conn).await?,
         payments: payments(conn).await?,
-        days: daily_failures(conn, since).await?,
+        days: daily_failures(conn, first_day.and_time(NaiveTime::MIN).and_utc()).await?,
         high_risk_by_plan: high_risk_by_plan(conn).await?,
     })
 }
@@ -95,16 +95,21 @@ pub async fn scanned<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) -> Resu
 /// The figures from the counters the writes keep on PostgreSQL (migration
 /// 14): each counter's folded total plus the deltas appended since, in one
 /// statement, so they are those of one snapshot.
-pub async fn counted<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) -> Result<Figures, DbErr> {
-    // Keys of days sort by date, and a day's failures right after it.
-    let first_day = format!("day/{}", since.date_naive().format("%Y-%m-%d"));
+pub async fn counted<C: ConnectionTrait>(conn: &C, first_day: NaiveDate) -> Result<Figures, DbErr> {
+    // Keys of days sort by date, and a day's failures right after it. The
+    // rows come in the order the scan gives the plans (most first, then by
+    // plan type in the database's collation, no plan last); the other keys
+    // do not depend on it.
+    let first_day = format!("day/{}", first_day.format("%Y-%m-%d"));
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
             "SELECT key, SUM(count)::bigint, SUM(amount)::float8 FROM ( \
                SELECT key, count, amount FROM stats_totals \
                UNION ALL SELECT key, count, amount FROM stats_deltas) c \
-             WHERE key NOT LIKE 'day/%' OR key >= $1 GROUP BY key",
+             WHERE key NOT LIKE 'day/%' OR key >= $1 GROUP BY key \
+             ORDER BY SUM(count) DESC, \
+               CASE WHEN key LIKE 'plan/%' THEN substr(key, 6) END NULLS LAST",
             [first_day.into()],
         ))
         .await?;
@@ -159,27 +164,21 @@ pub async fn counted<C: ConnectionTrait>(conn: &C, since: DateTime<Utc>) -> Resu
         }
     }
     figures.days = days.into_iter().filter(|(_, day)| day.total > 0).collect();
-    // As the scan orders them: most first, then by plan type, no plan last.
-    figures
-        .high_risk_by_plan
-        .sort_by(|(a_plan, a), (b_plan, b)| {
-            b.cmp(a).then_with(|| match (a_plan, b_plan) {
-                (Some(a), Some(b)) => a.cmp(b),
-                (a, b) => a.is_none().cmp(&b.is_none()),
-            })
-        });
     Ok(figures)
 }
 
 /// Moves the deltas the writes appended into the counters' totals, in one
-/// statement: a reader sees either. Safe beside writers (they only append)
-/// and beside another fold (each delta is moved once). Returns how many
-/// counters changed. PostgreSQL only.
+/// statement: a reader sees either. Safe beside writers (they only append).
+/// One fold runs at a time: another process's fold meanwhile moves nothing
+/// rather than waiting on its row locks (advisory lock "RMCOUNTS"). Returns
+/// how many counters changed. PostgreSQL only.
 pub async fn fold<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
     let done = conn
         .execute_raw(Statement::from_string(
             DatabaseBackend::Postgres,
-            "WITH moved AS (DELETE FROM stats_deltas RETURNING key, count, amount) \
+            "WITH turn AS (SELECT pg_try_advisory_xact_lock(5930470292329485395) AS mine), \
+             moved AS (DELETE FROM stats_deltas WHERE (SELECT mine FROM turn) \
+               RETURNING key, count, amount) \
              INSERT INTO stats_totals (key, count, amount) \
              SELECT key, SUM(count), SUM(amount) FROM moved GROUP BY key \
              ON CONFLICT (key) DO UPDATE SET count = stats_totals.count + EXCLUDED.count, \
@@ -189,11 +188,13 @@ pub async fn fold<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
     Ok(done.rows_affected())
 }
 
-/// Reclaims the space of the folded deltas, which every write reuses: the
-/// deltas table stays a few pages long without depending on autovacuum.
-/// Not in a transaction.
+/// Reclaims the space of the folded deltas, which the next writes reuse:
+/// the deltas table stays a few pages long without depending on
+/// autovacuum. Without truncating the table (which would take a lock every
+/// append conflicts with, replayed on the replicas), and skipped while
+/// another vacuum of it runs. Not in a transaction.
 pub async fn vacuum_counters<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
-    conn.execute_unprepared("VACUUM stats_deltas, stats_totals")
+    conn.execute_unprepared("VACUUM (TRUNCATE false, SKIP_LOCKED) stats_deltas, stats_totals")
         .await
         .map(|_| ())
 }

@@ -3,14 +3,14 @@
 //! they equal a scan of the tables, folded or not. SQLite scans, so these
 //! tests are PostgreSQL's.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::helpers::internals::ingest::{self, NewPayment, NewSubscription, UserUpsert};
 use crate::helpers::internals::{
     Cents, CurrencyCode, Email, PaymentStatus, PlanStatus, Rules, ScoringConfig, Weights, scoring,
-    store, tester,
+    stats_cache, store, tester,
 };
 use crate::helpers::{Backend, Dice, TestDb, postgres_configured};
 
@@ -20,21 +20,23 @@ fn t0() -> DateTime<Utc> {
         .expect("valid date")
 }
 
-/// The first day of the longest trend the service reads, as it asks.
-fn since() -> DateTime<Utc> {
-    t0() - Duration::days(365)
+/// The first day of the longest trend the service reads.
+fn first_day() -> NaiveDate {
+    t0().date_naive() - Duration::days(365)
 }
 
 /// Asserts that the counters read now, and read again after a fold, equal
 /// a scan of the tables: every count exactly, the score sum to the last
 /// few bits (the scan adds floats, the counters decimals).
 async fn assert_kept(db: &DatabaseConnection, context: &str) {
-    let scanned = store::stats::scanned(db, since()).await.expect("scan");
+    let scanned = store::stats::scanned(db, first_day()).await.expect("scan");
     for moment in ["before a fold", "after a fold"] {
         if moment == "after a fold" {
             store::stats::fold(db).await.expect("fold");
         }
-        let mut counted = store::stats::counted(db, since()).await.expect("counters");
+        let mut counted = store::stats::counted(db, first_day())
+            .await
+            .expect("counters");
         let sum = scanned.scores.score_sum;
         assert!(
             (counted.scores.score_sum - sum).abs() <= 1e-9 * sum.abs().max(1.0),
@@ -72,7 +74,9 @@ async fn kept_statistics_equal_a_scan_of_the_tables_after_every_kind_of_write() 
     let db = &test_db.db;
     let seeded = test_db.seed(150, 13, t0()).await;
     assert_kept(db, "after the seed").await;
-    let figures = store::stats::counted(db, since()).await.expect("counters");
+    let figures = store::stats::counted(db, first_day())
+        .await
+        .expect("counters");
     assert_eq!(figures.scores.total_users, seeded.users);
     assert_eq!(figures.payments.total, seeded.payments);
     assert!(figures.scores.levels.iter().sum::<u64>() > 0 && !figures.days.is_empty());
@@ -161,14 +165,22 @@ async fn kept_statistics_equal_a_scan_of_the_tables_after_every_kind_of_write() 
                     .await
                     .expect("rescore");
             }
-            // A fold between writes.
-            _ => {
-                store::stats::fold(db).await.expect("fold");
-            }
+            // A fold between writes, as each serve process makes them.
+            _ => stats_cache::fold_counters(db).await,
         }
         // Assert: the counters are the scan's.
         assert_kept(db, &format!("round {round}, write of kind {kind}")).await;
     }
+
+    // Scores on the histogram's edges, as floats give them.
+    db.execute_unprepared(
+        "UPDATE risk_scores SET score = CASE user_id % 6 WHEN 0 THEN 0.1 \
+         WHEN 1 THEN 0.1::float8 + 0.2::float8 WHEN 2 THEN 1.0 WHEN 3 THEN 0.0 \
+         WHEN 4 THEN 0.7 ELSE 0.9 END WHERE user_id <= 60",
+    )
+    .await
+    .expect("scores on the edges");
+    assert_kept(db, "with scores on the histogram's edges").await;
 
     // A truncation forgets what the truncated tables counted.
     db.execute_unprepared(
@@ -178,7 +190,9 @@ async fn kept_statistics_equal_a_scan_of_the_tables_after_every_kind_of_write() 
     .expect("truncate");
     assert_kept(db, "after a truncation").await;
     assert_eq!(
-        store::stats::counted(db, since()).await.expect("counters"),
+        store::stats::counted(db, first_day())
+            .await
+            .expect("counters"),
         store::stats::Figures::default()
     );
 }
@@ -192,10 +206,12 @@ async fn concurrent_writes_and_folds_lose_no_count() {
     let test_db = TestDb::migrated(Backend::Postgres).await;
     let db = &test_db.db;
     test_db.seed(40, 3, t0()).await;
-    let before = store::stats::counted(db, since()).await.expect("counters");
+    let before = store::stats::counted(db, first_day())
+        .await
+        .expect("counters");
 
     // Act: eight writers record 25 payments each, one at a time, while
-    // folds run beside them.
+    // two processes (two pools) fold beside them.
     let writers = (0..8_i64).map(|writer| {
         let db = db.clone();
         tokio::spawn(async move {
@@ -223,22 +239,31 @@ async fn concurrent_writes_and_folds_lose_no_count() {
         })
     });
     let writers = futures::future::join_all(writers.collect::<Vec<_>>());
-    let folds = async {
+    let other = test_db.alias().await;
+    let folds = |db: DatabaseConnection| async move {
         for _ in 0..20 {
-            store::stats::fold(db).await.expect("fold");
+            stats_cache::fold_counters(&db).await;
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     };
-    let (written, ()) = tokio::join!(writers, folds);
+    let (written, (), ()) = tokio::join!(writers, folds(db.clone()), folds(other.db.clone()));
     for writer in written {
         writer.expect("writer");
     }
 
     // Assert: every payment counted once, the rest as the scan says.
-    let after = store::stats::counted(db, since()).await.expect("counters");
+    let after = store::stats::counted(db, first_day())
+        .await
+        .expect("counters");
     assert_eq!(after.payments.total, before.payments.total + 200);
     assert_eq!(after.payments.failed, before.payments.failed + 8 * 9);
     assert_kept(db, "after concurrent writes and folds").await;
+    stats_cache::fold_counters(db).await;
+    assert_eq!(
+        crate::helpers::count(db, "SELECT count(*) FROM stats_deltas").await,
+        0,
+        "a fold with no writer leaves no delta"
+    );
 }
 
 #[tokio::test]
@@ -262,7 +287,7 @@ async fn migration_14_counts_what_the_database_already_holds() {
 
     // Assert: the counters start from what was there, then follow writes.
     assert_kept(&test_db.db, "after the migration").await;
-    let counted = store::stats::counted(&test_db.db, since())
+    let counted = store::stats::counted(&test_db.db, first_day())
         .await
         .expect("counters");
     assert_eq!(
