@@ -1,5 +1,6 @@
-//! Statistics and list totals served from short-lived snapshots. Computing
-//! either scans the scores (and, for statistics, the payments), so each
+//! Statistics and list totals served from short-lived snapshots. A list
+//! total counts the matching scores, and the statistics scan the scores and
+//! payments on SQLite (PostgreSQL keeps them as counters, below), so each
 //! result is kept per key for [`MAX_AGE`]; past that, the next request still gets the snapshot at once
 //! and starts one refresh in the background (stale-while-revalidate). A
 //! snapshot is therefore at most `MAX_AGE` plus one computation old;
