@@ -113,54 +113,58 @@ pub async fn counted<C: ConnectionTrait>(conn: &C, first_day: NaiveDate) -> Resu
             [first_day.into()],
         ))
         .await?;
-    let levels: Vec<String> = StoredLevel::iter()
-        .map(|level| format!("level/{}", level.to_value()))
-        .collect();
     let mut figures = Figures::default();
     let mut days: BTreeMap<NaiveDate, PaymentAggregates> = BTreeMap::new();
     for row in &rows {
         let key: String = row.try_get_by_index(0)?;
         let count = get_u64(row, 1)?;
         let scores = &mut figures.scores;
-        match key.as_str() {
-            "users" => scores.total_users = count,
-            "active_users" => scores.active_users = count,
-            "scored" => scores.score_sum = row.try_get_by_index::<Option<f64>>(2)?.unwrap_or(0.0),
-            "payments" => figures.payments.total = count,
-            "failed" => figures.payments.failed = count,
-            "plan" if count > 0 => figures.high_risk_by_plan.push((None, count)),
-            _ => {
-                if let Some(index) = levels.iter().position(|level| *level == key) {
+        match key.split_once('/') {
+            None => match key.as_str() {
+                "users" => scores.total_users = count,
+                "active_users" => scores.active_users = count,
+                "scored" => {
+                    scores.score_sum = row.try_get_by_index::<Option<f64>>(2)?.unwrap_or(0.0)
+                }
+                "payments" => figures.payments.total = count,
+                "failed" => figures.payments.failed = count,
+                "plan" if count > 0 => figures.high_risk_by_plan.push((None, count)),
+                _ => {}
+            },
+            Some(("level", level)) => {
+                if let Some(index) = StoredLevel::iter().position(|l| l.to_value() == level) {
                     scores.levels[index] = count;
-                } else if let Some(tenth) = key.strip_prefix("histogram/") {
-                    if let Some(slot) = tenth
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| scores.histogram.get_mut(i))
-                    {
-                        *slot = count;
-                    }
-                } else if let Some(plan) = key.strip_prefix("plan/") {
-                    if count > 0 {
-                        figures
-                            .high_risk_by_plan
-                            .push((Some(plan.to_owned()), count));
-                    }
-                } else if let Some(day) = key.strip_prefix("day/") {
-                    let (day, failed) = match day.strip_suffix("/failed") {
-                        Some(day) => (day, true),
-                        None => (day, false),
-                    };
-                    let date = NaiveDate::parse_from_str(day, "%Y-%m-%d")
-                        .map_err(|e| DbErr::Type(format!("day {day:?}: {e}")))?;
-                    let slot = days.entry(date).or_default();
-                    if failed {
-                        slot.failed = count;
-                    } else {
-                        slot.total = count;
-                    }
                 }
             }
+            Some(("histogram", tenth)) => {
+                if let Some(slot) = tenth
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| scores.histogram.get_mut(i))
+                {
+                    *slot = count;
+                }
+            }
+            Some(("plan", plan)) if count > 0 => {
+                figures
+                    .high_risk_by_plan
+                    .push((Some(plan.to_owned()), count));
+            }
+            Some(("day", day)) => {
+                let (day, failed) = match day.strip_suffix("/failed") {
+                    Some(day) => (day, true),
+                    None => (day, false),
+                };
+                let date = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                    .map_err(|e| DbErr::Type(format!("day {day:?}: {e}")))?;
+                let slot = days.entry(date).or_default();
+                if failed {
+                    slot.failed = count;
+                } else {
+                    slot.total = count;
+                }
+            }
+            Some(_) => {}
         }
     }
     figures.days = days.into_iter().filter(|(_, day)| day.total > 0).collect();
@@ -170,22 +174,21 @@ pub async fn counted<C: ConnectionTrait>(conn: &C, first_day: NaiveDate) -> Resu
 /// Moves the deltas the writes appended into the counters' totals, in one
 /// statement: a reader sees either. Safe beside writers (they only append).
 /// One fold runs at a time: another process's fold meanwhile moves nothing
-/// rather than waiting on its row locks (advisory lock "RMCOUNTS"). Returns
-/// how many counters changed. PostgreSQL only.
-pub async fn fold<C: ConnectionTrait>(conn: &C) -> Result<u64, DbErr> {
-    let done = conn
-        .execute_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            "WITH turn AS (SELECT pg_try_advisory_xact_lock(5930470292329485395) AS mine), \
+/// rather than waiting on its row locks (advisory lock "RMCOUNTS").
+/// PostgreSQL only.
+pub async fn fold<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_string(
+        DatabaseBackend::Postgres,
+        "WITH turn AS (SELECT pg_try_advisory_xact_lock(5930470292329485395) AS mine), \
              moved AS (DELETE FROM stats_deltas WHERE (SELECT mine FROM turn) \
                RETURNING key, count, amount) \
              INSERT INTO stats_totals (key, count, amount) \
              SELECT key, SUM(count), SUM(amount) FROM moved GROUP BY key \
              ON CONFLICT (key) DO UPDATE SET count = stats_totals.count + EXCLUDED.count, \
              amount = stats_totals.amount + EXCLUDED.amount",
-        ))
-        .await?;
-    Ok(done.rows_affected())
+    ))
+    .await
+    .map(|_| ())
 }
 
 /// Reclaims the space of the folded deltas, which the next writes reuse:
