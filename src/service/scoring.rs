@@ -23,6 +23,7 @@ use crate::risk::{self, Assessment, PaymentFact, RiskLevel, ScoringConfig, Summa
 use crate::service::Rules;
 use crate::service::alerts;
 use crate::service::events::{self, LiveEvent};
+use crate::store::ranges::{self, RangeUser};
 use crate::store::risk_scores::{CurrentPlan, ScoreRow};
 use crate::store::users::ScoringUser;
 use crate::store::{maintenance, payments, risk_scores, subscriptions, summaries, users};
@@ -324,44 +325,37 @@ async fn rescore_range(
     now: DateTime<Utc>,
 ) -> Result<Rescored, DbErr> {
     let txn = db::begin_write(db).await?;
-    let locked = users::lock_range(&txn, from, to).await?;
-    if locked.is_empty() {
+    let users = ranges::lock_range_users(db, &txn, from, to).await?;
+    if users.is_empty() {
         txn.commit().await?;
         return Ok(Rescored::default());
     }
+    let scored = users.len() as u64;
     let facts = payments::facts_in_range(db, &txn, from, to).await?;
-    let plans = subscriptions::current_plans_in_range(&txn, from, to).await?;
-    let stored = risk_scores::values_in_range(&txn, from, to).await?;
     // The brief first (no text built); the full assessment, with what a
     // change of level needs, only for the rows that change.
     let mut summaries = HashMap::new();
-    let changing: Vec<ScoringUser> = locked
-        .iter()
-        .filter(|user| {
-            let history = facts.get(&user.id).map_or(&[][..], Vec::as_slice);
-            let summary = Summary::of(history);
+    let mut plans = HashMap::new();
+    let changing: Vec<ScoringUser> = users
+        .into_iter()
+        .filter_map(|RangeUser { user, plan, stored }| {
+            let summary = Summary::of(facts.of(user.id));
             let brief =
-                risk::assess_summary_brief(&UserFacts::from(**user), &summary, &rules.scoring, now);
-            let row = ScoreRow::of_brief(
-                user.id,
-                user.is_active,
-                plans.get(&user.id).cloned(),
-                &brief,
-                now,
-            );
-            let changes = stored
-                .get(&user.id)
-                .is_none_or(|stored| !row.same_values(stored));
-            if changes {
-                summaries.insert(user.id, summary);
+                risk::assess_summary_brief(&UserFacts::from(user), &summary, &rules.scoring, now);
+            let row = ScoreRow::of_brief(user.id, user.is_active, plan, &brief, now);
+            if stored.is_some_and(|stored| row.same_values(&stored)) {
+                return None;
             }
-            changes
+            summaries.insert(user.id, summary);
+            if let Some(plan) = row.plan {
+                plans.insert(user.id, plan);
+            }
+            Some(user)
         })
-        .copied()
         .collect();
     let rows = score_rows(&changing, &summaries, plans, &rules.scoring, now);
     let done = Rescored {
-        users: locked.len() as u64,
+        users: scored,
         changed: rows.len() as u64,
     };
     if !rows.is_empty() {

@@ -22,7 +22,7 @@ use sea_orm::{
 
 use crate::db;
 use crate::domain::{PaymentStatus, PlanStatus};
-use crate::store::copy::CopyText;
+use crate::store::copy::CopyBinary;
 use crate::store::maintenance;
 use crate::store::risk_scores::{self, ScoreRow};
 
@@ -368,10 +368,10 @@ impl BulkWriter {
 /// acknowledgement can stretch.
 #[derive(Default)]
 pub struct CopyBuffers {
-    users: CopyText,
-    plans: CopyText,
-    payments: CopyText,
-    scores: CopyText,
+    users: CopyBinary,
+    plans: CopyBinary,
+    payments: CopyBinary,
+    scores: CopyBinary,
 }
 
 /// Bytes of payment rows buffered before a flush.
@@ -400,21 +400,21 @@ impl CopyBuffers {
         };
         for u in &rows.users {
             self.users
-                .display(u.id)
+                .i64(u.id)
                 .null()
                 .text(&u.name)
                 .text(&u.email)
                 .time(u.created_at)
-                .display(u.is_active)
+                .bool(u.is_active)
                 .end_row();
         }
         for p in &rows.plans {
             self.plans
-                .display(p.id)
-                .display(p.user_id)
+                .i64(p.id)
+                .i64(p.user_id)
                 .text(p.subscription_type)
                 .text(&p.status.to_value())
-                .display(p.monthly_amount_cents)
+                .i64(p.monthly_amount_cents)
                 .text(p.currency)
                 .time(p.created_at)
                 .time(p.updated_at)
@@ -424,11 +424,11 @@ impl CopyBuffers {
         }
         for p in &rows.payments {
             self.payments
-                .display(p.id)
+                .i64(p.id)
                 .null()
-                .display(p.subscription_id)
-                .display(p.user_id)
-                .display(p.amount_cents)
+                .i64(p.subscription_id)
+                .i64(p.user_id)
+                .i64(p.amount_cents)
                 .text(p.currency)
                 .text(&p.status.to_value())
                 .time(p.payment_date)
@@ -439,18 +439,18 @@ impl CopyBuffers {
         for s in &rows.scores {
             let scores = &mut self.scores;
             scores
-                .display(s.user_id)
-                .display(s.score)
+                .i64(s.user_id)
+                .f64(s.score)
                 .text(&s.level.to_value())
-                .display(s.patterns)
-                .display(s.total_payments)
-                .display(s.failed_payments)
-                .display(s.succeeded_payments)
-                .display(s.failure_rate)
-                .display(s.is_active)
+                .i32(s.patterns)
+                .i32(s.total_payments)
+                .i32(s.failed_payments)
+                .i32(s.succeeded_payments)
+                .f64(s.failure_rate)
+                .bool(s.is_active)
                 .opt_text(s.plan.as_ref().map(|p| p.subscription_type.as_str()));
             match &s.plan {
-                Some(p) => scores.display(p.monthly_amount_cents).text(&p.currency),
+                Some(p) => scores.i64(p.monthly_amount_cents).text(&p.currency),
                 None => scores.null().null(),
             };
             scores.opt_time(s.next_change_at).time(s.computed_at);
@@ -460,7 +460,7 @@ impl CopyBuffers {
                     .text(&u.email.to_ascii_lowercase()),
                 None => scores.null().null(),
             };
-            scores.display(generation).end_row();
+            scores.i64(generation).end_row();
         }
     }
 
@@ -478,7 +478,8 @@ impl CopyBuffers {
         users
             .send(
                 tx,
-                "COPY users (id, external_id, name, email, created_at, is_active) FROM STDIN",
+                "COPY users (id, external_id, name, email, created_at, is_active) FROM STDIN \
+                 (FORMAT binary)",
             )
             .await?;
         plans
@@ -486,7 +487,7 @@ impl CopyBuffers {
                 tx,
                 "COPY user_subscriptions (id, user_id, subscription_type, status, \
                  monthly_amount_cents, currency, created_at, updated_at, effective_from, \
-                 effective_until) FROM STDIN",
+                 effective_until) FROM STDIN (FORMAT binary)",
             )
             .await?;
         payments
@@ -494,7 +495,7 @@ impl CopyBuffers {
                 tx,
                 "COPY subscription_payments (id, external_id, subscription_id, user_id, \
                  amount_cents, currency, status, payment_date, payment_method, failure_reason) \
-                 FROM STDIN",
+                 FROM STDIN (FORMAT binary)",
             )
             .await?;
         scores
@@ -503,7 +504,7 @@ impl CopyBuffers {
                 "COPY risk_scores (user_id, score, level, patterns, total_payments, \
                  failed_payments, succeeded_payments, failure_rate, is_active, \
                  subscription_type, monthly_amount_cents, currency, next_change_at, computed_at, \
-                 search_name, search_email, baseline_generation) FROM STDIN",
+                 search_name, search_email, baseline_generation) FROM STDIN (FORMAT binary)",
             )
             .await?;
         Ok(())

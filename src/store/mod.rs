@@ -19,6 +19,7 @@ pub mod digest;
 pub mod events;
 pub mod maintenance;
 pub mod payments;
+pub mod ranges;
 pub mod risk_scores;
 pub mod snapshots;
 pub mod stats;

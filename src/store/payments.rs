@@ -6,11 +6,13 @@ use chrono::{DateTime, Utc};
 use entity::subscription_payments::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
     ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
-    DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
+    DatabaseConnection, DbErr, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
+    TryInsertResult,
 };
 
 use crate::domain::{Cents, PaymentStatus};
 use crate::risk::{Outcome, PaymentFact};
+use crate::store::copy::{self, binary_i64, binary_timestamptz, present};
 
 /// A payment to write: every column but the id, as it will be stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,51 +145,103 @@ pub async fn facts<C: ConnectionTrait>(conn: &C, user_id: i64) -> Result<Vec<Pay
     Ok(rows.iter().map(fact).collect())
 }
 
+/// The payments of a range of users, grouped by user in one allocation.
+#[derive(Debug, Default)]
+pub struct Histories {
+    /// Every payment, grouped by user in ascending user id.
+    facts: Vec<PaymentFact>,
+    /// Each user with payments, in ascending id, and where their payments
+    /// end in `facts`.
+    ends: Vec<(i64, usize)>,
+}
+
+impl Histories {
+    /// The payments of `user_id` (none when they have none), in any order.
+    pub fn of(&self, user_id: i64) -> &[PaymentFact] {
+        match self.ends.binary_search_by_key(&user_id, |&(id, _)| id) {
+            Ok(i) => {
+                let start = i.checked_sub(1).map_or(0, |before| self.ends[before].1);
+                &self.facts[start..self.ends[i].1]
+            }
+            Err(_) => &[],
+        }
+    }
+
+    /// Adds a payment of `user_id`, who is the last user added or comes
+    /// after them.
+    fn push(&mut self, user_id: i64, fact: PaymentFact) -> Result<(), DbErr> {
+        self.facts.push(fact);
+        let end = self.facts.len();
+        match self.ends.last_mut() {
+            Some((last, last_end)) if *last == user_id => *last_end = end,
+            Some((last, _)) if *last > user_id => {
+                return Err(DbErr::Type("payments not grouped by user".into()));
+            }
+            _ => self.ends.push((user_id, end)),
+        }
+        Ok(())
+    }
+}
+
 /// The payments of every user with an id in `from..=to`, grouped by user.
 ///
-/// On PostgreSQL each user's history arrives as one row of arrays, read on a
+/// On PostgreSQL they arrive through `COPY … TO STDOUT (FORMAT binary)` on a
 /// connection of `db`'s pool beside the caller's transaction `conn`: a full
-/// rescore reads every payment, and decoding one row per payment cost more
-/// than the scoring. The caller holds these users' locks, so no payment of
-/// theirs commits between its transaction's reads and this one.
+/// rescore reads every payment, and decoding each value through the driver
+/// cost more than the scoring. The caller holds these users' locks, so no
+/// payment of theirs commits between its transaction's reads and this one.
 pub async fn facts_in_range<C: ConnectionTrait>(
     db: &DatabaseConnection,
     conn: &C,
     from: i64,
     to: i64,
-) -> Result<HashMap<i64, Vec<PaymentFact>>, DbErr> {
+) -> Result<Histories, DbErr> {
+    let mut histories = Histories::default();
     if db.get_database_backend() != DatabaseBackend::Postgres {
         let rows: Vec<FactRow> = facts_query()
             .filter(Column::UserId.between(from, to))
+            .order_by_asc(Column::UserId)
             .into_tuple()
             .all(conn)
             .await?;
-        return Ok(group(rows));
+        for row in &rows {
+            histories.push(row.0, fact(row))?;
+        }
+        return Ok(histories);
     }
-    type Histories = (i64, Vec<DateTime<Utc>>, Vec<i64>, Vec<String>);
-    let rows: Vec<Histories> = sqlx::query_as(
-        "SELECT user_id, array_agg(payment_date), array_agg(amount_cents), array_agg(status) \
-         FROM subscription_payments WHERE user_id BETWEEN $1 AND $2 GROUP BY user_id",
+    // The bounds are integers formatted here: COPY takes no parameters.
+    let statement = format!(
+        "COPY (SELECT user_id, payment_date, amount_cents, status FROM subscription_payments \
+         WHERE user_id BETWEEN {from} AND {to} ORDER BY user_id) TO STDOUT (FORMAT binary)"
+    );
+    let statuses: Vec<(String, PaymentStatus)> =
+        PaymentStatus::iter().map(|s| (s.to_value(), s)).collect();
+    copy::copy_out(
+        db.get_postgres_connection_pool(),
+        &statement,
+        |[user_id, paid_at, cents, status]| {
+            let status = present(status)?;
+            let status = statuses
+                .iter()
+                .find(|(text, _)| text.as_bytes() == status)
+                .map(|(_, status)| *status)
+                .ok_or_else(|| {
+                    DbErr::Type(format!(
+                        "unknown payment status {:?}",
+                        String::from_utf8_lossy(status)
+                    ))
+                })?;
+            let row = (
+                binary_i64(present(user_id)?)?,
+                binary_timestamptz(present(paid_at)?)?,
+                binary_i64(present(cents)?)?,
+                status,
+            );
+            histories.push(row.0, fact(&row))
+        },
     )
-    .bind(from)
-    .bind(to)
-    .fetch_all(db.get_postgres_connection_pool())
-    .await
-    .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into())))?;
-    rows.into_iter()
-        .map(|(user_id, dates, cents, statuses)| {
-            let history = dates
-                .into_iter()
-                .zip(cents)
-                .zip(statuses)
-                .map(|((paid_at, cents), status)| {
-                    let status = PaymentStatus::try_from_value(&status)?;
-                    Ok(fact(&(user_id, paid_at, cents, status)))
-                })
-                .collect::<Result<Vec<_>, DbErr>>()?;
-            Ok((user_id, history))
-        })
-        .collect()
+    .await?;
+    Ok(histories)
 }
 
 /// The payments of the users `ids`, grouped by user.

@@ -11,7 +11,7 @@ use sea_orm::{
     QueryTrait,
 };
 
-use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
+pub(super) use entity::sea_orm_active_enums::RiskLevel as StoredLevel;
 
 use crate::domain::{ListCursor, RiskyFilter};
 use crate::risk::{Assessment, Brief, RiskPattern};
@@ -103,23 +103,37 @@ impl ScoreRow {
     /// change as `self`, whenever it was computed: a rescore leaves such a
     /// row as it is.
     pub fn same_values(&self, stored: &StoredValues) -> bool {
+        // Destructured, so that a value added to the row is not forgotten
+        // here; compared in place (a full rescore compares a million rows).
+        let StoredValues {
+            user_id,
+            score,
+            level,
+            patterns,
+            total_payments,
+            failed_payments,
+            succeeded_payments,
+            failure_rate,
+            is_active,
+            subscription_type,
+            monthly_amount_cents,
+            currency,
+            next_change_at,
+        } = stored;
         let plan = self.plan.as_ref();
-        *stored
-            == StoredValues {
-                user_id: self.user_id,
-                score: self.score,
-                level: self.level,
-                patterns: self.patterns,
-                total_payments: self.total_payments,
-                failed_payments: self.failed_payments,
-                succeeded_payments: Some(self.succeeded_payments),
-                failure_rate: self.failure_rate,
-                is_active: self.is_active,
-                subscription_type: plan.map(|p| p.subscription_type.clone()),
-                monthly_amount_cents: plan.map(|p| p.monthly_amount_cents),
-                currency: plan.map(|p| p.currency.clone()),
-                next_change_at: self.next_change_at,
-            }
+        *user_id == self.user_id
+            && *score == self.score
+            && *level == self.level
+            && *patterns == self.patterns
+            && *total_payments == self.total_payments
+            && *failed_payments == self.failed_payments
+            && *succeeded_payments == Some(self.succeeded_payments)
+            && *failure_rate == self.failure_rate
+            && *is_active == self.is_active
+            && subscription_type.as_deref() == plan.map(|p| p.subscription_type.as_str())
+            && *monthly_amount_cents == plan.map(|p| p.monthly_amount_cents)
+            && currency.as_deref() == plan.map(|p| p.currency.as_str())
+            && *next_change_at == self.next_change_at
     }
 
     fn into_active_model(self, generation: i64) -> ActiveModel {
@@ -177,19 +191,19 @@ const VALUE_COLUMNS: [Column; 12] = [
 /// rescore reads a million of them).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredValues {
-    user_id: i64,
-    score: f64,
-    level: StoredLevel,
-    patterns: i32,
-    total_payments: i32,
-    failed_payments: i32,
-    succeeded_payments: Option<i32>,
-    failure_rate: f64,
-    is_active: bool,
-    subscription_type: Option<String>,
-    monthly_amount_cents: Option<i64>,
-    currency: Option<String>,
-    next_change_at: Option<DateTime<Utc>>,
+    pub(super) user_id: i64,
+    pub(super) score: f64,
+    pub(super) level: StoredLevel,
+    pub(super) patterns: i32,
+    pub(super) total_payments: i32,
+    pub(super) failed_payments: i32,
+    pub(super) succeeded_payments: Option<i32>,
+    pub(super) failure_rate: f64,
+    pub(super) is_active: bool,
+    pub(super) subscription_type: Option<String>,
+    pub(super) monthly_amount_cents: Option<i64>,
+    pub(super) currency: Option<String>,
+    pub(super) next_change_at: Option<DateTime<Utc>>,
 }
 
 impl StoredValues {

@@ -184,6 +184,25 @@ pub async fn lock_range<C: ConnectionTrait>(
     lock_where(conn, Column::Id.between(from, to)).await
 }
 
+/// The ids of the users with ids in `from..=to`, locked like [`lock`], in
+/// id order (what [`lock_range`] locks, without decoding the rows).
+pub async fn lock_range_ids<C: ConnectionTrait>(
+    conn: &C,
+    from: i64,
+    to: i64,
+) -> Result<Vec<i64>, DbErr> {
+    let query = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Id.between(from, to))
+        .order_by_asc(Column::Id);
+    let query = match conn.get_database_backend() {
+        DatabaseBackend::Postgres => query.lock_exclusive(),
+        _ => query,
+    };
+    query.into_tuple().all(conn).await
+}
+
 /// The users `ids`, locked like [`lock`], in id order (so that two
 /// transactions locking overlapping sets never deadlock).
 pub async fn lock_many<C: ConnectionTrait>(

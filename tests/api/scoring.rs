@@ -9,8 +9,9 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use crate::helpers::internals::ingest::{self, NewPayment, UserUpsert};
 use crate::helpers::internals::store::payments;
 use crate::helpers::internals::{
-    AppError, Cents, CurrencyCode, Email, PaymentStatus, PlanStatus, RiskLevel, RiskPattern, Rules,
-    ScoringConfig, UserFacts, Weights, When, assess_stored, level_of, risk, scoring, store, tester,
+    AppError, Cents, CurrencyCode, Email, Outcome, PaymentStatus, PlanStatus, RiskLevel,
+    RiskPattern, Rules, ScoringConfig, UserFacts, Weights, When, assess_stored, level_of, risk,
+    scoring, store, tester,
 };
 use crate::helpers::{Backend, Dice, TestDb, backend_tests, stored_score};
 
@@ -447,6 +448,150 @@ async fn a_full_rescore_in_many_batches_scores_every_user_with_new_weights(backe
     let mut after = risk_scores::Entity::find().all(db).await.expect("scores");
     after.sort_by_key(|row| row.user_id);
     assert_eq!(after, rows, "{backend:?}: rows untouched");
+}
+
+backend_tests!(a_full_rescore_reads_each_user_whatever_is_stored_of_them);
+async fn a_full_rescore_reads_each_user_whatever_is_stored_of_them(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let mut ids = Vec::new();
+    for (i, age) in [400, 30, 200, 90, 10, 700, 5, 365].into_iter().enumerate() {
+        let id = user(db, &format!("u{i}@example.com"), t0() - Duration::days(age)).await;
+        for (day, status, euros) in [
+            (60, PaymentStatus::Success, 29.99),
+            (30, PaymentStatus::Failed, 29.99),
+            (20, PaymentStatus::Pending, 4.99),
+            (10, PaymentStatus::Declined, 4.99),
+        ]
+        .into_iter()
+        .skip(i % 4)
+        {
+            pay(db, payment(id, status, day, euros), t0()).await;
+        }
+        ids.push(id);
+    }
+    let [
+        never_scored,
+        tied_plans,
+        drifted,
+        unscored_payments,
+        deactivated,
+        untouched,
+        gone,
+        no_payments,
+    ] = ids[..]
+    else {
+        unreachable!()
+    };
+    // Two plan versions from one instant: the later recorded is current.
+    for kind in ["basic", "premium"] {
+        ingest::record_subscription(
+            db,
+            &Rules::default(),
+            ingest::NewSubscription {
+                user_id: tied_plans,
+                subscription_type: kind.into(),
+                status: PlanStatus::Active,
+                monthly_amount: Cents::from_units(9.99).expect("amount"),
+                currency: CurrencyCode::euro(),
+                effective_from: t0() - Duration::days(100),
+                effective_until: None,
+            },
+            &tester(),
+            t0(),
+        )
+        .await
+        .expect("plan");
+    }
+    let later = t0() + Duration::hours(1);
+    let config = ScoringConfig::default();
+    scoring::rescore_all(db, &Rules::from(config), later, 3, |_| {})
+        .await
+        .expect("rescore");
+    let before = stored_score(db, untouched).await;
+    // What the writes keep is then undone behind the service's back.
+    let sql = [
+        format!("DELETE FROM risk_scores WHERE user_id = {never_scored}"),
+        format!(
+            "UPDATE risk_scores SET subscription_type = NULL, monthly_amount_cents = NULL, \
+             currency = NULL WHERE user_id = {tied_plans}"
+        ),
+        format!(
+            "UPDATE risk_scores SET total_payments = 99, failed_payments = 50, \
+             succeeded_payments = NULL WHERE user_id = {drifted}"
+        ),
+        format!("UPDATE users SET is_active = false WHERE id = {deactivated}"),
+        format!("DELETE FROM risk_scores WHERE user_id = {gone}"),
+        format!("DELETE FROM subscription_payments WHERE user_id = {gone}"),
+        format!("DELETE FROM users WHERE id = {gone}"),
+        format!("DELETE FROM subscription_payments WHERE user_id = {no_payments}"),
+    ];
+    for statement in sql {
+        db.execute_unprepared(&statement).await.expect(&statement);
+    }
+    store::payments::insert_new(
+        db,
+        &[store::payments::PaymentFields::from(payment(
+            unscored_payments,
+            PaymentStatus::Declined,
+            1,
+            4.99,
+        ))],
+    )
+    .await
+    .expect("a payment not rescored");
+
+    let later = later + Duration::seconds(1);
+    let done = scoring::rescore_all(db, &Rules::from(config), later, 3, |_| {})
+        .await
+        .expect("rescore");
+
+    assert_eq!(done.users, 7, "{backend:?}: every user but the one deleted");
+    assert_eq!(
+        risk_scores::Entity::find_by_id(gone)
+            .one(db)
+            .await
+            .expect("query"),
+        None
+    );
+    for &id in ids.iter().filter(|&&id| id != gone) {
+        let row = stored_score(db, id).await;
+        let context = format!("{backend:?} user {id}");
+        assert_matches(&row, &fresh(db, id, &config, later).await, &context);
+        let user = store::users::find(db, id)
+            .await
+            .expect("query")
+            .expect("user");
+        assert_eq!(row.is_active, user.is_active, "{context}");
+        let facts = payments::facts(db, id).await.expect("payments");
+        let succeeded = facts
+            .iter()
+            .filter(|f| f.outcome == Outcome::Success)
+            .count();
+        assert_eq!(
+            row.succeeded_payments,
+            Some(i32::try_from(succeeded).expect("count")),
+            "{context}"
+        );
+    }
+    let tied = stored_score(db, tied_plans).await;
+    assert_eq!(
+        (
+            tied.subscription_type.as_deref(),
+            tied.monthly_amount_cents,
+            tied.currency.as_deref()
+        ),
+        (Some("premium"), Some(999), Some("EUR")),
+        "{backend:?}: the plan recorded last of two from one instant"
+    );
+    assert!(!stored_score(db, deactivated).await.is_active);
+    assert_eq!(stored_score(db, no_payments).await.total_payments, 0);
+    assert_eq!(
+        stored_score(db, untouched).await,
+        before,
+        "{backend:?}: a row already right is left as it was"
+    );
 }
 
 backend_tests!(the_rescore_command_applies_the_configured_weights);

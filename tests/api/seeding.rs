@@ -23,6 +23,7 @@ struct Snapshot {
     users: Vec<users::Model>,
     subscriptions: Vec<user_subscriptions::Model>,
     payments: Vec<subscription_payments::Model>,
+    scores: Vec<risk_scores::Model>,
 }
 
 async fn snapshot(test_db: &TestDb) -> Snapshot {
@@ -42,7 +43,49 @@ async fn snapshot(test_db: &TestDb) -> Snapshot {
             .all(&test_db.db)
             .await
             .expect("payments"),
+        scores: risk_scores::Entity::find()
+            .order_by_asc(risk_scores::Column::UserId)
+            .all(&test_db.db)
+            .await
+            .expect("scores"),
     }
+}
+
+/// PostgreSQL loads through binary COPY, each field in its column's binary
+/// form; SQLite through INSERTs of the same rows. Every value must arrive
+/// the same: the timestamps to the microsecond, the scores to the bit, the
+/// NULLs where they are.
+#[tokio::test]
+async fn the_same_seed_stores_the_same_rows_on_both_backends() {
+    if !crate::helpers::postgres_configured(
+        "seeding::the_same_seed_stores_the_same_rows_on_both_backends",
+    ) {
+        return;
+    }
+    let (postgres, sqlite) = (
+        TestDb::migrated(Backend::Postgres).await,
+        TestDb::migrated(Backend::Sqlite).await,
+    );
+    postgres.seed(150, 11, fixed_now()).await;
+    sqlite.seed(150, 11, fixed_now()).await;
+    let (on_postgres, on_sqlite) = (snapshot(&postgres).await, snapshot(&sqlite).await);
+    assert_eq!(on_postgres.users.len(), 150);
+    assert!(
+        on_postgres
+            .payments
+            .iter()
+            .any(|p| p.failure_reason.is_some())
+            && on_postgres
+                .subscriptions
+                .iter()
+                .any(|s| s.effective_until.is_some())
+            && on_postgres
+                .scores
+                .iter()
+                .any(|s| s.next_change_at.is_none()),
+        "the seed writes NULLs and values in the nullable columns"
+    );
+    assert_eq!(on_postgres, on_sqlite);
 }
 
 backend_tests!(the_same_seed_gives_the_same_rows_and_another_seed_does_not);
