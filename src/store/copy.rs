@@ -281,14 +281,41 @@ pub async fn copy_out<const N: usize>(
     mut tuple: impl FnMut([Option<&[u8]>; N]) -> Result<(), sea_orm::DbErr>,
 ) -> Result<(), sea_orm::DbErr> {
     use futures::TryStreamExt;
-    use sqlx::postgres::PgPoolCopyExt;
     let driver = |e: sqlx::Error| sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into()));
-    let mut stream = pool.copy_out_raw(statement).await.map_err(driver)?;
+    let mut connection = CopyConnection {
+        conn: pool.acquire().await.map_err(driver)?,
+        read_to_end: false,
+    };
     let mut reader = BinaryCopyReader::<N>::default();
-    while let Some(chunk) = stream.try_next().await.map_err(driver)? {
-        reader.feed(&chunk, &mut tuple)?;
+    {
+        let mut stream = connection
+            .conn
+            .copy_out_raw(statement)
+            .await
+            .map_err(driver)?;
+        while let Some(chunk) = stream.try_next().await.map_err(driver)? {
+            reader.feed(&chunk, &mut tuple)?;
+        }
     }
+    connection.read_to_end = true;
     Ok(reader.finish()?)
+}
+
+/// A pool connection carrying a COPY out, closed rather than returned to
+/// the pool unless the COPY was read to its end (an error or a cancelled
+/// future stops it midway): the server's remaining replies would otherwise
+/// wait on it, and the next query there would read them as its own.
+struct CopyConnection {
+    conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    read_to_end: bool,
+}
+
+impl Drop for CopyConnection {
+    fn drop(&mut self) {
+        if !self.read_to_end {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// The length of the header at the start of `bytes`, `None` if it is not
@@ -300,6 +327,12 @@ fn header_len(bytes: &[u8]) -> Result<Option<usize>, CopyFormatError> {
     }
     if &bytes[..BINARY_SIGNATURE.len()] != BINARY_SIGNATURE {
         return Err(CopyFormatError("not a binary COPY stream"));
+    }
+    // Bits 16 to 31 of the flags change the format (16: each tuple carries
+    // its OID): a reader must refuse what it does not know.
+    let flags = be_i32(&bytes[BINARY_SIGNATURE.len()..]).unwrap_or_default();
+    if flags & !0xffff != 0 {
+        return Err(CopyFormatError("unknown format flags"));
     }
     let extension = be_i32(&bytes[fixed - 4..])
         .and_then(|len| usize::try_from(len).ok())
@@ -445,6 +478,12 @@ mod tests {
         assert_eq!(
             read_all(&[&trailing]).unwrap_err(),
             CopyFormatError("data after the trailer")
+        );
+        let mut oids = stream.clone();
+        oids[BINARY_SIGNATURE.len() + 1] = 1; // bit 16: OIDs included
+        assert_eq!(
+            read_all(&[&oids]).unwrap_err(),
+            CopyFormatError("unknown format flags")
         );
         let mut text = stream.clone();
         text[0] = b'1';

@@ -594,6 +594,62 @@ async fn a_full_rescore_reads_each_user_whatever_is_stored_of_them(backend: Back
     );
 }
 
+/// A full rescore reads through binary COPY on pool connections; one read
+/// stopped midway (an error, a cancelled batch) must not leave its
+/// connection in the pool with the rest of the COPY still to come.
+#[tokio::test]
+async fn a_binary_copy_stopped_midway_leaves_the_pool_answering_right() {
+    use sea_orm::{ConnectionTrait, DbErr, Statement};
+    use store::copy::{binary_i64, copy_out, present};
+    if !crate::helpers::postgres_configured(
+        "scoring::a_binary_copy_stopped_midway_leaves_the_pool_answering_right",
+    ) {
+        return;
+    }
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    let mut options = sea_orm::ConnectOptions::new(test_db.url.clone());
+    options.max_connections(1).sqlx_logging(false);
+    let db = sea_orm::Database::connect(options)
+        .await
+        .expect("a pool of one");
+    let pool = db.get_postgres_connection_pool();
+    let many = "COPY (SELECT generate_series(1, 100000)::int8) TO STDOUT (FORMAT binary)";
+
+    let mut seen = 0;
+    let stopped = copy_out::<1>(pool, many, |_| {
+        seen += 1;
+        if seen == 3 {
+            return Err(DbErr::Custom("stop here".into()));
+        }
+        Ok(())
+    })
+    .await;
+    assert_eq!(stopped, Err(DbErr::Custom("stop here".into())));
+    assert_eq!(seen, 3);
+
+    // The pool's one connection then answers its own queries, and reads a
+    // whole COPY again.
+    for n in [7_i64, 8] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT {n}::int8 AS n"),
+            ))
+            .await
+            .expect("query")
+            .expect("a row");
+        assert_eq!(row.try_get::<i64>("", "n").expect("n"), n);
+    }
+    let mut sum = 0;
+    copy_out::<1>(pool, many, |[n]| {
+        sum += binary_i64(present(n)?)?;
+        Ok(())
+    })
+    .await
+    .expect("a whole COPY");
+    assert_eq!(sum, 100_000 * 100_001 / 2);
+}
+
 backend_tests!(the_rescore_command_applies_the_configured_weights);
 async fn the_rescore_command_applies_the_configured_weights(backend: Backend) {
     let test_db = TestDb::migrated(backend).await;
