@@ -34,6 +34,10 @@ impl Default for CopyBinary {
 /// The header of a binary COPY: signature, flags, no extension.
 const BINARY_HEADER_LEN: usize = BINARY_SIGNATURE.len() + 8;
 
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC), from
+/// which a binary `timestamptz` counts.
+const UNIX_TO_POSTGRES_MICROS: i64 = 946_684_800_000_000;
+
 impl CopyBinary {
     /// An empty payload.
     pub fn new() -> Self {
@@ -48,18 +52,24 @@ impl CopyBinary {
         }
     }
 
-    fn field(&mut self, value: &[u8]) -> &mut Self {
+    /// Counts a field of the current row, opening the row (its field count
+    /// written at [`CopyBinary::end_row`]) on its first field.
+    fn start_field(&mut self) {
         if self.row_start.is_none() {
             self.row_start = Some(self.bytes.len());
             self.bytes.extend_from_slice(&[0; 2]);
         }
+        self.fields += 1;
+    }
+
+    fn field(&mut self, value: &[u8]) -> &mut Self {
         let Ok(len) = i32::try_from(value.len()) else {
             self.oversized = true;
             return self;
         };
+        self.start_field();
         self.bytes.extend_from_slice(&len.to_be_bytes());
         self.bytes.extend_from_slice(value);
-        self.fields += 1;
         self
     }
 
@@ -91,18 +101,13 @@ impl CopyBinary {
     /// A `timestamptz` field, to the microsecond (as the text format
     /// wrote it: the nanoseconds below are cut).
     pub fn time(&mut self, value: DateTime<Utc>) -> &mut Self {
-        const UNIX_TO_POSTGRES_MICROS: i64 = 946_684_800_000_000;
         self.i64(value.timestamp_micros() - UNIX_TO_POSTGRES_MICROS)
     }
 
     /// NULL.
     pub fn null(&mut self) -> &mut Self {
-        if self.row_start.is_none() {
-            self.row_start = Some(self.bytes.len());
-            self.bytes.extend_from_slice(&[0; 2]);
-        }
+        self.start_field();
         self.bytes.extend_from_slice(&(-1_i32).to_be_bytes());
-        self.fields += 1;
         self
     }
 
@@ -321,7 +326,7 @@ impl Drop for CopyConnection {
 /// The length of the header at the start of `bytes`, `None` if it is not
 /// all there yet.
 fn header_len(bytes: &[u8]) -> Result<Option<usize>, CopyFormatError> {
-    let fixed = BINARY_SIGNATURE.len() + 8;
+    let fixed = BINARY_HEADER_LEN;
     if bytes.len() < fixed {
         return Ok(None);
     }
@@ -346,6 +351,40 @@ fn be_i16(bytes: &[u8]) -> Option<i16> {
 
 fn be_i32(bytes: &[u8]) -> Option<i32> {
     Some(i32::from_be_bytes(bytes.get(..4)?.try_into().ok()?))
+}
+
+/// The values of a text-stored enumeration `E` by their stored spelling,
+/// to read them from binary fields without building a string per row.
+pub struct EnumTexts<E>(Vec<(String, E)>);
+
+impl<E> Default for EnumTexts<E>
+where
+    E: sea_orm::ActiveEnum<Value = String> + sea_orm::Iterable,
+{
+    /// Every value of `E` with its spelling.
+    fn default() -> Self {
+        Self(E::iter().map(|e| (e.to_value(), e)).collect())
+    }
+}
+
+impl<E> EnumTexts<E>
+where
+    E: sea_orm::ActiveEnum<Value = String> + Copy,
+{
+    /// The value spelled `field`.
+    pub fn of(&self, field: &[u8]) -> Result<E, sea_orm::DbErr> {
+        self.0
+            .iter()
+            .find(|(text, _)| text.as_bytes() == field)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| {
+                sea_orm::DbErr::Type(format!(
+                    "unknown {} {:?}",
+                    E::name(),
+                    String::from_utf8_lossy(field)
+                ))
+            })
+    }
 }
 
 /// A field that may not be NULL.
@@ -393,7 +432,6 @@ pub fn binary_text(field: &[u8]) -> Result<&str, CopyFormatError> {
 
 /// A binary `timestamptz` field: microseconds since 2000-01-01 UTC.
 pub fn binary_timestamptz(field: &[u8]) -> Result<DateTime<Utc>, CopyFormatError> {
-    const UNIX_TO_POSTGRES_MICROS: i64 = 946_684_800_000_000;
     binary_i64(field)?
         .checked_add(UNIX_TO_POSTGRES_MICROS)
         .and_then(DateTime::from_timestamp_micros)
@@ -569,6 +607,15 @@ mod tests {
         );
         assert!(binary_timestamptz(&i64::MAX.to_be_bytes()).is_err());
         assert!(binary_i64(&[0; 4]).is_err());
+    }
+
+    #[test]
+    fn a_stored_spelling_reads_as_its_enum_value() {
+        use crate::domain::PaymentStatus;
+        let statuses = EnumTexts::<PaymentStatus>::default();
+        assert_eq!(statuses.of(b"declined"), Ok(PaymentStatus::Declined));
+        let unknown = statuses.of(b"Failed").unwrap_err().to_string();
+        assert!(unknown.contains("\"Failed\""), "{unknown}");
     }
 
     #[test]

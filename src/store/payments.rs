@@ -5,14 +5,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::subscription_payments::{ActiveModel, Column, Entity, Model};
 use sea_orm::{
-    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend,
-    DatabaseConnection, DbErr, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
-    TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
 use crate::domain::{Cents, PaymentStatus};
 use crate::risk::{Outcome, PaymentFact};
-use crate::store::copy::{self, binary_i64, binary_timestamptz, present};
+use crate::store::copy::{self, EnumTexts, binary_i64, binary_timestamptz, present};
 
 /// A payment to write: every column but the id, as it will be stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,28 +213,16 @@ pub async fn facts_in_range<C: ConnectionTrait>(
         "COPY (SELECT user_id, payment_date, amount_cents, status FROM subscription_payments \
          WHERE user_id BETWEEN {from} AND {to} ORDER BY user_id) TO STDOUT (FORMAT binary)"
     );
-    let statuses: Vec<(String, PaymentStatus)> =
-        PaymentStatus::iter().map(|s| (s.to_value(), s)).collect();
+    let statuses = EnumTexts::<PaymentStatus>::default();
     copy::copy_out(
         db.get_postgres_connection_pool(),
         &statement,
         |[user_id, paid_at, cents, status]| {
-            let status = present(status)?;
-            let status = statuses
-                .iter()
-                .find(|(text, _)| text.as_bytes() == status)
-                .map(|(_, status)| *status)
-                .ok_or_else(|| {
-                    DbErr::Type(format!(
-                        "unknown payment status {:?}",
-                        String::from_utf8_lossy(status)
-                    ))
-                })?;
             let row = (
                 binary_i64(present(user_id)?)?,
                 binary_timestamptz(present(paid_at)?)?,
                 binary_i64(present(cents)?)?,
-                status,
+                statuses.of(present(status)?)?,
             );
             histories.push(row.0, fact(&row))
         },

@@ -3,12 +3,11 @@
 //! their stored score's values, the users locked for the caller's
 //! transaction.
 
-use std::collections::HashMap;
-
-use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Iterable};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr};
 
 use super::copy::{
-    self, binary_bool, binary_f64, binary_i32, binary_i64, binary_text, binary_timestamptz, present,
+    self, EnumTexts, binary_bool, binary_f64, binary_i32, binary_i64, binary_text,
+    binary_timestamptz, present,
 };
 use super::risk_scores::{self, CurrentPlan, StoredLevel, StoredValues};
 use super::subscriptions;
@@ -111,8 +110,7 @@ pub async fn lock_range_users<C: ConnectionTrait>(
         },
     )
     .await?;
-    let levels: HashMap<String, StoredLevel> =
-        StoredLevel::iter().map(|l| (l.to_value(), l)).collect();
+    let levels = EnumTexts::<StoredLevel>::default();
     let mut at = 0;
     copy::copy_out::<13>(
         pool,
@@ -147,18 +145,15 @@ fn find<'u>(users: &'u mut [RangeUser], at: &mut usize, id: i64) -> Option<&'u m
 fn stored_values(
     user_id: i64,
     fields: &[Option<&[u8]>; 13],
-    levels: &HashMap<String, StoredLevel>,
+    levels: &EnumTexts<StoredLevel>,
 ) -> Result<StoredValues, DbErr> {
     let text = |field: Option<&[u8]>| -> Result<Option<String>, DbErr> {
         Ok(field.map(binary_text).transpose()?.map(str::to_owned))
     };
-    let level = binary_text(present(fields[2])?)?;
     Ok(StoredValues {
         user_id,
         score: binary_f64(present(fields[1])?)?,
-        level: *levels
-            .get(level)
-            .ok_or_else(|| DbErr::Type(format!("unknown risk level {level:?}")))?,
+        level: levels.of(present(fields[2])?)?,
         patterns: binary_i32(present(fields[3])?)?,
         total_payments: binary_i32(present(fields[4])?)?,
         failed_payments: binary_i32(present(fields[5])?)?,

@@ -196,11 +196,19 @@ pub async fn lock_range_ids<C: ConnectionTrait>(
         .column(Column::Id)
         .filter(Column::Id.between(from, to))
         .order_by_asc(Column::Id);
-    let query = match conn.get_database_backend() {
+    for_update(query, conn.get_database_backend())
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+/// `query` locking the rows it finds for the transaction on PostgreSQL;
+/// SQLite's write transactions already exclude each other.
+fn for_update(query: sea_orm::Select<Entity>, backend: DatabaseBackend) -> sea_orm::Select<Entity> {
+    match backend {
         DatabaseBackend::Postgres => query.lock_exclusive(),
         _ => query,
-    };
-    query.into_tuple().all(conn).await
+    }
 }
 
 /// The users `ids`, locked like [`lock`], in id order (so that two
@@ -269,11 +277,7 @@ async fn lock_where<C: ConnectionTrait>(
         .columns([Column::Id, Column::CreatedAt, Column::IsActive])
         .filter(condition)
         .order_by_asc(Column::Id);
-    let query = match conn.get_database_backend() {
-        DatabaseBackend::Postgres => query.lock_exclusive(),
-        _ => query,
-    };
-    scoring_users(conn, query).await
+    scoring_users(conn, for_update(query, conn.get_database_backend())).await
 }
 
 /// The smallest and largest user id, if there is any user.

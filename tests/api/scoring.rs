@@ -56,6 +56,35 @@ async fn pay(db: &DatabaseConnection, p: NewPayment, now: DateTime<Utc>) {
         .expect("record payment");
 }
 
+/// Records an active plan version of `user_id` in euros, open-ended;
+/// returns its id.
+async fn plan(
+    db: &DatabaseConnection,
+    user_id: i64,
+    kind: &str,
+    euros: f64,
+    effective_from: DateTime<Utc>,
+) -> i64 {
+    ingest::record_subscription(
+        db,
+        &Rules::default(),
+        ingest::NewSubscription {
+            user_id,
+            subscription_type: kind.into(),
+            status: PlanStatus::Active,
+            monthly_amount: Cents::from_units(euros).expect("amount"),
+            currency: CurrencyCode::euro(),
+            effective_from,
+            effective_until: None,
+        },
+        &tester(),
+        t0(),
+    )
+    .await
+    .expect("plan")
+    .id
+}
+
 /// The pure core's answer from the rows stored now.
 async fn fresh(
     db: &DatabaseConnection,
@@ -184,24 +213,7 @@ fn seen(result: &Result<ingest::PaymentRecorded, AppError>) -> String {
 async fn batch_fixture(db: &DatabaseConnection) -> (i64, i64, i64) {
     let ann = user(db, "ann@example.com", t0() - Duration::days(400)).await;
     let bob = user(db, "bob@example.com", t0() - Duration::days(20)).await;
-    let plan = ingest::record_subscription(
-        db,
-        &Rules::default(),
-        ingest::NewSubscription {
-            user_id: ann,
-            subscription_type: "premium".into(),
-            status: PlanStatus::Active,
-            monthly_amount: Cents::from_units(12.99).expect("amount"),
-            currency: CurrencyCode::euro(),
-            effective_from: t0() - Duration::days(300),
-            effective_until: None,
-        },
-        &tester(),
-        t0(),
-    )
-    .await
-    .expect("plan")
-    .id;
+    let plan = plan(db, ann, "premium", 12.99, t0() - Duration::days(300)).await;
     let mut earlier = payment(bob, PaymentStatus::Success, 50, 4.99);
     earlier.external_id = Some("e0".into());
     pay(db, earlier, t0()).await;
@@ -486,23 +498,7 @@ async fn a_full_rescore_reads_each_user_whatever_is_stored_of_them(backend: Back
     };
     // Two plan versions from one instant: the later recorded is current.
     for kind in ["basic", "premium"] {
-        ingest::record_subscription(
-            db,
-            &Rules::default(),
-            ingest::NewSubscription {
-                user_id: tied_plans,
-                subscription_type: kind.into(),
-                status: PlanStatus::Active,
-                monthly_amount: Cents::from_units(9.99).expect("amount"),
-                currency: CurrencyCode::euro(),
-                effective_from: t0() - Duration::days(100),
-                effective_until: None,
-            },
-            &tester(),
-            t0(),
-        )
-        .await
-        .expect("plan");
+        plan(db, tied_plans, kind, 9.99, t0() - Duration::days(100)).await;
     }
     let later = t0() + Duration::hours(1);
     let config = ScoringConfig::default();
