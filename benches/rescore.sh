@@ -11,7 +11,9 @@
 #   - on one database seeded by BASE_BIN, `rescore` under unchanged rules
 #     (it reads every payment and writes nearly nothing) and `rescore` with
 #     new weights (it rewrites nearly every row: each side gets weights the
-#     previous run did not use).
+#     previous run did not use). Each binary runs on its own schema: before
+#     BASE_BIN's turn, BIN reverts the migrations BASE_BIN does not know
+#     (untimed), and applies them again before its own.
 # For each: wall seconds, the service's user CPU seconds, its peak RSS and
 # the CPU the whole machine spent (the database's included), medians (the
 # lower of two), and new ÷ base. Run it on an otherwise idle machine.
@@ -59,13 +61,25 @@ export DATABASE_URL=$PG_URL/$PG_DB
 fresh_db "$PG_DB"
 "$BASE_BIN" --config /nonexistent migrate up >/dev/null 2>&1
 "$BASE_BIN" --config /nonexistent seed --users "$USERS" --seed 42 >/dev/null 2>&1
+# The migrations BIN has and BASE_BIN does not (pending once BASE_BIN's are
+# applied), then all of them applied.
+newer=$("$BIN" --config /nonexistent migrate status 2>/dev/null | grep -c '^Pending' || true)
 "$BIN" --config /nonexistent migrate up >/dev/null 2>&1
+schema_of() { # SIDE: the database at that side's migrations
+    if [[ $1 == base && $newer -gt 0 ]]; then
+        "$BIN" --config /nonexistent migrate down --steps "$newer" >/dev/null
+    elif [[ $1 == new && $newer -gt 0 ]]; then
+        "$BIN" --config /nonexistent migrate up >/dev/null
+    fi
+}
+echo "migrations BIN has and BASE_BIN does not: $newer" >&2
 # Two weight sets, neither the default (0.50 0.20), each of which moves
 # nearly every score from the default's.
 weights=("0.45 0.25" "0.40 0.30")
 run=0
 for _ in $(seq "$REPEAT"); do
     for side in base new; do
+        schema_of "$side"
         measure "same_$side" "$(side_bin $side)" --config /nonexistent rescore
         read -r recent amount <<< "${weights[$((run % 2))]}"
         run=$((run + 1))

@@ -23,6 +23,7 @@ mod m20261126_000011_create_shared_snapshots;
 mod m20261126_000012_search_walk;
 mod m20261126_000013_digest_generations;
 mod m20261127_000014_kept_statistics;
+mod m20261127_000015_payment_status_in_order_index;
 
 /// The ordered list of every migration of the service.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000012_search_walk::Migration),
             Box::new(m20261126_000013_digest_generations::Migration),
             Box::new(m20261127_000014_kept_statistics::Migration),
+            Box::new(m20261127_000015_payment_status_in_order_index::Migration),
         ]
     }
 }

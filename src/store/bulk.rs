@@ -10,6 +10,14 @@
 //! it commits: maintaining them row by row costs more than rebuilding them.
 //! DDL is transactional there, so a failed load rolls the
 //! drop back too. Readers wait until the load commits.
+//!
+//! When a load finds its tables empty on PostgreSQL, and every table whose
+//! foreign keys lead to them empty as well, it truncates them all in its
+//! transaction, which lets each COPY write its rows already frozen
+//! (`COPY … FREEZE`): marked visible to every transaction and in the
+//! visibility map. The vacuum that follows the load then has nothing to do
+//! but sample, where it would otherwise rewrite every page of the data just
+//! loaded (hint bits, visibility map); and index-only scans work at once.
 
 use std::collections::HashMap;
 
@@ -145,6 +153,8 @@ pub enum BulkWriter {
         deferred: Option<DeferredConstraints>,
         /// Rows buffered for the next COPY.
         buffers: Box<CopyBuffers>,
+        /// The tables were truncated in this transaction: COPY may freeze.
+        frozen: bool,
         /// Whether the database's `lower` lowers ASCII as Rust does.
         lowers_ascii: bool,
         /// The digest generation the score rows are written in (migration
@@ -237,6 +247,51 @@ impl DeferredConstraints {
     }
 }
 
+/// The loaded tables and, recursively, every table with a foreign key to
+/// one of them (alerts and what hangs off them), in the schema.
+fn truncated_tables_query() -> String {
+    format!(
+        "WITH RECURSIVE linked(oid) AS ( \
+           SELECT c.oid FROM pg_class c \
+           WHERE c.relname IN ({}) AND c.relnamespace = current_schema()::regnamespace \
+           UNION \
+           SELECT k.conrelid FROM pg_constraint k JOIN linked l ON k.confrelid = l.oid \
+           WHERE k.contype = 'f' \
+         ) SELECT oid::regclass::text FROM linked ORDER BY 1",
+        quoted_table_list()
+    )
+}
+
+/// Truncates the loaded tables, with every table whose foreign keys lead to
+/// them (PostgreSQL truncates a referenced table only with those), when
+/// every one of them is empty; returns whether it did. Truncating an empty
+/// table loses nothing, and a table truncated in a transaction may be
+/// loaded with `COPY … FREEZE` there. Sequences keep their values.
+async fn truncate_if_empty(tx: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
+    let tables: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(truncated_tables_query()))
+        .fetch_all(&mut *tx)
+        .await?;
+    let tables: Vec<String> = tables.into_iter().map(|(table,)| table).collect();
+    let any_row = tables
+        .iter()
+        .map(|table| format!("EXISTS (SELECT 1 FROM {table})"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let (occupied,): (bool,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {any_row}")))
+        .fetch_one(&mut *tx)
+        .await?;
+    if occupied {
+        return Ok(false);
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "TRUNCATE {}",
+        tables.join(", ")
+    )))
+    .execute(&mut *tx)
+    .await?;
+    Ok(true)
+}
+
 impl BulkWriter {
     /// Begins a load of `users_to_add` users: takes the tables' locks (ids
     /// are assigned by the caller, so no other writer may take one
@@ -261,6 +316,7 @@ impl BulkWriter {
         } else {
             None
         };
+        let frozen = existing == 0 && truncate_if_empty(&mut tx).await?;
         let (lowers_ascii,): (bool,) = sqlx::query_as("SELECT lower($1) = $2")
             .bind(UPPER_ASCII)
             .bind(UPPER_ASCII.to_ascii_lowercase())
@@ -273,6 +329,7 @@ impl BulkWriter {
             tx,
             deferred,
             buffers: Box::default(),
+            frozen,
             lowers_ascii,
             generation,
         })
@@ -317,13 +374,14 @@ impl BulkWriter {
             Self::Postgres {
                 tx,
                 buffers,
+                frozen,
                 lowers_ascii,
                 generation,
                 ..
             } => {
                 buffers.append(rows, *lowers_ascii, *generation);
                 if buffers.is_full() {
-                    buffers.flush(tx).await?;
+                    buffers.flush(tx, *frozen).await?;
                 }
                 Ok(())
             }
@@ -339,9 +397,10 @@ impl BulkWriter {
                 mut tx,
                 deferred,
                 mut buffers,
+                frozen,
                 ..
             } => {
-                buffers.flush(&mut tx).await?;
+                buffers.flush(&mut tx, frozen).await?;
                 if let Some(deferred) = deferred {
                     deferred.restore(&mut tx).await?;
                 }
@@ -468,7 +527,18 @@ impl CopyBuffers {
         self.payments.len() >= COPY_FLUSH_BYTES
     }
 
-    async fn flush(&mut self, tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    /// Sends the buffered rows, frozen when the tables were truncated in
+    /// this transaction (`frozen`).
+    async fn flush(
+        &mut self,
+        tx: &mut sqlx::PgConnection,
+        frozen: bool,
+    ) -> Result<(), sqlx::Error> {
+        let options = if frozen {
+            "(FORMAT binary, FREEZE)"
+        } else {
+            "(FORMAT binary)"
+        };
         let Self {
             users,
             plans,
@@ -478,33 +548,42 @@ impl CopyBuffers {
         users
             .send(
                 tx,
-                "COPY users (id, external_id, name, email, created_at, is_active) FROM STDIN \
-                 (FORMAT binary)",
+                &format!(
+                    "COPY users (id, external_id, name, email, created_at, is_active) FROM STDIN \
+                     {options}"
+                ),
             )
             .await?;
         plans
             .send(
                 tx,
-                "COPY user_subscriptions (id, user_id, subscription_type, status, \
-                 monthly_amount_cents, currency, created_at, updated_at, effective_from, \
-                 effective_until) FROM STDIN (FORMAT binary)",
+                &format!(
+                    "COPY user_subscriptions (id, user_id, subscription_type, status, \
+                     monthly_amount_cents, currency, created_at, updated_at, effective_from, \
+                     effective_until) FROM STDIN {options}"
+                ),
             )
             .await?;
         payments
             .send(
                 tx,
-                "COPY subscription_payments (id, external_id, subscription_id, user_id, \
-                 amount_cents, currency, status, payment_date, payment_method, failure_reason) \
-                 FROM STDIN (FORMAT binary)",
+                &format!(
+                    "COPY subscription_payments (id, external_id, subscription_id, user_id, \
+                     amount_cents, currency, status, payment_date, payment_method, \
+                     failure_reason) FROM STDIN {options}"
+                ),
             )
             .await?;
         scores
             .send(
                 tx,
-                "COPY risk_scores (user_id, score, level, patterns, total_payments, \
-                 failed_payments, succeeded_payments, failure_rate, is_active, \
-                 subscription_type, monthly_amount_cents, currency, next_change_at, computed_at, \
-                 search_name, search_email, baseline_generation) FROM STDIN (FORMAT binary)",
+                &format!(
+                    "COPY risk_scores (user_id, score, level, patterns, total_payments, \
+                     failed_payments, succeeded_payments, failure_rate, is_active, \
+                     subscription_type, monthly_amount_cents, currency, next_change_at, \
+                     computed_at, search_name, search_email, baseline_generation) FROM STDIN \
+                     {options}"
+                ),
             )
             .await?;
         Ok(())

@@ -236,7 +236,40 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration keeps the statistics' counters (PostgreSQL
+    // The newest migration puts the payments' status in their index in
+    // the model's order (PostgreSQL only), keeping its name and keys.
+    let manager = SchemaManager::new(&test_db.db);
+    let order_index_includes_status = || async {
+        crate::helpers::count(
+            &test_db.db,
+            "SELECT count(*) FROM pg_indexes WHERE indexname = \
+             'idx_subscription_payments_user_order' AND indexdef LIKE '%INCLUDE (status)'",
+        )
+        .await
+            == 1
+    };
+    let has_order_index = || async {
+        manager
+            .has_index(
+                "subscription_payments",
+                "idx_subscription_payments_user_order",
+            )
+            .await
+            .expect("inspect")
+    };
+    if backend == Backend::Postgres {
+        assert!(order_index_includes_status().await);
+    }
+    step_down(&test_db);
+    assert!(has_order_index().await, "{backend:?}: the index stays");
+    if backend == Backend::Postgres {
+        assert!(
+            !order_index_includes_status().await,
+            "the index is back to its keys alone"
+        );
+    }
+
+    // The one before keeps the statistics' counters (PostgreSQL
     // only); the one before keeps the digest's baselines by generation; the
     // one before copies the names and emails into the scores for
     // the search's walk (PostgreSQL only); the one before holds the
@@ -244,7 +277,6 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     // scores and the payments' index in the model's order; then the search
     // indexes (SQLite's FTS5 table, PostgreSQL's scores by user); then the
     // outbox's tables; then the access tables.
-    let manager = SchemaManager::new(&test_db.db);
     let has_generations = || async {
         manager
             .has_column("risk_scores", "baseline_generation")
@@ -369,7 +401,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let status = risk_monitor(&test_db, &["migrate", "status"]);
     assert_eq!(
         applied(&String::from_utf8_lossy(&status.stdout)),
-        Migrator::migrations().len() - 8
+        Migrator::migrations().len() - 9
     );
 
     let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);

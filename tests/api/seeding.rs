@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use entity::{risk_scores, subscription_payments, user_subscriptions, users};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
 use std::collections::{BTreeMap, HashSet};
 
 use crate::helpers::internals::{
@@ -86,6 +86,70 @@ async fn the_same_seed_stores_the_same_rows_on_both_backends() {
         "the seed writes NULLs and values in the nullable columns"
     );
     assert_eq!(on_postgres, on_sqlite);
+}
+
+/// Pages of `table` all-frozen in the visibility map, and all its pages.
+async fn frozen_pages(test_db: &TestDb, table: &str) -> (i64, i64) {
+    let of = |what: &str| {
+        format!("SELECT count(*) FILTER (WHERE {what}) FROM pg_visibility_map('{table}')")
+    };
+    (
+        crate::helpers::count(&test_db.db, &of("all_frozen")).await,
+        crate::helpers::count(&test_db.db, &of("true")).await,
+    )
+}
+
+/// A seed into an empty PostgreSQL database writes its rows already frozen
+/// (the empty tables truncated in its transaction, then `COPY … FREEZE`):
+/// every page of the four tables it loads is all-frozen, so the vacuum
+/// after the load has no page to rewrite. A seed into a database that holds
+/// rows truncates nothing: the first seed's users, and an alert with its
+/// note, are all still there after a second one.
+#[tokio::test]
+async fn a_seed_into_an_empty_postgres_database_loads_frozen_rows_and_the_next_keeps_them() {
+    if !crate::helpers::postgres_configured(
+        "seeding::a_seed_into_an_empty_postgres_database_loads_frozen_rows_and_the_next_keeps_them",
+    ) {
+        return;
+    }
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    test_db
+        .db
+        .execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        .await
+        .expect("pg_visibility");
+    test_db.seed(400, 3, fixed_now()).await;
+    for table in [
+        "users",
+        "user_subscriptions",
+        "subscription_payments",
+        "risk_scores",
+    ] {
+        let (frozen, pages) = frozen_pages(&test_db, table).await;
+        assert!(pages > 0, "{table} has pages");
+        assert_eq!(frozen, pages, "{table}: every page frozen");
+    }
+
+    test_db
+        .db
+        .execute_unprepared(
+            "INSERT INTO alerts (user_id, risk_score, risk_level, created_at) \
+             VALUES (7, 0.9, 'high', now()); \
+             INSERT INTO alert_notes (alert_id, author, text, at) \
+             SELECT id, 'ops', 'called them', now() FROM alerts",
+        )
+        .await
+        .expect("an alert with a note");
+    test_db.seed(50, 4, fixed_now()).await;
+    assert_eq!(snapshot(&test_db).await.users.len(), 450);
+    for table in ["alerts", "alert_notes"] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        assert_eq!(
+            crate::helpers::count(&test_db.db, &sql).await,
+            1,
+            "{table} kept"
+        );
+    }
 }
 
 backend_tests!(the_same_seed_gives_the_same_rows_and_another_seed_does_not);
