@@ -18,6 +18,8 @@
 //! visibility map. The vacuum that follows the load then has nothing to do
 //! but sample, where it would otherwise rewrite every page of the data just
 //! loaded (hint bits, visibility map); and index-only scans work at once.
+//! Freezing only saves time: when another session holds a lock on one of
+//! those tables, the load goes on unfrozen rather than wait for it.
 
 use std::collections::HashMap;
 
@@ -267,28 +269,67 @@ fn truncated_tables_query() -> String {
 /// every one of them is empty; returns whether it did. Truncating an empty
 /// table loses nothing, and a table truncated in a transaction may be
 /// loaded with `COPY … FREEZE` there. Sequences keep their values.
+///
+/// Freezing only saves time, so it never waits: should another session
+/// hold a lock on one of those tables (a running service's deliverer on
+/// `deliveries`, say), the load goes on unfrozen instead of waiting for it,
+/// or deadlocking with it. The attempt runs under a savepoint, which is
+/// rolled back when it gives up.
 async fn truncate_if_empty(tx: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
     let tables: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(truncated_tables_query()))
         .fetch_all(&mut *tx)
         .await?;
     let tables: Vec<String> = tables.into_iter().map(|(table,)| table).collect();
+    let mut attempt = sqlx::Connection::begin(&mut *tx).await?;
+    match truncate_all(&mut attempt, &tables).await {
+        Ok(true) => {
+            attempt.commit().await?;
+            Ok(true)
+        }
+        Ok(false) => {
+            attempt.rollback().await?;
+            Ok(false)
+        }
+        Err(sqlx::Error::Database(error))
+            if error.code().as_deref() == Some(LOCK_NOT_AVAILABLE) =>
+        {
+            attempt.rollback().await?;
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// PostgreSQL's SQLSTATE for a `NOWAIT` lock another session holds.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+/// [`truncate_if_empty`]'s work: locks `tables` without waiting, then
+/// truncates them if none holds a row (checked under the lock, so none can
+/// gain one meanwhile).
+async fn truncate_all(
+    conn: &mut sqlx::PgConnection,
+    tables: &[String],
+) -> Result<bool, sqlx::Error> {
+    let list = tables.join(", ");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {list} IN ACCESS EXCLUSIVE MODE NOWAIT"
+    )))
+    .execute(&mut *conn)
+    .await?;
     let any_row = tables
         .iter()
         .map(|table| format!("EXISTS (SELECT 1 FROM {table})"))
         .collect::<Vec<_>>()
         .join(" OR ");
     let (occupied,): (bool,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {any_row}")))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
     if occupied {
         return Ok(false);
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "TRUNCATE {}",
-        tables.join(", ")
-    )))
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {list}")))
+        .execute(&mut *conn)
+        .await?;
     Ok(true)
 }
 

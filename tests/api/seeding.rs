@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use entity::{risk_scores, subscription_payments, user_subscriptions, users};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder, TransactionTrait,
+};
 use std::collections::{BTreeMap, HashSet};
 
 use crate::helpers::internals::{
@@ -150,6 +152,44 @@ async fn a_seed_into_an_empty_postgres_database_loads_frozen_rows_and_the_next_k
             "{table} kept"
         );
     }
+}
+
+/// Freezing never waits: while another session holds a lock on `alerts`
+/// (a running service reading it), a seed into an empty database loads
+/// every row, unfrozen, instead of waiting for that session to end.
+#[tokio::test]
+async fn a_seed_loads_unfrozen_rather_than_wait_for_another_sessions_lock() {
+    if !crate::helpers::postgres_configured(
+        "seeding::a_seed_loads_unfrozen_rather_than_wait_for_another_sessions_lock",
+    ) {
+        return;
+    }
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    test_db
+        .db
+        .execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        .await
+        .expect("pg_visibility");
+    let reader = test_db.db.begin().await.expect("a second session");
+    reader
+        .execute_unprepared("LOCK TABLE alerts IN ACCESS SHARE MODE")
+        .await
+        .expect("a lock on alerts");
+
+    let seeded = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        test_db.seed(200, 5, fixed_now()),
+    )
+    .await;
+
+    assert!(seeded.is_ok(), "the seed waited for another session's lock");
+    reader.rollback().await.expect("end the second session");
+    assert_eq!(snapshot(&test_db).await.users.len(), 200);
+    let (frozen, pages) = frozen_pages(&test_db, "subscription_payments").await;
+    assert!(
+        pages > 0 && frozen < pages,
+        "loaded unfrozen: {frozen} of {pages} pages frozen"
+    );
 }
 
 backend_tests!(the_same_seed_gives_the_same_rows_and_another_seed_does_not);
