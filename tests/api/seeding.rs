@@ -90,6 +90,18 @@ async fn the_same_seed_stores_the_same_rows_on_both_backends() {
     assert_eq!(on_postgres, on_sqlite);
 }
 
+/// A migrated PostgreSQL database whose visibility map can be read
+/// (`pg_visibility`).
+async fn migrated_with_visibility_map() -> TestDb {
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    test_db
+        .db
+        .execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        .await
+        .expect("pg_visibility");
+    test_db
+}
+
 /// Pages of `table` all-frozen in the visibility map, and all its pages.
 async fn frozen_pages(test_db: &TestDb, table: &str) -> (i64, i64) {
     let of = |what: &str| {
@@ -114,12 +126,7 @@ async fn a_seed_into_an_empty_postgres_database_loads_frozen_rows_and_the_next_k
     ) {
         return;
     }
-    let test_db = TestDb::migrated(Backend::Postgres).await;
-    test_db
-        .db
-        .execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_visibility")
-        .await
-        .expect("pg_visibility");
+    let test_db = migrated_with_visibility_map().await;
     test_db.seed(400, 3, fixed_now()).await;
     for table in [
         "users",
@@ -164,12 +171,7 @@ async fn a_seed_loads_unfrozen_rather_than_wait_for_another_sessions_lock() {
     ) {
         return;
     }
-    let test_db = TestDb::migrated(Backend::Postgres).await;
-    test_db
-        .db
-        .execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_visibility")
-        .await
-        .expect("pg_visibility");
+    let test_db = migrated_with_visibility_map().await;
     let reader = test_db.db.begin().await.expect("a second session");
     reader
         .execute_unprepared("LOCK TABLE alerts IN ACCESS SHARE MODE")
