@@ -170,8 +170,8 @@ fn stored_summary(id: i64, stored: summaries::SummaryParts) -> Option<Summary> {
 /// The user `user_id` and their assessment now from their summary, read
 /// together in one round trip (see [`summaries_of`]); `None` for an
 /// unknown user.
-pub async fn user_assessed_now<C: ConnectionTrait>(
-    conn: &C,
+pub async fn user_assessed_now(
+    conn: &DatabaseConnection,
     config: &ScoringConfig,
     user_id: i64,
     now: DateTime<Utc>,

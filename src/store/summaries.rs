@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use entity::users;
-use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseBackend, DbErr, QueryResult, Statement, Value};
+use sea_orm::{
+    ActiveEnum, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult,
+    Statement, Value,
+};
 
 use crate::domain::PaymentStatus;
 use crate::risk::{Counts, PaymentFact, Summary};
@@ -63,47 +66,113 @@ pub async fn parts_of<C: ConnectionTrait>(
 }
 
 /// The user `user_id` and the stored parts of their summary, in one round
-/// trip (an analysis reads both); `None` for an unknown user.
-pub async fn user_and_parts<C: ConnectionTrait>(
-    conn: &C,
+/// trip (an analysis reads both); `None` for an unknown user. On PostgreSQL
+/// the statement goes to the pool's driver directly: the analysis is a hot
+/// read, and the ORM's layers around one small statement (its boxed
+/// futures, moved by value, and a decoding of each value through its
+/// generic row) cost more instructions than the statement's own work.
+pub async fn user_and_parts(
+    db: &DatabaseConnection,
     user_id: i64,
 ) -> Result<Option<(users::Model, SummaryParts)>, DbErr> {
-    let backend = conn.get_database_backend();
+    let backend = db.get_database_backend();
     let (sql, binds) = statement_for(backend, &[user_id], true);
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, binds))
-        .await?;
     let mut parts = HashMap::new();
     let mut user = None;
-    read_rows(&rows, &mut parts, &mut user)?;
+    if backend == DatabaseBackend::Postgres {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_all(db.get_postgres_connection_pool())
+            .await
+            .map_err(driver_error)?;
+        read_rows(&rows, &mut parts, &mut user)?;
+    } else {
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, binds))
+            .await?;
+        read_rows(&rows, &mut parts, &mut user)?;
+    }
     Ok(user.map(|user| (user, parts.remove(&user_id).unwrap_or_default())))
+}
+
+/// A driver's error as the ORM reports it, so that `error.rs` maps it the
+/// same whichever path ran the statement: no connection to be had (the
+/// pool's wait, or a connection that fails to open or breaks) is a
+/// connection error, anything else the statement's.
+fn driver_error(error: sqlx::Error) -> DbErr {
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    match error {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Configuration(_) => DbErr::Conn(RuntimeErr::SqlxError(error.into())),
+        _ => DbErr::Query(RuntimeErr::SqlxError(error.into())),
+    }
+}
+
+/// A row of [`statement`], read by position: the ORM's for SQLite, the
+/// driver's own on PostgreSQL.
+trait PartsRow {
+    fn at<T>(&self, index: usize) -> Result<T, DbErr>
+    where
+        T: sea_orm::TryGetable
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>;
+}
+
+impl PartsRow for QueryResult {
+    fn at<T>(&self, index: usize) -> Result<T, DbErr>
+    where
+        T: sea_orm::TryGetable
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
+    {
+        self.try_get_by_index(index)
+    }
+}
+
+impl PartsRow for sqlx::postgres::PgRow {
+    fn at<T>(&self, index: usize) -> Result<T, DbErr>
+    where
+        T: sea_orm::TryGetable
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
+    {
+        // The statement fixes every column's type (its casts), so the
+        // driver's check of each value's type against `T` is skipped; a
+        // value of another width still fails to decode.
+        sqlx::Row::try_get_unchecked(self, index).map_err(driver_error)
+    }
 }
 
 /// Sorts the rows of [`statement`] into `parts` by user, and the user's own
 /// row, when the statement has one, into `user`.
-fn read_rows(
-    rows: &[QueryResult],
+fn read_rows<R: PartsRow>(
+    rows: &[R],
     parts: &mut HashMap<i64, SummaryParts>,
     user: &mut Option<users::Model>,
 ) -> Result<(), DbErr> {
     for row in rows {
-        let user_id: i64 = row.try_get_by_index(0)?;
-        let part: i32 = row.try_get_by_index(1)?;
+        let user_id: i64 = row.at(0)?;
+        let part: i32 = row.at(1)?;
         if part == USER {
             *user = Some(users::Model {
                 id: user_id,
-                created_at: row.try_get_by_index(5)?,
-                name: row.try_get_by_index(8)?,
-                email: row.try_get_by_index(9)?,
-                external_id: row.try_get_by_index(10)?,
-                is_active: row.try_get_by_index(11)?,
+                created_at: row.at(5)?,
+                name: row.at(8)?,
+                email: row.at(9)?,
+                external_id: row.at(10)?,
+                is_active: row.at(11)?,
             });
             continue;
         }
         let entry = parts.entry(user_id).or_default();
         if part == COUNTS {
             let count = |index| -> Result<Option<u32>, DbErr> {
-                let n: Option<i32> = row.try_get_by_index(index)?;
+                let n: Option<i32> = row.at(index)?;
                 Ok(n.and_then(|n| u32::try_from(n).ok()))
             };
             entry.counts = match (count(2)?, count(3)?, count(4)?) {
@@ -116,9 +185,9 @@ fn read_rows(
             };
             continue;
         }
-        let paid_at: Option<DateTime<Utc>> = row.try_get_by_index(5)?;
-        let cents: Option<i64> = row.try_get_by_index(6)?;
-        let status: Option<String> = row.try_get_by_index(7)?;
+        let paid_at: Option<DateTime<Utc>> = row.at(5)?;
+        let cents: Option<i64> = row.at(6)?;
+        let status: Option<String> = row.at(7)?;
         let (Some(paid_at), Some(cents), Some(status)) = (paid_at, cents, status) else {
             return Err(DbErr::Custom("a payment row without its values".into()));
         };
