@@ -33,11 +33,7 @@ async fn open_migrated(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseC
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let db = open_migrated(&settings).await?;
     if settings.demo_data && store::users::none(&db).await? {
-        let options = seed::SeedOptions {
-            users: DEMO_USERS,
-            seed: 42,
-            now: Utc::now(),
-        };
+        let options = seed::SeedOptions::new(DEMO_USERS, 42, Utc::now());
         let report = seed::run(
             &db,
             &settings.scoring,
@@ -117,11 +113,7 @@ pub async fn migrate(settings: &Settings, action: MigrateAction, steps: u32) -> 
 pub async fn seed(settings: &Settings, users: u64, seed_value: u64) -> anyhow::Result<()> {
     let db = open_migrated(settings).await?;
     let started = Instant::now();
-    let options = seed::SeedOptions {
-        users,
-        seed: seed_value,
-        now: Utc::now(),
-    };
+    let options = seed::SeedOptions::new(users, seed_value, Utc::now());
     let report = seed::run(
         &db,
         &settings.scoring,

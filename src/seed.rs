@@ -22,11 +22,11 @@ use tokio::sync::mpsc;
 use crate::domain::{Cents, PaymentStatus, PlanStatus};
 use crate::progress::Progress;
 use crate::risk::{self, Outcome, PaymentFact, ScoringConfig, UserFacts};
-use crate::store::bulk::{BulkError, BulkWriter, IdBase, PaymentRow, PlanRow, Rows, UserRow};
+use crate::store::bulk::{self, BulkError, BulkWriter, IdBase, PaymentRow, PlanRow, Rows, UserRow};
 use crate::store::risk_scores::{CurrentPlan, ScoreRow};
 
 /// Users generated and written per batch.
-const BATCH_USERS: u64 = 2_000;
+pub const BATCH_USERS: u64 = 2_000;
 
 /// The currency of every demo amount.
 const CURRENCY: &str = "EUR";
@@ -66,6 +66,22 @@ pub struct SeedOptions {
     /// The current instant: scores are computed at it, and dates are laid out
     /// back from the start of its day.
     pub now: DateTime<Utc>,
+    /// Bytes of payment rows gathered before each set of COPYs on
+    /// PostgreSQL (checked once a batch of [`BATCH_USERS`] users).
+    pub copy_bytes: usize,
+}
+
+impl SeedOptions {
+    /// `users` users from `seed` at `now`, sent in COPYs of
+    /// [`bulk::COPY_FLUSH_BYTES`].
+    pub fn new(users: u64, seed: u64, now: DateTime<Utc>) -> Self {
+        Self {
+            users,
+            seed,
+            now,
+            copy_bytes: bulk::COPY_FLUSH_BYTES,
+        }
+    }
 }
 
 /// What `seed` wrote.
@@ -356,7 +372,7 @@ pub async fn run(
     options: SeedOptions,
     mut progress: Progress,
 ) -> Result<SeedReport, SeedError> {
-    let mut writer = BulkWriter::begin(db, options.users).await?;
+    let mut writer = BulkWriter::begin(db, options.users, options.copy_bytes).await?;
     let ids = writer.id_base().await?;
 
     let (tx, mut rx) = mpsc::channel::<Rows>(4);

@@ -20,6 +20,12 @@
 //! loaded (hint bits, visibility map); and index-only scans work at once.
 //! Freezing only saves time: when another session holds a lock on one of
 //! those tables, the load goes on unfrozen rather than wait for it.
+//!
+//! On PostgreSQL the rows are encoded while the previous COPY streams: each
+//! full set of buffers is sent by a task of its own, which holds the
+//! transaction until the server has taken them, so the server's work on one
+//! set overlaps the encoding (and, upstream, the generation) of the next.
+//! At most two sets are in memory: the one sending and the one filling.
 
 use std::collections::HashMap;
 
@@ -149,12 +155,14 @@ pub enum BulkError {
 pub enum BulkWriter {
     /// COPY streams on PostgreSQL.
     Postgres {
-        /// The transaction.
-        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        /// The transaction, at hand or busy with a flush.
+        pipe: Pipe,
         /// Constraints to rebuild before commit, if they were dropped.
         deferred: Option<DeferredConstraints>,
         /// Rows buffered for the next COPY.
         buffers: Box<CopyBuffers>,
+        /// Bytes of payment rows that make the buffers full.
+        copy_bytes: usize,
         /// The tables were truncated in this transaction: COPY may freeze.
         frozen: bool,
         /// Whether the database's `lower` lowers ASCII as Rust does.
@@ -333,12 +341,75 @@ async fn truncate_all(
     Ok(true)
 }
 
+/// The loading transaction.
+type PgTransaction = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// The loading transaction, at hand or lent to the task streaming the last
+/// full buffers (which gives it back once the server has taken them).
+pub struct Pipe {
+    tx: Option<PgTransaction>,
+    flushing: Option<tokio::task::JoinHandle<Result<PgTransaction, sqlx::Error>>>,
+}
+
+impl Pipe {
+    /// Waits for any flush under way to end, and takes the transaction back
+    /// from it; returns the flush's error if it failed (its transaction is
+    /// then dropped, which rolls it back).
+    async fn settle(&mut self) -> Result<(), sqlx::Error> {
+        if let Some(flush) = self.flushing.take() {
+            let tx = match flush.await {
+                Ok(result) => result?,
+                Err(error) => std::panic::resume_unwind(error.into_panic()),
+            };
+            self.tx = Some(tx);
+        }
+        Ok(())
+    }
+
+    /// The transaction, once any flush under way has ended.
+    async fn tx(&mut self) -> Result<&mut PgTransaction, sqlx::Error> {
+        self.settle().await?;
+        self.tx.as_mut().ok_or_else(transaction_lost)
+    }
+
+    /// The transaction itself, once any flush under way has ended.
+    async fn take(&mut self) -> Result<PgTransaction, sqlx::Error> {
+        self.settle().await?;
+        self.tx.take().ok_or_else(transaction_lost)
+    }
+
+    /// Starts sending `buffers` in a task of its own, once the previous
+    /// flush has ended.
+    async fn flush_behind(
+        &mut self,
+        buffers: CopyBuffers,
+        frozen: bool,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.take().await?;
+        self.flushing = Some(tokio::spawn(async move {
+            buffers.flush(&mut tx, frozen).await?;
+            Ok(tx)
+        }));
+        Ok(())
+    }
+}
+
+/// A [`Pipe`] without its transaction: only after a flush's task panicked,
+/// which [`Pipe::settle`] passes on, so never seen in practice.
+fn transaction_lost() -> sqlx::Error {
+    sqlx::Error::Protocol("the bulk load's transaction was lost".into())
+}
+
 impl BulkWriter {
     /// Begins a load of `users_to_add` users: takes the tables' locks (ids
     /// are assigned by the caller, so no other writer may take one
     /// meanwhile) and, when the load at least doubles the users on
     /// PostgreSQL, drops the constraints to rebuild at commit.
-    pub async fn begin(db: &DatabaseConnection, users_to_add: u64) -> Result<Self, BulkError> {
+    pub async fn begin(
+        db: &DatabaseConnection,
+        users_to_add: u64,
+        copy_bytes: usize,
+    ) -> Result<Self, BulkError> {
         if !db::is_postgres(db) {
             return Ok(Self::Sqlite(db::begin_write(db).await?));
         }
@@ -367,9 +438,13 @@ impl BulkWriter {
             .fetch_one(&mut *tx)
             .await?;
         Ok(Self::Postgres {
-            tx,
+            pipe: Pipe {
+                tx: Some(tx),
+                flushing: None,
+            },
             deferred,
             buffers: Box::default(),
+            copy_bytes,
             frozen,
             lowers_ascii,
             generation,
@@ -385,9 +460,9 @@ impl BulkWriter {
                 .join(", ")
         );
         let (user, plan, payment): (i64, i64, i64) = match self {
-            Self::Postgres { tx, .. } => {
+            Self::Postgres { pipe, .. } => {
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .fetch_one(&mut **tx)
+                    .fetch_one(&mut **pipe.tx().await?)
                     .await?
             }
             Self::Sqlite(tx) => {
@@ -413,16 +488,18 @@ impl BulkWriter {
     pub async fn write(&mut self, rows: &Rows) -> Result<(), BulkError> {
         match self {
             Self::Postgres {
-                tx,
+                pipe,
                 buffers,
+                copy_bytes,
                 frozen,
                 lowers_ascii,
                 generation,
                 ..
             } => {
                 buffers.append(rows, *lowers_ascii, *generation);
-                if buffers.is_full() {
-                    buffers.flush(tx, *frozen).await?;
+                if buffers.payments.len() >= *copy_bytes {
+                    pipe.flush_behind(std::mem::take(&mut **buffers), *frozen)
+                        .await?;
                 }
                 Ok(())
             }
@@ -435,12 +512,13 @@ impl BulkWriter {
     pub async fn commit(self, db: &DatabaseConnection) -> Result<(), BulkError> {
         match self {
             Self::Postgres {
-                mut tx,
+                mut pipe,
                 deferred,
-                mut buffers,
+                buffers,
                 frozen,
                 ..
             } => {
+                let mut tx = pipe.take().await?;
                 buffers.flush(&mut tx, frozen).await?;
                 if let Some(deferred) = deferred {
                     deferred.restore(&mut tx).await?;
@@ -463,7 +541,8 @@ impl BulkWriter {
 }
 
 /// The four COPY payloads being filled, flushed together in foreign-key order
-/// once the payments pass [`COPY_FLUSH_BYTES`]: few large COPYs rather than
+/// once the payments pass the load's `copy_bytes` ([`COPY_FLUSH_BYTES`] by
+/// default): few large COPYs rather than
 /// four per batch, as each COPY costs a round trip that TCP's delayed
 /// acknowledgement can stretch.
 #[derive(Default)]
@@ -475,7 +554,7 @@ pub struct CopyBuffers {
 }
 
 /// Bytes of payment rows buffered before a flush.
-const COPY_FLUSH_BYTES: usize = 32 << 20;
+pub const COPY_FLUSH_BYTES: usize = 32 << 20;
 
 /// Every upper-case ASCII letter, to check that the database's `lower`
 /// gives what [`str::to_ascii_lowercase`] gives.
@@ -564,17 +643,9 @@ impl CopyBuffers {
         }
     }
 
-    fn is_full(&self) -> bool {
-        self.payments.len() >= COPY_FLUSH_BYTES
-    }
-
     /// Sends the buffered rows, frozen when the tables were truncated in
     /// this transaction (`frozen`).
-    async fn flush(
-        &mut self,
-        tx: &mut sqlx::PgConnection,
-        frozen: bool,
-    ) -> Result<(), sqlx::Error> {
+    async fn flush(self, tx: &mut sqlx::PgConnection, frozen: bool) -> Result<(), sqlx::Error> {
         let options = if frozen {
             "(FORMAT binary, FREEZE)"
         } else {
@@ -585,7 +656,7 @@ impl CopyBuffers {
             plans,
             payments,
             scores,
-        } = std::mem::take(self);
+        } = self;
         users
             .send(
                 tx,

@@ -146,7 +146,9 @@ impl CopyBinary {
     }
 
     /// Sends the payload with `statement` (a `COPY … FROM STDIN (FORMAT
-    /// binary)`) on `conn`.
+    /// binary)`) on `conn`, in messages of [`SEND_CHUNK_BYTES`]: the driver
+    /// copies each message into its connection's write buffer, which would
+    /// otherwise grow to the whole payload and keep that size.
     pub async fn send(
         mut self,
         conn: &mut sqlx::PgConnection,
@@ -159,10 +161,15 @@ impl CopyBinary {
         }
         self.bytes.extend_from_slice(&(-1_i16).to_be_bytes());
         let mut copy = conn.copy_in_raw(statement).await?;
-        copy.send(self.bytes).await?;
+        for chunk in self.bytes.chunks(SEND_CHUNK_BYTES) {
+            copy.send(chunk).await?;
+        }
         copy.finish().await
     }
 }
+
+/// Bytes of a COPY payload sent per message.
+const SEND_CHUNK_BYTES: usize = 1 << 20;
 
 /// The signature that opens a binary COPY stream.
 const BINARY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";

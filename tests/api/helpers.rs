@@ -236,7 +236,16 @@ impl TestDb {
         seed: u64,
         now: DateTime<Utc>,
     ) -> risk_monitor::seed::SeedReport {
-        let options = risk_monitor::seed::SeedOptions { users, seed, now };
+        self.seed_with(risk_monitor::seed::SeedOptions::new(users, seed, now))
+            .await
+    }
+
+    /// Seeds as `options` say, with the default scoring.
+    pub async fn seed_with(
+        &self,
+        options: risk_monitor::seed::SeedOptions,
+    ) -> risk_monitor::seed::SeedReport {
+        let users = options.users;
         let progress = risk_monitor::progress::Progress::hidden("seed", users);
         risk_monitor::seed::run(
             &self.db,

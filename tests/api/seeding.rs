@@ -7,6 +7,8 @@ use sea_orm::{
 };
 use std::collections::{BTreeMap, HashSet};
 
+use risk_monitor::seed::{BATCH_USERS, SeedOptions};
+
 use crate::helpers::internals::{
     Cents, Outcome, PaymentFact, PaymentStatus, RiskPattern, ScoringConfig, UserFacts, level_of,
     risk,
@@ -88,6 +90,40 @@ async fn the_same_seed_stores_the_same_rows_on_both_backends() {
         "the seed writes NULLs and values in the nullable columns"
     );
     assert_eq!(on_postgres, on_sqlite);
+}
+
+/// On PostgreSQL a seed sends its rows in COPYs of about 32 MB, each
+/// streamed by a task of its own while the next rows are encoded. A seed
+/// sent in a COPY per batch of users (three batches here, so two flushes
+/// overlap the encoding of the next) stores exactly the rows of a seed
+/// sent in one.
+#[tokio::test]
+async fn a_seed_sent_in_many_copies_stores_the_rows_of_a_seed_sent_in_one() {
+    if !crate::helpers::postgres_configured(
+        "seeding::a_seed_sent_in_many_copies_stores_the_rows_of_a_seed_sent_in_one",
+    ) {
+        return;
+    }
+    let (many, one) = (
+        TestDb::migrated(Backend::Postgres).await,
+        TestDb::migrated(Backend::Postgres).await,
+    );
+    let users = 2 * BATCH_USERS + 500;
+    let report = many
+        .seed_with(SeedOptions {
+            copy_bytes: 1,
+            ..SeedOptions::new(users, 13, fixed_now())
+        })
+        .await;
+    one.seed(users, 13, fixed_now()).await;
+    let (in_many, in_one) = (snapshot(&many).await, snapshot(&one).await);
+    assert_eq!(in_many.users.len() as u64, users);
+    assert_eq!(in_many.payments.len() as u64, report.payments);
+    assert_eq!(in_many.scores.len() as u64, users);
+    assert!(
+        in_many == in_one,
+        "the same rows, sent in many COPYs or one"
+    );
 }
 
 /// A migrated PostgreSQL database whose visibility map can be read
