@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::subscription_payments::{ActiveModel, Column, Entity, Model};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
@@ -78,8 +79,16 @@ pub async fn insert_new<C: ConnectionTrait>(
     if payments.is_empty() {
         return Ok(Vec::new());
     }
+    // The predicate names migration 16's partial index on PostgreSQL; a full
+    // unique index (SQLite's) answers it too.
     let inserted = Entity::insert_many(payments.iter().map(PaymentFields::active_model))
-        .on_conflict_do_nothing_on([Column::ExternalId])
+        .on_conflict(
+            OnConflict::column(Column::ExternalId)
+                .target_and_where(Expr::col(Column::ExternalId).is_not_null())
+                .do_nothing()
+                .to_owned(),
+        )
+        .try_insert()
         .exec_with_returning_many(conn)
         .await?;
     Ok(match inserted {

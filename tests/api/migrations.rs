@@ -236,8 +236,43 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration puts the payments' status in their index in
-    // the model's order (PostgreSQL only), keeping its name and keys.
+    // The newest migration makes the external ids unique where given
+    // (PostgreSQL only): each constraint becomes a partial unique index of
+    // the same name.
+    let partial_external_ids = || async {
+        crate::helpers::count(
+            &test_db.db,
+            "SELECT count(*) FROM pg_indexes WHERE indexname IN \
+             ('users_external_id_key', 'subscription_payments_external_id_key') \
+             AND indexdef LIKE 'CREATE UNIQUE INDEX%WHERE (external_id IS NOT NULL)'",
+        )
+        .await
+    };
+    let external_id_constraints = || async {
+        crate::helpers::count(
+            &test_db.db,
+            "SELECT count(*) FROM pg_constraint WHERE conname IN \
+             ('users_external_id_key', 'subscription_payments_external_id_key') \
+             AND contype = 'u'",
+        )
+        .await
+    };
+    if backend == Backend::Postgres {
+        assert_eq!(partial_external_ids().await, 2);
+        assert_eq!(external_id_constraints().await, 0);
+    }
+    step_down(&test_db);
+    if backend == Backend::Postgres {
+        assert_eq!(partial_external_ids().await, 0, "the indexes are gone");
+        assert_eq!(
+            external_id_constraints().await,
+            2,
+            "the constraints are back"
+        );
+    }
+
+    // The one before puts the payments' status in their index in the
+    // model's order (PostgreSQL only), keeping its name and keys.
     let manager = SchemaManager::new(&test_db.db);
     let order_index_includes_status = || async {
         crate::helpers::count(
@@ -401,7 +436,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let status = risk_monitor(&test_db, &["migrate", "status"]);
     assert_eq!(
         applied(&String::from_utf8_lossy(&status.stdout)),
-        Migrator::migrations().len() - 9
+        Migrator::migrations().len() - 10
     );
 
     let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
