@@ -12,6 +12,7 @@
 //!   never the whole table in memory.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -23,7 +24,7 @@ use crate::risk::{self, Assessment, PaymentFact, RiskLevel, ScoringConfig, Summa
 use crate::service::Rules;
 use crate::service::alerts;
 use crate::service::events::{self, LiveEvent};
-use crate::store::ranges::{self, RangeUser};
+use crate::store::ranges::{self, Lock, RangeUser};
 use crate::store::risk_scores::{CurrentPlan, ScoreRow};
 use crate::store::users::ScoringUser;
 use crate::store::{maintenance, payments, risk_scores, subscriptions, summaries, users};
@@ -314,48 +315,100 @@ impl std::ops::Add for Rescored {
     }
 }
 
-/// Rescores the users with ids in `from..=to` in one transaction, writing
-/// only the rows whose values change: a rescore under unchanged rules costs
-/// reads, not a rewrite of every row and its five indexes.
+/// The users of a range whose stored row would change, with what writing
+/// their new rows needs: their summaries and plans.
+#[derive(Default)]
+struct Changing {
+    users: Vec<ScoringUser>,
+    summaries: HashMap<i64, Summary>,
+    plans: HashMap<i64, CurrentPlan>,
+}
+
+/// Which of `users` (with their payments `facts`) would get a stored row
+/// other than theirs: the brief assessment of each, with no text built.
+fn changing(
+    users: Vec<RangeUser>,
+    facts: &payments::Histories,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Changing {
+    let mut changing = Changing::default();
+    for RangeUser { user, plan, stored } in users {
+        let summary = Summary::of(facts.of(user.id));
+        let brief =
+            risk::assess_summary_brief(&UserFacts::from(user), &summary, &rules.scoring, now);
+        let row = ScoreRow::of_brief(user.id, user.is_active, plan, &brief, now);
+        if stored.is_some_and(|stored| row.same_values(&stored)) {
+            continue;
+        }
+        changing.summaries.insert(user.id, summary);
+        if let Some(plan) = row.plan {
+            changing.plans.insert(user.id, plan);
+        }
+        changing.users.push(user);
+    }
+    changing
+}
+
+/// Rescores the users with ids in `from..=to`, writing only the rows whose
+/// values change: a rescore under unchanged rules costs reads, not a
+/// rewrite of every row and its five indexes.
+///
+/// With `look_first`, a first look without locks finds the users whose
+/// rows would change, and only they are locked, read again and rescored,
+/// in one transaction (none when none would change). A row lock is a write
+/// on PostgreSQL (the row's page and the WAL), so a rescore under unchanged
+/// rules then writes nothing at all. Leaving a user out on the first
+/// look's word is safe: their stored row is what scoring what it read
+/// gives, and whatever a write changes since, the write rescores itself.
+/// Without `look_first` (when most rows change, as after new weights),
+/// the whole range is locked and read once.
 async fn rescore_range(
     db: &DatabaseConnection,
     rules: &Rules,
     from: i64,
     to: i64,
     now: DateTime<Utc>,
+    look_first: bool,
 ) -> Result<Rescored, DbErr> {
+    let (lock, looked) = if look_first {
+        let users = ranges::range_users(db, db, from, to, Lock::Nothing).await?;
+        let facts = payments::facts_in_range(db, db, from, to).await?;
+        let looked = users.len() as u64;
+        let ids: Vec<i64> = changing(users, &facts, rules, now)
+            .users
+            .iter()
+            .map(|user| user.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(Rescored {
+                users: looked,
+                changed: 0,
+            });
+        }
+        (Some(ids), Some(looked))
+    } else {
+        (None, None)
+    };
     let txn = db::begin_write(db).await?;
-    let users = ranges::lock_range_users(db, &txn, from, to).await?;
-    if users.is_empty() {
-        txn.commit().await?;
-        return Ok(Rescored::default());
-    }
-    let scored = users.len() as u64;
+    let users = ranges::range_users(
+        db,
+        &txn,
+        from,
+        to,
+        lock.as_deref().map_or(Lock::Range, Lock::Only),
+    )
+    .await?;
+    let read = users.len() as u64;
     let facts = payments::facts_in_range(db, &txn, from, to).await?;
-    // The brief first (no text built); the full assessment, with what a
-    // change of level needs, only for the rows that change.
-    let mut summaries = HashMap::new();
-    let mut plans = HashMap::new();
-    let changing: Vec<ScoringUser> = users
-        .into_iter()
-        .filter_map(|RangeUser { user, plan, stored }| {
-            let summary = Summary::of(facts.of(user.id));
-            let brief =
-                risk::assess_summary_brief(&UserFacts::from(user), &summary, &rules.scoring, now);
-            let row = ScoreRow::of_brief(user.id, user.is_active, plan, &brief, now);
-            if stored.is_some_and(|stored| row.same_values(&stored)) {
-                return None;
-            }
-            summaries.insert(user.id, summary);
-            if let Some(plan) = row.plan {
-                plans.insert(user.id, plan);
-            }
-            Some(user)
-        })
-        .collect();
-    let rows = score_rows(&changing, &summaries, plans, &rules.scoring, now);
+    let Changing {
+        users,
+        summaries,
+        plans,
+    } = changing(users, &facts, rules, now);
+    let rows = score_rows(&users, &summaries, plans, &rules.scoring, now);
     let done = Rescored {
-        users: scored,
+        users: looked.unwrap_or(read),
         changed: rows.len() as u64,
     };
     if !rows.is_empty() {
@@ -366,9 +419,9 @@ async fn rescore_range(
 }
 
 /// Recomputes every stored score at `now` (after a change of weights or
-/// thresholds), in batches of `batch_users` ids, each batch in a transaction
-/// of its own holding its users' locks; `progress` is told the users of each
-/// batch done.
+/// thresholds), in batches of `batch_users` ids, each batch's changes
+/// written in a transaction of its own holding those users' locks (see
+/// [`rescore_range`]); `progress` is told the users of each batch done.
 pub async fn rescore_all(
     db: &DatabaseConnection,
     rules: &Rules,
@@ -384,8 +437,17 @@ pub async fn rescore_all(
         .map(move |i| min + i * batch_users)
         .take_while(move |from| *from <= max)
         .map(move |from| (from, (from + batch_users - 1).min(max)));
+    // Whether the next ranges look first: yes while most rows stay as they
+    // are, as the last range finished found.
+    let look_first = AtomicBool::new(true);
+    let look_first = &look_first;
     futures::stream::iter(ranges)
-        .map(|(from, to)| rescore_range(db, rules, from, to, now))
+        .map(|(from, to)| async move {
+            let done =
+                rescore_range(db, rules, from, to, now, look_first.load(Ordering::Relaxed)).await?;
+            look_first.store(done.changed * 2 < done.users, Ordering::Relaxed);
+            Ok::<_, DbErr>(done)
+        })
         .buffer_unordered(PARALLEL_BATCHES)
         .try_fold(Rescored::default(), |total, done| {
             progress(done.users);

@@ -196,8 +196,10 @@ impl Histories {
 /// On PostgreSQL they arrive through `COPY … TO STDOUT (FORMAT binary)` on a
 /// connection of `db`'s pool beside the caller's transaction `conn`: a full
 /// rescore reads every payment, and decoding each value through the driver
-/// cost more than the scoring. The caller holds these users' locks, so no
-/// payment of theirs commits between its transaction's reads and this one.
+/// cost more than the scoring. When the caller holds these users' locks, no
+/// payment of theirs commits between its transaction's reads and this one;
+/// a first look without them (`conn` being `db`) may see a later instant
+/// than its other reads.
 pub async fn facts_in_range<C: ConnectionTrait>(
     db: &DatabaseConnection,
     conn: &C,

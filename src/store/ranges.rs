@@ -1,7 +1,7 @@
 //! What a full rescore reads of a range of users besides their payments
 //! ([`super::payments::facts_in_range`]): each user, their current plan and
-//! their stored score's values, the users locked for the caller's
-//! transaction.
+//! their stored score's values: the users locked for the caller's
+//! transaction, or a first look without locks.
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr};
 
@@ -24,26 +24,47 @@ pub struct RangeUser {
     pub stored: Option<StoredValues>,
 }
 
-/// Locks the users with ids in `from..=to` for the caller's transaction
-/// `conn` (in id order, like [`users::lock_range`]) and reads them with
-/// their plans and stored values, in id order.
+/// Which users of a range [`range_users`] locks for the caller's
+/// transaction, and reads.
+#[derive(Clone, Copy, Debug)]
+pub enum Lock<'a> {
+    /// None: a first look, read without a transaction. Its reads of the
+    /// four tables may each see a different instant, so what it finds is
+    /// only a guess of what a locked read would find.
+    Nothing,
+    /// Every user of the range.
+    Range,
+    /// These users of the range (ids in increasing order), and only them.
+    Only(&'a [i64]),
+}
+
+/// Reads the users with ids in `from..=to` (those of them `lock` names)
+/// with their plans and stored values, in id order, after locking them for
+/// the caller's transaction `conn` (in id order, like [`users::lock_range`])
+/// unless `lock` is [`Lock::Nothing`].
 ///
 /// On PostgreSQL the lock returns only the ids, and the rest arrives by
 /// binary COPY on a connection of `db`'s pool: a million users decoded
 /// value by value through the driver cost more than scoring them. The locks
 /// keep what it reads from changing meanwhile (every write to a user's plan
 /// or score holds the user's lock).
-pub async fn lock_range_users<C: ConnectionTrait>(
+pub async fn range_users<C: ConnectionTrait>(
     db: &DatabaseConnection,
     conn: &C,
     from: i64,
     to: i64,
+    lock: Lock<'_>,
 ) -> Result<Vec<RangeUser>, DbErr> {
     if db.get_database_backend() != DatabaseBackend::Postgres {
-        let locked = users::lock_range(conn, from, to).await?;
+        // SQLite's write transactions exclude each other: its "locks" are
+        // plain reads.
+        let read = match lock {
+            Lock::Only(ids) => users::lock_many(conn, ids).await?,
+            Lock::Nothing | Lock::Range => users::lock_range(conn, from, to).await?,
+        };
         let mut plans = subscriptions::current_plans_in_range(conn, from, to).await?;
         let mut stored = risk_scores::values_in_range(conn, from, to).await?;
-        return Ok(locked
+        return Ok(read
             .into_iter()
             .map(|user| RangeUser {
                 plan: plans.remove(&user.id),
@@ -52,16 +73,20 @@ pub async fn lock_range_users<C: ConnectionTrait>(
             })
             .collect());
     }
-    let ids = users::lock_range_ids(conn, from, to).await?;
-    if ids.is_empty() {
+    let ids = match lock {
+        Lock::Nothing => None,
+        Lock::Range => Some(users::lock_range_ids(conn, from, to).await?),
+        Lock::Only(ids) => Some(users::lock_ids(conn, ids).await?),
+    };
+    if ids.as_ref().is_some_and(Vec::is_empty) {
         return Ok(Vec::new());
     }
     let pool = db.get_postgres_connection_pool();
     // The bounds are integers formatted here: COPY takes no parameters. One
     // plain range scan per table: a join of the three cost the database more
     // than the three scans (and was planned in parallel, a worker per scan).
-    let mut read: Vec<RangeUser> = Vec::with_capacity(ids.len());
-    let mut locked = ids.iter().copied().peekable();
+    let mut read: Vec<RangeUser> = Vec::with_capacity(ids.as_ref().map_or(0, Vec::len));
+    let mut locked = ids.as_ref().map(|ids| ids.iter().copied().peekable());
     copy::copy_out::<3>(
         pool,
         &format!(
@@ -70,9 +95,13 @@ pub async fn lock_range_users<C: ConnectionTrait>(
         ),
         |[id, created_at, is_active]| {
             let id = binary_i64(present(id)?)?;
-            // A user the lock did not take (created since) is left out.
-            while locked.next_if(|&l| l < id).is_some() {}
-            if locked.next_if_eq(&id).is_some() {
+            // A user the lock did not take (created since, or not asked
+            // for) is left out.
+            let taken = locked.as_mut().is_none_or(|locked| {
+                while locked.next_if(|&l| l < id).is_some() {}
+                locked.next_if_eq(&id).is_some()
+            });
+            if taken {
                 read.push(RangeUser {
                     user: ScoringUser {
                         id,
@@ -141,7 +170,7 @@ fn find<'u>(users: &'u mut [RangeUser], at: &mut usize, id: i64) -> Option<&'u m
     users.get_mut(*at).filter(|u| u.user.id == id)
 }
 
-/// Decodes one row of `risk_scores` read by [`lock_range_users`].
+/// Decodes one row of `risk_scores` read by [`range_users`].
 fn stored_values(
     user_id: i64,
     fields: &[Option<&[u8]>; 13],

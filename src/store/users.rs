@@ -202,6 +202,20 @@ pub async fn lock_range_ids<C: ConnectionTrait>(
         .await
 }
 
+/// The ids of the users `ids` (in increasing order), locked like [`lock`],
+/// in id order; a user since deleted is missing.
+pub async fn lock_ids<C: ConnectionTrait>(conn: &C, ids: &[i64]) -> Result<Vec<i64>, DbErr> {
+    let query = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(Column::Id);
+    for_update(query, conn.get_database_backend())
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// `query` locking the rows it finds for the transaction on PostgreSQL;
 /// SQLite's write transactions already exclude each other.
 fn for_update(query: sea_orm::Select<Entity>, backend: DatabaseBackend) -> sea_orm::Select<Entity> {

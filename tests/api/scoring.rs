@@ -462,6 +462,55 @@ async fn a_full_rescore_in_many_batches_scores_every_user_with_new_weights(backe
     assert_eq!(after, rows, "{backend:?}: rows untouched");
 }
 
+backend_tests!(a_full_rescore_beside_payments_being_recorded_leaves_no_stale_score);
+async fn a_full_rescore_beside_payments_being_recorded_leaves_no_stale_score(backend: Backend) {
+    let test_db = TestDb::migrated(backend).await;
+    let db = test_db.db.clone();
+    let report = test_db.seed(120, 9, t0()).await;
+    let users = report.users as i64;
+    let weights = Weights::new(0.6, 0.1, 0.15, 0.1, 0.05).expect("valid weights");
+    let config = ScoringConfig {
+        weights,
+        ..ScoringConfig::default()
+    };
+    let rules = Rules::from(config);
+
+    // New weights, and payments recorded under them while the rescore
+    // runs, each by a write of its own.
+    let writes = (0..60).map(|i: i64| {
+        let (db, rules) = (db.clone(), rules.clone());
+        let status = if i % 3 == 0 {
+            PaymentStatus::Declined
+        } else {
+            PaymentStatus::Success
+        };
+        let p = payment(1 + (i * 37) % users, status, i % 20, 9.99);
+        tokio::spawn(async move { ingest::record_payment(&db, &rules, p, t0()).await })
+    });
+    let writes = futures::future::join_all(writes);
+    let (done, written) = tokio::join!(scoring::rescore_all(&db, &rules, t0(), 7, |_| {}), writes);
+    let done = done.expect("rescore");
+    assert_eq!(done.users, report.users, "{backend:?}");
+    for write in written {
+        write.expect("no write panicked").expect("payment recorded");
+    }
+
+    // Every stored row is the full computation over what is stored now:
+    // no rescore wrote a score read before a payment over the payment's.
+    for id in 1..=users {
+        let row = stored_score(&db, id).await;
+        assert_matches(
+            &row,
+            &fresh(&db, id, &config, t0()).await,
+            &format!("{backend:?} user {id}"),
+        );
+    }
+    let again = scoring::rescore_all(&db, &rules, t0(), 7, |_| {})
+        .await
+        .expect("rescore again");
+    assert_eq!(again.changed, 0, "{backend:?}: nothing left to rescore");
+}
+
 backend_tests!(a_full_rescore_reads_each_user_whatever_is_stored_of_them);
 async fn a_full_rescore_reads_each_user_whatever_is_stored_of_them(backend: Backend) {
     use sea_orm::ConnectionTrait;
