@@ -361,8 +361,8 @@ fn changing(
 /// rules then writes nothing at all. Leaving a user out on the first
 /// look's word is safe: their stored row is what scoring what it read
 /// gives, and whatever a write changes since, the write rescores itself.
-/// Without `look_first` (when most rows change, as after new weights),
-/// the whole range is locked and read once.
+/// Without `look_first` (when most rows change, as after new weights, and
+/// always on SQLite) the whole range is locked and read once.
 async fn rescore_range(
     db: &DatabaseConnection,
     rules: &Rules,
@@ -437,15 +437,18 @@ pub async fn rescore_all(
         .map(move |i| min + i * batch_users)
         .take_while(move |from| *from <= max)
         .map(move |from| (from, (from + batch_users - 1).min(max)));
-    // Whether the next ranges look first: yes while most rows stay as they
-    // are, as the last range finished found.
-    let look_first = AtomicBool::new(true);
+    // Whether the next ranges look first: on PostgreSQL, while most rows
+    // stay as they are, as the last range finished found. SQLite locks
+    // nothing per row (its write transactions exclude each other), so a
+    // first look would only add reads there.
+    let postgres = db::is_postgres(db);
+    let look_first = AtomicBool::new(postgres);
     let look_first = &look_first;
     futures::stream::iter(ranges)
         .map(|(from, to)| async move {
             let done =
                 rescore_range(db, rules, from, to, now, look_first.load(Ordering::Relaxed)).await?;
-            look_first.store(done.changed * 2 < done.users, Ordering::Relaxed);
+            look_first.store(postgres && done.changed * 2 < done.users, Ordering::Relaxed);
             Ok::<_, DbErr>(done)
         })
         .buffer_unordered(PARALLEL_BATCHES)
