@@ -293,9 +293,8 @@ pub async fn copy_out<const N: usize>(
     mut tuple: impl FnMut([Option<&[u8]>; N]) -> Result<(), sea_orm::DbErr>,
 ) -> Result<(), sea_orm::DbErr> {
     use futures::TryStreamExt;
-    let driver = |e: sqlx::Error| sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into()));
     let mut connection = CopyConnection {
-        conn: pool.acquire().await.map_err(driver)?,
+        conn: pool.acquire().await.map_err(super::driver_error)?,
         read_to_end: false,
     };
     let mut reader = BinaryCopyReader::<N>::default();
@@ -304,8 +303,8 @@ pub async fn copy_out<const N: usize>(
             .conn
             .copy_out_raw(statement)
             .await
-            .map_err(driver)?;
-        while let Some(chunk) = stream.try_next().await.map_err(driver)? {
+            .map_err(super::driver_error)?;
+        while let Some(chunk) = stream.try_next().await.map_err(super::driver_error)? {
             reader.feed(&chunk, &mut tuple)?;
         }
     }

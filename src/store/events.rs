@@ -96,16 +96,13 @@ pub async fn listen(db: &DatabaseConnection, mut deliver: impl FnMut(String)) ->
     let pool = db.get_postgres_connection_pool();
     let mut listener = sqlx::postgres::PgListener::connect_with(pool)
         .await
-        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+        .map_err(super::driver_error)?;
     listener
         .listen(CHANNEL)
         .await
-        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+        .map_err(super::driver_error)?;
     loop {
-        let notification = listener
-            .recv()
-            .await
-            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+        let notification = listener.recv().await.map_err(super::driver_error)?;
         deliver(notification.payload().to_owned());
     }
 }

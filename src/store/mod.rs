@@ -28,7 +28,26 @@ pub mod summaries;
 pub mod users;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, Select};
+
+/// A driver's error, from a statement sent to sqlx directly (the COPYs, the
+/// analysis's read, the live events' listener), as the ORM reports it, so
+/// that `error.rs` maps it the same whichever path ran the statement: no
+/// connection to be had (the pool's wait, or a connection that fails to
+/// open or breaks) is a connection error, anything else the statement's.
+pub(crate) fn driver_error(error: sqlx::Error) -> DbErr {
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    match error {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Configuration(_) => DbErr::Conn(RuntimeErr::SqlxError(error.into())),
+        _ => DbErr::Query(RuntimeErr::SqlxError(error.into())),
+    }
+}
 
 /// `user_id`'s rows of `E` whose `at` column is at or before `until` (all of
 /// them when `None`): a user's history as it stood at an instant.
@@ -42,5 +61,36 @@ fn of_user_until<E: EntityTrait>(
     match until {
         Some(until) => query.filter(at_column.lte(until)),
         None => query,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::driver_error;
+    use crate::error::AppError;
+
+    #[test]
+    fn a_driver_error_without_a_connection_reports_the_database_unavailable() {
+        let unavailable = [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::other("connection reset")),
+            sqlx::Error::Protocol("unexpected message".into()),
+            sqlx::Error::WorkerCrashed,
+        ];
+        for error in unavailable {
+            let shown = error.to_string();
+            assert!(
+                matches!(
+                    AppError::from(driver_error(error)),
+                    AppError::DatabaseUnavailable(_)
+                ),
+                "{shown}"
+            );
+        }
+        assert!(matches!(
+            AppError::from(driver_error(sqlx::Error::RowNotFound)),
+            AppError::Internal(_)
+        ));
     }
 }

@@ -84,7 +84,7 @@ pub async fn user_and_parts(
             .bind(user_id)
             .fetch_all(db.get_postgres_connection_pool())
             .await
-            .map_err(driver_error)?;
+            .map_err(super::driver_error)?;
         read_rows(&rows, &mut parts, &mut user)?;
     } else {
         let rows = db
@@ -93,24 +93,6 @@ pub async fn user_and_parts(
         read_rows(&rows, &mut parts, &mut user)?;
     }
     Ok(user.map(|user| (user, parts.remove(&user_id).unwrap_or_default())))
-}
-
-/// A driver's error as the ORM reports it, so that `error.rs` maps it the
-/// same whichever path ran the statement: no connection to be had (the
-/// pool's wait, or a connection that fails to open or breaks) is a
-/// connection error, anything else the statement's.
-fn driver_error(error: sqlx::Error) -> DbErr {
-    use sea_orm::{ConnAcquireErr, RuntimeErr};
-    match error {
-        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
-        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Configuration(_) => DbErr::Conn(RuntimeErr::SqlxError(error.into())),
-        _ => DbErr::Query(RuntimeErr::SqlxError(error.into())),
-    }
 }
 
 /// A row of [`statement`], read by position: the ORM's for SQLite, the
@@ -144,7 +126,7 @@ impl PartsRow for sqlx::postgres::PgRow {
         // The statement fixes every column's type (its casts), so the
         // driver's check of each value's type against `T` is skipped; a
         // value of another width still fails to decode.
-        sqlx::Row::try_get_unchecked(self, index).map_err(driver_error)
+        sqlx::Row::try_get_unchecked(self, index).map_err(super::driver_error)
     }
 }
 
