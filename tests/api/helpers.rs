@@ -245,6 +245,14 @@ impl TestDb {
         &self,
         options: risk_monitor::seed::SeedOptions,
     ) -> risk_monitor::seed::SeedReport {
+        self.try_seed_with(options).await.expect("seed")
+    }
+
+    /// Seeds as `options` say, with the default scoring; how it ended.
+    pub async fn try_seed_with(
+        &self,
+        options: risk_monitor::seed::SeedOptions,
+    ) -> Result<risk_monitor::seed::SeedReport, risk_monitor::seed::SeedError> {
         let users = options.users;
         let progress = risk_monitor::progress::Progress::hidden("seed", users);
         risk_monitor::seed::run(
@@ -254,7 +262,6 @@ impl TestDb {
             progress,
         )
         .await
-        .expect("seed")
     }
 
     /// The `risk-monitor` binary (see [`cli`]) on this database.

@@ -8,6 +8,7 @@ use sea_orm::{
 use std::collections::{BTreeMap, HashSet};
 
 use risk_monitor::seed::{BATCH_USERS, SeedOptions};
+use risk_monitor::store::bulk::TABLES;
 
 use crate::helpers::internals::{
     Cents, Outcome, PaymentFact, PaymentStatus, RiskPattern, ScoringConfig, UserFacts, level_of,
@@ -126,6 +127,41 @@ async fn a_seed_sent_in_many_copies_stores_the_rows_of_a_seed_sent_in_one() {
     );
 }
 
+/// A COPY the server refuses (here a check the seed does not drop, which
+/// declined payments break) fails the seed with the server's error, even
+/// when it was streaming behind the encoding of the next rows, and leaves
+/// nothing written.
+#[tokio::test]
+async fn a_copy_refused_while_the_next_rows_are_encoded_fails_the_seed_and_writes_nothing() {
+    if !crate::helpers::postgres_configured(
+        "seeding::a_copy_refused_while_the_next_rows_are_encoded_fails_the_seed_and_writes_nothing",
+    ) {
+        return;
+    }
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    test_db
+        .db
+        .execute_unprepared(
+            "ALTER TABLE subscription_payments \
+             ADD CONSTRAINT no_declines CHECK (status <> 'declined')",
+        )
+        .await
+        .expect("a check");
+    let refused = test_db
+        .try_seed_with(SeedOptions {
+            copy_bytes: 1,
+            ..SeedOptions::new(2 * BATCH_USERS + 500, 13, fixed_now())
+        })
+        .await;
+    let error = refused.expect_err("declined payments break the check");
+    assert!(error.to_string().contains("no_declines"), "{error}");
+    for table in TABLES {
+        let rows =
+            crate::helpers::count(&test_db.db, &format!("SELECT count(*) FROM {table}")).await;
+        assert_eq!(rows, 0, "{table}: nothing written");
+    }
+}
+
 /// A migrated PostgreSQL database whose visibility map can be read
 /// (`pg_visibility`).
 async fn migrated_with_visibility_map() -> TestDb {
@@ -164,12 +200,7 @@ async fn a_seed_into_an_empty_postgres_database_loads_frozen_rows_and_the_next_k
     }
     let test_db = migrated_with_visibility_map().await;
     test_db.seed(400, 3, fixed_now()).await;
-    for table in [
-        "users",
-        "user_subscriptions",
-        "subscription_payments",
-        "risk_scores",
-    ] {
+    for table in TABLES {
         let (frozen, pages) = frozen_pages(&test_db, table).await;
         assert!(pages > 0, "{table} has pages");
         assert_eq!(frozen, pages, "{table}: every page frozen");
@@ -451,15 +482,7 @@ async fn analyzed_tables(test_db: &TestDb) -> Vec<String> {
         .unwrap_or_default();
     rows.iter()
         .map(|row| row.try_get::<String>("", "name").expect("name"))
-        .filter(|name| {
-            [
-                "users",
-                "user_subscriptions",
-                "subscription_payments",
-                "risk_scores",
-            ]
-            .contains(&name.as_str())
-        })
+        .filter(|name| TABLES.contains(&name.as_str()))
         .collect()
 }
 
