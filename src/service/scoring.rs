@@ -437,8 +437,9 @@ pub async fn rescore_all(
         .map(move |i| min + i * batch_users)
         .take_while(move |from| *from <= max)
         .map(move |from| (from, (from + batch_users - 1).min(max)));
-    // Whether the next ranges look first: on PostgreSQL, while most rows
-    // stay as they are, as the last range finished found. SQLite locks
+    // Whether the next ranges look first: on PostgreSQL, while at most half
+    // the rows of the last range finished changed (an empty range, a gap in
+    // the ids, changes none). SQLite locks
     // nothing per row (its write transactions exclude each other), so a
     // first look would only add reads there.
     let postgres = db::is_postgres(db);
@@ -448,7 +449,10 @@ pub async fn rescore_all(
         .map(|(from, to)| async move {
             let done =
                 rescore_range(db, rules, from, to, now, look_first.load(Ordering::Relaxed)).await?;
-            look_first.store(postgres && done.changed * 2 < done.users, Ordering::Relaxed);
+            look_first.store(
+                postgres && done.changed * 2 <= done.users,
+                Ordering::Relaxed,
+            );
             Ok::<_, DbErr>(done)
         })
         .buffer_unordered(PARALLEL_BATCHES)

@@ -511,6 +511,51 @@ async fn a_full_rescore_beside_payments_being_recorded_leaves_no_stale_score(bac
     assert_eq!(again.changed, 0, "{backend:?}: nothing left to rescore");
 }
 
+/// A full rescore that changes nothing takes no lock on PostgreSQL, where a
+/// row lock is a write (a locked row keeps its locker in `xmax`): every
+/// range is first scored without locks, a range without users (a gap in
+/// the ids) included.
+#[tokio::test]
+async fn a_full_rescore_that_changes_nothing_locks_no_user() {
+    use sea_orm::ConnectionTrait;
+    if !crate::helpers::postgres_configured(
+        "scoring::a_full_rescore_that_changes_nothing_locks_no_user",
+    ) {
+        return;
+    }
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    let db = &test_db.db;
+    test_db.seed(60, 5, t0()).await;
+    db.execute_unprepared("DELETE FROM users WHERE id BETWEEN 8 AND 14")
+        .await
+        .expect("a gap in the ids");
+    let locked = || async {
+        crate::helpers::count(db, "SELECT count(*) FROM users WHERE xmax <> '0'").await
+    };
+    assert_eq!(locked().await, 0, "no user locked before");
+
+    let done = scoring::rescore_all(db, &Rules::default(), t0(), 7, |_| {})
+        .await
+        .expect("rescore");
+    assert_eq!((done.users, done.changed), (53, 0));
+    assert_eq!(locked().await, 0, "no user locked by the rescore");
+
+    // New weights change rows: those are locked and written.
+    let weights = Weights::new(0.6, 0.1, 0.15, 0.1, 0.05).expect("valid weights");
+    let config = ScoringConfig {
+        weights,
+        ..ScoringConfig::default()
+    };
+    let done = scoring::rescore_all(db, &Rules::from(config), t0(), 7, |_| {})
+        .await
+        .expect("rescore with new weights");
+    assert!(done.changed > 0);
+    assert!(
+        locked().await > 0,
+        "the users whose rows changed were locked"
+    );
+}
+
 backend_tests!(a_full_rescore_reads_each_user_whatever_is_stored_of_them);
 async fn a_full_rescore_reads_each_user_whatever_is_stored_of_them(backend: Backend) {
     use sea_orm::ConnectionTrait;
