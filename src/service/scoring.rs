@@ -371,7 +371,9 @@ async fn rescore_range(
     now: DateTime<Utc>,
     look_first: bool,
 ) -> Result<Rescored, DbErr> {
-    let (lock, looked) = if look_first {
+    // The first look's finds: the users whose rows would change, and how
+    // many it read.
+    let first_look = if look_first {
         let users = ranges::range_users(db, db, from, to, Lock::Nothing).await?;
         let facts = payments::facts_in_range(db, db, from, to).await?;
         let looked = users.len() as u64;
@@ -386,19 +388,15 @@ async fn rescore_range(
                 changed: 0,
             });
         }
-        (Some(ids), Some(looked))
+        Some((ids, looked))
     } else {
-        (None, None)
+        None
     };
+    let lock = first_look
+        .as_ref()
+        .map_or(Lock::Range, |(ids, _)| Lock::Only(ids));
     let txn = db::begin_write(db).await?;
-    let users = ranges::range_users(
-        db,
-        &txn,
-        from,
-        to,
-        lock.as_deref().map_or(Lock::Range, Lock::Only),
-    )
-    .await?;
+    let users = ranges::range_users(db, &txn, from, to, lock).await?;
     let read = users.len() as u64;
     let facts = payments::facts_in_range(db, &txn, from, to).await?;
     let Changing {
@@ -408,7 +406,7 @@ async fn rescore_range(
     } = changing(users, &facts, rules, now);
     let rows = score_rows(&users, &summaries, plans, &rules.scoring, now);
     let done = Rescored {
-        users: looked.unwrap_or(read),
+        users: first_look.map_or(read, |(_, looked)| looked),
         changed: rows.len() as u64,
     };
     if !rows.is_empty() {
@@ -439,9 +437,9 @@ pub async fn rescore_all(
         .map(move |from| (from, (from + batch_users - 1).min(max)));
     // Whether the next ranges look first: on PostgreSQL, while at most half
     // the rows of the last range finished changed (an empty range, a gap in
-    // the ids, changes none). SQLite locks
-    // nothing per row (its write transactions exclude each other), so a
-    // first look would only add reads there.
+    // the ids, changes none). SQLite locks nothing per row (its write
+    // transactions exclude each other), so a first look would only add
+    // reads there.
     let postgres = db::is_postgres(db);
     let look_first = AtomicBool::new(postgres);
     let look_first = &look_first;

@@ -191,24 +191,25 @@ pub async fn lock_range_ids<C: ConnectionTrait>(
     from: i64,
     to: i64,
 ) -> Result<Vec<i64>, DbErr> {
-    let query = Entity::find()
-        .select_only()
-        .column(Column::Id)
-        .filter(Column::Id.between(from, to))
-        .order_by_asc(Column::Id);
-    for_update(query, conn.get_database_backend())
-        .into_tuple()
-        .all(conn)
-        .await
+    lock_ids_where(conn, Column::Id.between(from, to)).await
 }
 
 /// The ids of the users `ids` (in increasing order), locked like [`lock`],
 /// in id order; a user since deleted is missing.
 pub async fn lock_ids<C: ConnectionTrait>(conn: &C, ids: &[i64]) -> Result<Vec<i64>, DbErr> {
+    lock_ids_where(conn, Column::Id.is_in(ids.iter().copied())).await
+}
+
+/// The ids of the users matching `condition`, locked like [`lock`], in id
+/// order.
+async fn lock_ids_where<C: ConnectionTrait>(
+    conn: &C,
+    condition: sea_orm::sea_query::SimpleExpr,
+) -> Result<Vec<i64>, DbErr> {
     let query = Entity::find()
         .select_only()
         .column(Column::Id)
-        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(condition)
         .order_by_asc(Column::Id);
     for_update(query, conn.get_database_backend())
         .into_tuple()
