@@ -8,6 +8,13 @@ use risk_monitor::cli::{Cli, Command};
 use risk_monitor::config::Settings;
 use risk_monitor::{commands, telemetry};
 
+/// mimalloc rather than glibc's allocator: a request allocates and frees
+/// hundreds of small values across the runtime's threads, and glibc's
+/// allocator took about a tenth of the service's CPU under load
+/// (BENCHMARKS.md, recordPayment across users).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
