@@ -10,7 +10,8 @@
 # random user over HTTP at concurrency 32 for DURATION seconds
 # (benches/wrk/payment.lua). Each turn prints its payments per second and
 # the CPU it cost per payment: the service's process, and the rest of the
-# machine (PostgreSQL, and wrk, the same for both). Ends with the medians,
+# machine (PostgreSQL, and wrk, the same for both); and the service's peak
+# memory (VmHWM). Ends with the medians,
 # their ratio, and a full rescore of each database, which must find no
 # score to change (but those whose age boundary passed during the run).
 # The databases are dropped at the end unless KEEP=1.
@@ -49,7 +50,7 @@ fi
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 process_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# turn SIDE → "payments_per_s service_us_per_payment rest_us_per_payment"
+# turn SIDE → "payments_per_s service_us_per_payment rest_us_per_payment peak_MB"
 turn() {
     local side=$1
     DATABASE_URL=$(url_of "$side") DEMO_DATA=false LOG_LEVEL=warn API_PORT=$PORT \
@@ -63,13 +64,15 @@ turn() {
     USERS=$USERS wrk -t2 -c32 -d"${DURATION}s" -s benches/wrk/payment.lua "http://127.0.0.1:$PORT/graphql" > "$WORK/wrk.out" 2>&1
     local server_ticks=$(($(process_ticks "$SERVER") - before_server))
     local all_ticks=$(($(busy_ticks) - before_all))
+    local peak_kb
+    peak_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER/status")
     kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
     if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "$side: non-2xx answers" >&2; cat "$WORK/wrk.out" >&2; exit 1; fi
     local rps count
     rps=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.out")
     count=$(awk '/requests in/ { print $1 }' "$WORK/wrk.out")
-    awk -v r="$rps" -v n="$count" -v s="$server_ticks" -v a="$all_ticks" -v hz="$HZ" \
-        'BEGIN { printf "%.0f %.0f %.0f\n", r, s / hz / n * 1e6, (a - s) / hz / n * 1e6 }'
+    awk -v r="$rps" -v n="$count" -v s="$server_ticks" -v a="$all_ticks" -v hz="$HZ" -v m="$peak_kb" \
+        'BEGIN { printf "%.0f %.0f %.0f %.0f\n", r, s / hz / n * 1e6, (a - s) / hz / n * 1e6, m / 1024 }'
 }
 
 : > "$WORK/base"; : > "$WORK/new"
@@ -77,7 +80,7 @@ for i in $(seq "$REPEAT"); do
     for side in base new; do
         result=$(turn "$side")
         echo "$result" >> "$WORK/$side"
-        echo "turn $i, $side: $result (payments/s, service µs/payment, rest of the machine µs/payment)" >&2
+        echo "turn $i, $side: $result (payments/s, service µs/payment, rest of the machine µs/payment, service peak MB)" >&2
     done
 done
 
@@ -85,10 +88,10 @@ col() { awk -v c="$1" '{ print $c }' "$2" | median; }
 echo
 echo "### recordPayment across $USERS users, c=32, PostgreSQL (medians of $REPEAT turns of ${DURATION} s)"
 echo
-echo "| build | payments/s | service CPU µs/payment | rest of the machine µs/payment |"
-echo "|---|---:|---:|---:|"
+echo "| build | payments/s | service CPU µs/payment | rest of the machine µs/payment | service peak MB |"
+echo "|---|---:|---:|---:|---:|"
 for side in base new; do
-    printf '| %s | %s | %s | %s |\n' "$side" "$(col 1 "$WORK/$side")" "$(col 2 "$WORK/$side")" "$(col 3 "$WORK/$side")"
+    printf '| %s | %s | %s | %s | %s |\n' "$side" "$(col 1 "$WORK/$side")" "$(col 2 "$WORK/$side")" "$(col 3 "$WORK/$side")" "$(col 4 "$WORK/$side")"
 done
 printf '\nnew ÷ base payments/s: %.2f\n' "$(echo "$(col 1 "$WORK/new") / $(col 1 "$WORK/base")" | bc -l)"
 for side in base new; do

@@ -195,6 +195,7 @@ struct RoundState {
     owners: HashMap<i64, i64>,
     summaries: HashMap<i64, Summary>,
     plans: HashMap<i64, risk_scores::CurrentPlan>,
+    before: scoring::Before,
 }
 
 impl RoundState {
@@ -215,11 +216,13 @@ impl RoundState {
         // The histories as they stand before this round (the users are
         // locked), summed up: a cost that does not grow with their length.
         let scored: Vec<i64> = users.keys().copied().collect();
+        let read = scoring::rescoring_of(txn, &scored).await?;
         Ok(Self {
             recorded: payments::by_external_ids(txn, &external_ids).await?,
             owners: subscriptions::owners(txn, &plan_ids).await?,
-            summaries: scoring::summaries_of(txn, &scored).await?,
-            plans: subscriptions::current_plans_of(txn, &scored).await?,
+            summaries: read.summaries,
+            plans: read.plans,
+            before: read.before,
             users,
         })
     }
@@ -321,7 +324,7 @@ async fn record_round(
         .filter_map(|id| state.users.get(&id).copied())
         .collect();
     let rows = scoring::score_rows(&changed, &state.summaries, state.plans, &rules.scoring, now);
-    scoring::write_scores(&txn, rules, rows, now).await?;
+    scoring::write_scores_read(&txn, rules, rows, &state.before, now).await?;
     crate::store::audit::insert(&txn, audit_entries(&outcomes, callers, now)).await?;
     txn.commit().await?;
     Ok(outcomes)

@@ -27,7 +27,7 @@ use crate::service::events::{self, LiveEvent};
 use crate::store::ranges::{self, Lock, RangeUser};
 use crate::store::risk_scores::{CurrentPlan, ScoreRow};
 use crate::store::users::ScoringUser;
-use crate::store::{maintenance, payments, risk_scores, subscriptions, summaries, users};
+use crate::store::{digest, maintenance, payments, risk_scores, summaries, users};
 
 /// Users per batch of a full rescore.
 pub const BATCH_USERS: i64 = 5_000;
@@ -104,12 +104,11 @@ pub async fn rescore_user<C: ConnectionTrait>(
     user: &ScoringUser,
     now: DateTime<Utc>,
 ) -> Result<Assessment, DbErr> {
-    let summaries = summaries_of(conn, &[user.id]).await?;
-    let plans = subscriptions::current_plans_of(conn, &[user.id]).await?;
+    let read = rescoring_of(conn, &[user.id]).await?;
     let rows = score_rows(
         std::slice::from_ref(user),
-        &summaries,
-        plans,
+        &read.summaries,
+        read.plans,
         &rules.scoring,
         now,
     );
@@ -117,7 +116,7 @@ pub async fn rescore_user<C: ConnectionTrait>(
         .first()
         .map(|scored| scored.assessment.clone())
         .ok_or_else(|| DbErr::Custom("a rescored user has no score".into()))?;
-    write_scores(conn, rules, rows, now).await?;
+    write_scores_read(conn, rules, rows, &read.before, now).await?;
     Ok(assessment)
 }
 
@@ -132,7 +131,52 @@ pub(crate) async fn summaries_of<C: ConnectionTrait>(
     conn: &C,
     user_ids: &[i64],
 ) -> Result<HashMap<i64, Summary>, DbErr> {
-    let mut parts = summaries::parts_of(conn, user_ids).await?;
+    let parts = summaries::parts_of(conn, user_ids).await?;
+    summaries_from(conn, user_ids, parts).await
+}
+
+/// What rescoring users reads before it scores them: their summaries (see
+/// [`summaries_of`]), current plans and stored levels, and the digest
+/// generation their rows are written in.
+pub(crate) struct Rescoring {
+    /// Each user's summary.
+    pub summaries: HashMap<i64, Summary>,
+    /// Each user's newest plan version.
+    pub plans: HashMap<i64, CurrentPlan>,
+    /// What [`write_scores_read`] needs: the levels before and the generation.
+    pub before: Before,
+}
+
+/// What a score write needs to know of the rows it replaces.
+pub(crate) struct Before {
+    levels: HashMap<i64, entity::sea_orm_active_enums::RiskLevel>,
+    generation: i64,
+}
+
+/// What rescoring the locked `user_ids` (distinct) reads, in one round trip
+/// on PostgreSQL ([`summaries::rescoring_of`]).
+pub(crate) async fn rescoring_of<C: ConnectionTrait>(
+    conn: &C,
+    user_ids: &[i64],
+) -> Result<Rescoring, DbErr> {
+    let read = summaries::rescoring_of(conn, user_ids).await?;
+    Ok(Rescoring {
+        summaries: summaries_from(conn, user_ids, read.parts).await?,
+        plans: read.plans,
+        before: Before {
+            levels: read.levels,
+            generation: read.generation,
+        },
+    })
+}
+
+/// The summaries of `user_ids` from their stored `parts` (see
+/// [`summaries_of`]).
+async fn summaries_from<C: ConnectionTrait>(
+    conn: &C,
+    user_ids: &[i64],
+    mut parts: HashMap<i64, summaries::SummaryParts>,
+) -> Result<HashMap<i64, Summary>, DbErr> {
     let mut summaries = HashMap::with_capacity(user_ids.len());
     let mut uncounted = Vec::new();
     for id in user_ids {
@@ -260,14 +304,33 @@ pub async fn write_scores<C: ConnectionTrait>(
     scored: Vec<Scored>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    if scored.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<i64> = scored.iter().map(|s| s.row.user_id).collect();
-    let before = risk_scores::levels_of(conn, &ids).await?;
+    let before = Before {
+        levels: risk_scores::levels_of(conn, &ids).await?,
+        generation: digest::writing_generation(conn).await?,
+    };
+    write_scores_read(conn, rules, scored, &before, now).await
+}
+
+/// [`write_scores`], knowing `before` (read with the users' summaries by
+/// [`rescoring_of`]).
+pub(crate) async fn write_scores_read<C: ConnectionTrait>(
+    conn: &C,
+    rules: &Rules,
+    scored: Vec<Scored>,
+    before: &Before,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let rows = scored.iter().map(|s| s.row.clone()).collect();
-    risk_scores::upsert_many(conn, rows).await?;
+    risk_scores::upsert_many(conn, rows, before.generation).await?;
     let changes: Vec<LevelChange> = scored
         .into_iter()
         .filter_map(|scored| {
             let from = before
+                .levels
                 .get(&scored.row.user_id)
                 .map_or(RiskLevel::Low, |level| RiskLevel::from(*level));
             (from != scored.assessment.level).then_some(LevelChange {
@@ -505,11 +568,10 @@ pub async fn rescore_due(
         return Ok(0);
     }
     let ids: Vec<i64> = locked.iter().map(|u| u.id).collect();
-    let summaries = summaries_of(&txn, &ids).await?;
-    let plans = subscriptions::current_plans_of(&txn, &ids).await?;
-    let rows = score_rows(&locked, &summaries, plans, &rules.scoring, now);
+    let read = rescoring_of(&txn, &ids).await?;
+    let rows = score_rows(&locked, &read.summaries, read.plans, &rules.scoring, now);
     let count = rows.len() as u64;
-    write_scores(&txn, rules, rows, now).await?;
+    write_scores_read(&txn, rules, rows, &read.before, now).await?;
     txn.commit().await?;
     Ok(count)
 }

@@ -753,6 +753,7 @@ async fn insert_rows(tx: &DatabaseTransaction, rows: &Rows) -> Result<(), BulkEr
             .exec_without_returning(tx)
             .await?;
     }
-    risk_scores::upsert_many(tx, rows.scores.clone()).await?;
+    let generation = super::digest::writing_generation(tx).await?;
+    risk_scores::upsert_many(tx, rows.scores.clone(), generation).await?;
     Ok(())
 }

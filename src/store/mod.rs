@@ -49,6 +49,24 @@ pub(crate) fn driver_error(error: sqlx::Error) -> DbErr {
     }
 }
 
+/// `ids` as one PostgreSQL statement value, for `$n::text::bigint[]`: a
+/// statement that takes a list of ids this way has one text whatever the
+/// list's length, so each connection prepares and plans it once (a list of
+/// placeholders is a new statement for every length).
+fn bigint_array(ids: &[i64]) -> sea_orm::Value {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(ids.len() * 8 + 2);
+    text.push('{');
+    for (n, id) in ids.iter().enumerate() {
+        if n > 0 {
+            text.push(',');
+        }
+        let _ = write!(text, "{id}");
+    }
+    text.push('}');
+    text.into()
+}
+
 /// `user_id`'s rows of `E` whose `at` column is at or before `until` (all of
 /// them when `None`): a user's history as it stood at an instant.
 fn of_user_until<E: EntityTrait>(
@@ -66,8 +84,18 @@ fn of_user_until<E: EntityTrait>(
 
 #[cfg(test)]
 mod tests {
-    use super::driver_error;
+    use super::{bigint_array, driver_error};
     use crate::error::AppError;
+
+    #[test]
+    fn an_id_list_is_written_as_a_postgresql_array() {
+        assert_eq!(bigint_array(&[]), "{}".into());
+        assert_eq!(bigint_array(&[7]), "{7}".into());
+        assert_eq!(
+            bigint_array(&[1, -2, 9_000_000_000]),
+            "{1,-2,9000000000}".into()
+        );
+    }
 
     #[test]
     fn a_driver_error_without_a_connection_reports_the_database_unavailable() {

@@ -239,11 +239,16 @@ const ROWS_PER_STATEMENT: usize = 2_000;
 /// digest generation keeps its score and level before the write as the
 /// generation's baseline, and the baseline it had as the previous one. A
 /// new row has none: it did not exist when the generation started.
-pub async fn upsert_many<C: ConnectionTrait>(conn: &C, rows: Vec<ScoreRow>) -> Result<(), DbErr> {
+/// `generation` is the one the caller's transaction writes in
+/// ([`crate::store::digest::writing_generation`], whose lock it holds).
+pub async fn upsert_many<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<ScoreRow>,
+    generation: i64,
+) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
-    let generation = crate::store::digest::writing_generation(conn).await?;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<ScoreRow> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();

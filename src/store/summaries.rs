@@ -17,6 +17,8 @@ use crate::domain::PaymentStatus;
 use crate::risk::{Counts, PaymentFact, Summary};
 
 use super::payments::fact;
+use super::risk_scores::{CurrentPlan, StoredLevel};
+use super::{digest, risk_scores, subscriptions};
 
 /// The model's order of one user's payments at one instant (SPEC §3.1):
 /// failures first, then neutral payments, then successes. The words of
@@ -43,6 +45,10 @@ const COUNTS: i32 = 0;
 const NEWEST: i32 = 1;
 const OLDEST: i32 = 2;
 const USER: i32 = 3;
+/// In [`rescoring_of`]'s statement: a user's newest plan version, and the
+/// digest generation.
+const PLAN: i32 = 4;
+const GENERATION: i32 = 5;
 
 /// The stored parts of the summaries of `user_ids` (those without any part
 /// are absent): each history's ends read from the end of
@@ -60,9 +66,129 @@ pub async fn parts_of<C: ConnectionTrait>(
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, binds))
             .await?;
-        read_rows(&rows, &mut parts, &mut None)?;
+        read_rows(&rows, &mut parts, &mut None, &[])?;
     }
     Ok(parts)
+}
+
+/// What rescoring locked users reads before it writes their scores.
+#[derive(Clone, Debug, Default)]
+pub struct Rescoring {
+    /// The stored parts of their summaries, as [`parts_of`] reads them.
+    pub parts: HashMap<i64, SummaryParts>,
+    /// The stored level of each user that has a score.
+    pub levels: HashMap<i64, StoredLevel>,
+    /// Each user's newest plan version, as [`subscriptions::current_plans_of`].
+    pub plans: HashMap<i64, CurrentPlan>,
+    /// The digest generation the scores are written in, as
+    /// [`digest::writing_generation`] (its lock taken on PostgreSQL).
+    pub generation: i64,
+}
+
+/// What rescoring the locked `user_ids` (distinct) reads: on PostgreSQL in
+/// one round trip, whose text is the same for any number of users, instead
+/// of four (a payment's transaction, the refresher's and one user's
+/// rescore all start with these reads). The statement's snapshot is taken
+/// before the digest's lock is waited for, which is sound: the users'
+/// locks, taken before, keep their rows as read, and the generation is
+/// read by the function after its lock, as [`digest::writing_generation`]
+/// does. SQLite runs the four reads.
+pub async fn rescoring_of<C: ConnectionTrait>(
+    conn: &C,
+    user_ids: &[i64],
+) -> Result<Rescoring, DbErr> {
+    let backend = conn.get_database_backend();
+    if backend != DatabaseBackend::Postgres {
+        return Ok(Rescoring {
+            parts: parts_of(conn, user_ids).await?,
+            levels: risk_scores::levels_of(conn, user_ids).await?,
+            plans: subscriptions::current_plans_of(conn, user_ids).await?,
+            generation: digest::writing_generation(conn).await?,
+        });
+    }
+    static TEXT: OnceLock<String> = OnceLock::new();
+    let sql = TEXT.get_or_init(rescoring_statement).clone();
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [super::bigint_array(user_ids)],
+        ))
+        .await?;
+    let mut read = Rescoring::default();
+    let mut generation = None;
+    for row in &rows {
+        let part: i32 = row.try_get_by_index(1)?;
+        if part == GENERATION {
+            generation = row.try_get_by_index(6)?;
+            continue;
+        }
+        let user_id: i64 = row.try_get_by_index(0)?;
+        match part {
+            PLAN => {
+                let plan: (Option<String>, Option<i64>, Option<String>) = (
+                    row.try_get_by_index(7)?,
+                    row.try_get_by_index(6)?,
+                    row.try_get_by_index(8)?,
+                );
+                let (Some(subscription_type), Some(monthly_amount_cents), Some(currency)) = plan
+                else {
+                    return Err(DbErr::Custom("a plan row without its values".into()));
+                };
+                read.plans.insert(
+                    user_id,
+                    CurrentPlan {
+                        subscription_type,
+                        monthly_amount_cents,
+                        currency,
+                    },
+                );
+            }
+            COUNTS => {
+                let level: Option<String> = row.try_get_by_index(8)?;
+                if let Some(level) = level {
+                    read.levels
+                        .insert(user_id, StoredLevel::try_from_value(&level)?);
+                }
+            }
+            _ => {}
+        }
+    }
+    read_rows(&rows, &mut read.parts, &mut None, &[PLAN, GENERATION])?;
+    read.generation =
+        generation.ok_or_else(|| DbErr::RecordNotFound("the digest generation".into()))?;
+    Ok(read)
+}
+
+/// [`rescoring_of`]'s PostgreSQL statement, its one value the users' ids
+/// (`$1`, see [`super::bigint_array`]): the rows of [`statement`] (the
+/// counts' row carrying the stored level in column 8), then each user's
+/// newest plan version (type, cents, currency in columns 7, 6 and 8), then
+/// the digest generation (column 6).
+fn rescoring_statement() -> String {
+    let ids = "unnest($1::text::bigint[]) AS u(id)";
+    let (newest, oldest) = end_orders();
+    let end = |part: i32, order: &str| {
+        format!(
+            "SELECT u.id, {part}, NULL::integer, NULL::integer, NULL::integer, p.*, \
+             NULL::varchar FROM {ids} CROSS JOIN LATERAL (SELECT payment_date, amount_cents, \
+             status FROM subscription_payments WHERE user_id = u.id {order}) p"
+        )
+    };
+    format!(
+        "SELECT user_id, {COUNTS}, total_payments, failed_payments, succeeded_payments, \
+         NULL::timestamptz, NULL::bigint, NULL::varchar, level::varchar FROM risk_scores \
+         WHERE user_id = ANY($1::text::bigint[]) \
+         UNION ALL {} UNION ALL {} \
+         UNION ALL SELECT u.id, {PLAN}, NULL, NULL, NULL, NULL, s.monthly_amount_cents, \
+         s.subscription_type, s.currency::varchar FROM {ids} CROSS JOIN LATERAL \
+         (SELECT monthly_amount_cents, subscription_type, currency FROM user_subscriptions \
+         WHERE user_id = u.id ORDER BY effective_from DESC, id DESC LIMIT 1) s \
+         UNION ALL SELECT NULL, {GENERATION}, NULL, NULL, NULL, NULL, \
+         digest_generation_for_write(), NULL, NULL",
+        end(NEWEST, &newest),
+        end(OLDEST, &oldest),
+    )
 }
 
 /// The user `user_id` and the stored parts of their summary, in one round
@@ -85,12 +211,12 @@ pub async fn user_and_parts(
             .fetch_all(db.get_postgres_connection_pool())
             .await
             .map_err(super::driver_error)?;
-        read_rows(&rows, &mut parts, &mut user)?;
+        read_rows(&rows, &mut parts, &mut user, &[])?;
     } else {
         let rows = db
             .query_all_raw(Statement::from_sql_and_values(backend, sql, binds))
             .await?;
-        read_rows(&rows, &mut parts, &mut user)?;
+        read_rows(&rows, &mut parts, &mut user, &[])?;
     }
     Ok(user.map(|user| (user, parts.remove(&user_id).unwrap_or_default())))
 }
@@ -136,10 +262,14 @@ fn read_rows<R: PartsRow>(
     rows: &[R],
     parts: &mut HashMap<i64, SummaryParts>,
     user: &mut Option<users::Model>,
+    skipped: &[i32],
 ) -> Result<(), DbErr> {
     for row in rows {
-        let user_id: i64 = row.at(0)?;
         let part: i32 = row.at(1)?;
+        if skipped.contains(&part) {
+            continue;
+        }
+        let user_id: i64 = row.at(0)?;
         if part == USER {
             *user = Some(users::Model {
                 id: user_id,
@@ -183,6 +313,21 @@ fn read_rows<R: PartsRow>(
     Ok(())
 }
 
+/// The `ORDER BY … LIMIT` clauses that read a history's newest and oldest
+/// payments from the ends of `idx_subscription_payments_user_order`.
+fn end_orders() -> (String, String) {
+    (
+        format!(
+            "ORDER BY payment_date DESC, {TIE_RANK}, amount_cents LIMIT {}",
+            Summary::NEWEST
+        ),
+        format!(
+            "ORDER BY payment_date, {TIE_RANK} DESC, amount_cents DESC LIMIT {}",
+            Summary::OLDEST
+        ),
+    )
+}
+
 /// [`statement`]'s text and values for `users`, the text formatted once
 /// per backend for the commonest case, one user (a write, an analysis).
 fn statement_for(backend: DatabaseBackend, users: &[i64], with_user: bool) -> (String, Vec<Value>) {
@@ -224,14 +369,7 @@ fn statement_values(backend: DatabaseBackend, users: &[i64], with_user: bool) ->
 /// row (its creation in `date`) and four columns to every row: name,
 /// email, external id, active.
 fn statement(backend: DatabaseBackend, users: usize, with_user: bool) -> String {
-    let newest = format!(
-        "ORDER BY payment_date DESC, {TIE_RANK}, amount_cents LIMIT {}",
-        Summary::NEWEST
-    );
-    let oldest = format!(
-        "ORDER BY payment_date, {TIE_RANK} DESC, amount_cents DESC LIMIT {}",
-        Summary::OLDEST
-    );
+    let (newest, oldest) = end_orders();
     let columns = "payment_date, amount_cents, status";
     let mut sql = if backend == DatabaseBackend::Postgres {
         let placeholders: Vec<String> = (1..=users).map(|n| format!("${n}")).collect();

@@ -227,12 +227,34 @@ fn for_update(query: sea_orm::Select<Entity>, backend: DatabaseBackend) -> sea_o
 }
 
 /// The users `ids`, locked like [`lock`], in id order (so that two
-/// transactions locking overlapping sets never deadlock).
+/// transactions locking overlapping sets never deadlock). On PostgreSQL the
+/// ids go as one array, so the statement has one text for any number of
+/// users (see [`super::bigint_array`]).
 pub async fn lock_many<C: ConnectionTrait>(
     conn: &C,
     ids: &[i64],
 ) -> Result<Vec<ScoringUser>, DbErr> {
-    lock_where(conn, Column::Id.is_in(ids.iter().copied())).await
+    let backend = conn.get_database_backend();
+    if backend != DatabaseBackend::Postgres {
+        return lock_where(conn, Column::Id.is_in(ids.iter().copied())).await;
+    }
+    let statement = sea_orm::Statement::from_sql_and_values(
+        backend,
+        "SELECT id, created_at, is_active FROM users WHERE id = ANY($1::text::bigint[]) \
+         ORDER BY id FOR UPDATE",
+        [super::bigint_array(ids)],
+    );
+    conn.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ScoringUser {
+                id: row.try_get_by_index(0)?,
+                created_at: row.try_get_by_index(1)?,
+                is_active: row.try_get_by_index(2)?,
+            })
+        })
+        .collect()
 }
 
 /// Up to `limit` users whose score was due to change at or before `now`,

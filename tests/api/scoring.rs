@@ -684,6 +684,102 @@ async fn a_full_rescore_reads_each_user_whatever_is_stored_of_them(backend: Back
     );
 }
 
+backend_tests!(a_writes_reads_in_one_statement_are_the_reads_one_by_one);
+/// What a write reads of its locked users before scoring them
+/// (`store::summaries::rescoring_of`: one statement on PostgreSQL) is what
+/// the four reads it replaces find, whatever is stored of each user.
+async fn a_writes_reads_in_one_statement_are_the_reads_one_by_one(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let mut ids = Vec::new();
+    for i in 0..6_i64 {
+        let id = user(db, &format!("r{i}@example.com"), t0() - Duration::days(90)).await;
+        // Eight payments for most: more than the newest 5 and oldest 4,
+        // two of them at one instant.
+        for n in 0..(8 - i) {
+            let status = [PaymentStatus::Success, PaymentStatus::Failed][(n % 2) as usize];
+            pay(
+                db,
+                payment(id, status, 40 - n.min(6), 9.99 + n as f64),
+                t0(),
+            )
+            .await;
+        }
+        ids.push(id);
+    }
+    let [tied_plans, one_plan, no_score, no_counts, _, no_payments] = ids[..] else {
+        unreachable!()
+    };
+    for kind in ["basic", "premium"] {
+        plan(db, tied_plans, kind, 9.99, t0() - Duration::days(100)).await;
+    }
+    plan(db, one_plan, "pro", 49.0, t0() - Duration::days(10)).await;
+    let sql = [
+        format!("DELETE FROM risk_scores WHERE user_id = {no_score}"),
+        format!("DELETE FROM subscription_payments WHERE user_id = {no_payments}"),
+    ];
+    for statement in sql {
+        db.execute_unprepared(&statement).await.expect(&statement);
+    }
+    forget_counts(db, no_counts).await;
+    // An id without a user, and the users out of order.
+    let mut asked = ids.clone();
+    asked.reverse();
+    asked.push(999_999);
+
+    let txn = db.begin().await.expect("begin");
+    let read = store::summaries::rescoring_of(&txn, &asked)
+        .await
+        .expect("one statement");
+    let sorted = |mut parts: store::summaries::SummaryParts| {
+        for facts in [&mut parts.newest, &mut parts.oldest] {
+            facts.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        }
+        parts
+    };
+    let parts = store::summaries::parts_of(&txn, &asked)
+        .await
+        .expect("parts");
+    assert_eq!(read.parts.len(), parts.len(), "{backend:?}");
+    for (id, expected) in parts {
+        let got = read.parts.get(&id).cloned().expect("the user's parts");
+        assert_eq!(sorted(got), sorted(expected), "{backend:?} user {id}");
+    }
+    assert_eq!(
+        read.levels,
+        store::risk_scores::levels_of(&txn, &asked)
+            .await
+            .expect("levels"),
+        "{backend:?}"
+    );
+    assert_eq!(
+        read.plans,
+        store::subscriptions::current_plans_of(&txn, &asked)
+            .await
+            .expect("plans"),
+        "{backend:?}"
+    );
+    assert_eq!(
+        read.plans
+            .get(&tied_plans)
+            .map(|p| p.subscription_type.as_str()),
+        Some("premium"),
+        "{backend:?}: the plan recorded last of two from one instant"
+    );
+    assert_eq!(read.levels.len(), 5, "{backend:?}: every user with a score");
+    assert_eq!(read.parts[&no_counts].counts, None, "{backend:?}");
+    assert!(read.parts[&no_payments].newest.is_empty(), "{backend:?}");
+    assert_eq!(
+        read.generation,
+        store::digest::writing_generation(&txn)
+            .await
+            .expect("generation"),
+        "{backend:?}"
+    );
+    txn.rollback().await.expect("rollback");
+}
+
 /// A full rescore reads through binary COPY on pool connections; one read
 /// stopped midway (an error, a cancelled batch) must not leave its
 /// connection in the pool with the rest of the COPY still to come.
