@@ -1,8 +1,8 @@
 //! GraphQL mutations over real HTTP: ingestion with validation that changes
 //! nothing on error, idempotency, rescoring, and alerts.
 
-use entity::{alerts, subscription_payments, user_subscriptions, users};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use entity::{alerts, audit_log, subscription_payments, user_subscriptions, users};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 use crate::helpers::internals::{ScoringConfig, When, assess_stored, level_of};
@@ -271,6 +271,29 @@ async fn a_payment_recorded_twice_by_external_id_is_recorded_once(backend: Backe
         first["data"]["recordPayment"]["payment"]["id"]
     );
     assert_eq!(counts(&app).await, before, "nothing new recorded");
+    // Each leaves its audit entry, on the one payment; the second says it
+    // was a duplicate.
+    let payment_id = first["data"]["recordPayment"]["payment"]["id"]
+        .as_str()
+        .expect("id");
+    let entries: Vec<(String, Option<String>, Option<String>, String)> = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("recordPayment"))
+        .order_by_asc(audit_log::Column::Id)
+        .all(app.db())
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| (e.actor, e.object_type, e.object_id, e.outcome))
+        .collect();
+    let entry = |outcome: &str| {
+        (
+            "local".to_owned(),
+            Some("payment".to_owned()),
+            Some(payment_id.to_owned()),
+            outcome.to_owned(),
+        )
+    };
+    assert_eq!(entries, [entry("ok"), entry("duplicate")], "{backend:?}");
 
     // The same external id for another user is a client error.
     let other = new_user(&app, "other@example.com").await;
