@@ -753,7 +753,9 @@ async fn insert_rows(tx: &DatabaseTransaction, rows: &Rows) -> Result<(), BulkEr
             .exec_without_returning(tx)
             .await?;
     }
-    let generation = super::digest::writing_generation(tx).await?;
-    risk_scores::upsert_many(tx, rows.scores.clone(), generation).await?;
+    if !rows.scores.is_empty() {
+        let generation = super::digest::writing_generation(tx).await?;
+        risk_scores::upsert_many(tx, rows.scores.clone(), generation).await?;
+    }
     Ok(())
 }

@@ -66,7 +66,7 @@ pub async fn parts_of<C: ConnectionTrait>(
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, binds))
             .await?;
-        read_rows(&rows, &mut parts, &mut None, &[])?;
+        read_rows(&rows, &mut parts, &mut None)?;
     }
     Ok(parts)
 }
@@ -154,7 +154,7 @@ pub async fn rescoring_of<C: ConnectionTrait>(
             _ => {}
         }
     }
-    read_rows(&rows, &mut read.parts, &mut None, &[PLAN, GENERATION])?;
+    read_rows(&rows, &mut read.parts, &mut None)?;
     read.generation =
         generation.ok_or_else(|| DbErr::RecordNotFound("the digest generation".into()))?;
     Ok(read)
@@ -211,12 +211,12 @@ pub async fn user_and_parts(
             .fetch_all(db.get_postgres_connection_pool())
             .await
             .map_err(super::driver_error)?;
-        read_rows(&rows, &mut parts, &mut user, &[])?;
+        read_rows(&rows, &mut parts, &mut user)?;
     } else {
         let rows = db
             .query_all_raw(Statement::from_sql_and_values(backend, sql, binds))
             .await?;
-        read_rows(&rows, &mut parts, &mut user, &[])?;
+        read_rows(&rows, &mut parts, &mut user)?;
     }
     Ok(user.map(|user| (user, parts.remove(&user_id).unwrap_or_default())))
 }
@@ -262,11 +262,12 @@ fn read_rows<R: PartsRow>(
     rows: &[R],
     parts: &mut HashMap<i64, SummaryParts>,
     user: &mut Option<users::Model>,
-    skipped: &[i32],
 ) -> Result<(), DbErr> {
     for row in rows {
         let part: i32 = row.at(1)?;
-        if skipped.contains(&part) {
+        if ![COUNTS, NEWEST, OLDEST, USER].contains(&part) {
+            // A row of another reader's ([`rescoring_of`]'s plans and
+            // generation).
             continue;
         }
         let user_id: i64 = row.at(0)?;
