@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use futures::FutureExt;
+use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -204,7 +205,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn(|request, next| {
             auth::require(Some(Permission::Admin), request, next)
         }));
-    let routes = Router::new()
+    Router::new()
         .merge(open)
         .merge(read)
         .merge(alert)
@@ -212,20 +213,31 @@ pub fn router(state: AppState) -> Router {
         .merge(console)
         .merge(live)
         .merge(admin)
-        .layer(from_fn_with_state(state.gate.clone(), auth::admit));
-    // The last layer added runs first: CORS and headers, request ids, the
-    // trace span and metrics, the rate limit and time budget, then the gate.
-    limits::apply(routes, &state.settings.limits)
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
-        ))
-        .layer(TraceLayer::new_for_http().make_span_with(http::request_span))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::map_request(http::drop_unfit_request_id))
-        .layer(middleware::map_response(http::security_headers))
-        .layer(cors(&state.settings.access.cors_origins))
+        .layer(
+            // One layer on each route: axum boxes a route again for every
+            // `layer` call, and each middleware clones the route beneath it
+            // per request, boxes included. In order, from the first to run:
+            // CORS and headers, request ids, the trace span and metrics (after
+            // routing: they name the route), the rate limit and time budget,
+            // then the gate.
+            ServiceBuilder::new()
+                .layer(cors(&state.settings.access.cors_origins))
+                .layer(middleware::map_response(http::security_headers))
+                .layer(middleware::map_request(http::drop_unfit_request_id))
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(TraceLayer::new_for_http().make_span_with(http::request_span))
+                .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
+                .layer(from_fn_with_state(
+                    limits::limiter(&state.settings.limits),
+                    limits::rate_limit,
+                ))
+                .layer(from_fn_with_state(
+                    state.settings.limits.request_timeout,
+                    limits::time_budget,
+                ))
+                .layer(from_fn_with_state(state.gate.clone(), auth::admit)),
+        )
         .with_state(state)
 }
 

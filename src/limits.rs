@@ -16,10 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -35,25 +34,16 @@ use crate::server;
 /// full again (so that its memory follows the clients of the last minute).
 const FORGET_EVERY: u64 = 1024;
 
-/// Adds the rate limit (outermost) and the time budget to `router`.
-pub fn apply<S>(router: Router<S>, settings: &LimitSettings) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    let router = router.layer(middleware::from_fn_with_state(
-        settings.request_timeout,
-        time_budget,
-    ));
-    match RateLimit::per_minute(settings.rate_limit_per_minute) {
-        Some(limit) => router.layer(middleware::from_fn_with_state(Arc::new(limit), rate_limit)),
-        None => router,
-    }
+/// The rate limit of `settings`, the state of [`rate_limit`]; `None` when
+/// there is none (`RATE_LIMIT_PER_MINUTE=0`).
+pub fn limiter(settings: &LimitSettings) -> Option<Arc<RateLimit>> {
+    RateLimit::per_minute(settings.rate_limit_per_minute).map(Arc::new)
 }
 
 /// Answers `TIMEOUT` when the route has not answered within `budget`. The
 /// route's work is dropped (a database transaction rolls back; PostgreSQL
 /// also cancels the statement itself, see `db::connect_serving`).
-async fn time_budget(State(budget): State<Duration>, request: Request, next: Next) -> Response {
+pub async fn time_budget(State(budget): State<Duration>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     match tokio::time::timeout(budget, next.run(request)).await {
         Ok(response) => response,
@@ -69,12 +59,17 @@ async fn time_budget(State(budget): State<Duration>, request: Request, next: Nex
     }
 }
 
-/// Refuses a client over its allowance with 429 and `Retry-After`.
-async fn rate_limit(State(limit): State<Arc<RateLimit>>, request: Request, next: Next) -> Response {
+/// Refuses a client over its allowance with 429 and `Retry-After` (with a
+/// limit: `limit` from [`limiter`]).
+pub async fn rate_limit(
+    State(limit): State<Option<Arc<RateLimit>>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
-    if path.starts_with("/health/") {
+    let Some(limit) = limit.filter(|_| !path.starts_with("/health/")) else {
         return next.run(request).await;
-    }
+    };
     let address = server::peer(&request).map(|p| server::network(p.ip()));
     let client = ClientKey::of(request.headers(), address);
     // A credential is its own client, but a refused one says nothing of who
@@ -209,7 +204,7 @@ impl Failures {
 
 /// `per_minute` requests per client and minute, a full minute's allowance
 /// available at once (a token bucket: GCRA, from `governor`).
-struct RateLimit {
+pub struct RateLimit {
     per_minute: u32,
     limiter: DefaultKeyedRateLimiter<ClientKey>,
     failures: Failures,
