@@ -3,6 +3,9 @@
 #
 #   BASE_BIN=/tmp/base-rm benches/payments.sh
 #   USERS=100000 REPEAT=5 DURATION=10 BASE_BIN=… benches/payments.sh
+#   BASE_BIN=target/release/risk-monitor BASE_PG_URL=postgres://…:5432 \
+#       PG_URL=postgres://…:5434 benches/payments.sh   # one build, two servers
+#   KEEP=1 …, then SEED=0 …: the same databases again, not seeded anew
 #
 # Each build seeds a PostgreSQL database of its own (PG_DB_new, PG_DB_base:
 # USERS users, seed 42, analyzed) and then serves it in turns, alternating
@@ -22,6 +25,8 @@ USERS=${USERS:-1000000}
 REPEAT=${REPEAT:-3}
 DURATION=${DURATION:-10}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+BASE_PG_URL=${BASE_PG_URL:-$PG_URL}
+SEED=${SEED:-1}
 PG_DB=${PG_DB:-bench_payments}
 PORT=${PORT:-18768}
 BIN=${BIN:-target/release/risk-monitor}
@@ -33,10 +38,12 @@ bench_prepare
 HZ=$(getconf CLK_TCK)
 
 binary() { [[ $1 == new ]] && echo "$BIN" || echo "$BASE_BIN"; }
-url_of() { echo "$PG_URL/${PG_DB}_$1"; }
+server_of() { [[ $1 == new ]] && echo "$PG_URL" || echo "$BASE_PG_URL"; }
+url_of() { echo "$(server_of "$1")/${PG_DB}_$1"; }
 
 for side in base new; do
-    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS ${PG_DB}_$side" -c "CREATE DATABASE ${PG_DB}_$side"
+    [[ $SEED == 1 ]] || break
+    psql "$(server_of $side)/postgres" -qc "DROP DATABASE IF EXISTS ${PG_DB}_$side" -c "CREATE DATABASE ${PG_DB}_$side"
     DATABASE_URL=$(url_of $side) "$(binary $side)" --config /nonexistent migrate up >/dev/null 2>&1
     read -r seed_s _ < <(DATABASE_URL=$(url_of $side) timed "$(binary $side)" --config /nonexistent seed --users "$USERS" --seed 42)
     psql "$(url_of $side)" -qc "VACUUM (ANALYZE)"
@@ -44,7 +51,7 @@ for side in base new; do
 done
 if [[ $KEEP != 1 ]]; then
     trap '[ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK";
-          for side in base new; do psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS ${PG_DB}_$side"; done' EXIT
+          for side in base new; do psql "$(server_of $side)/postgres" -qc "DROP DATABASE IF EXISTS ${PG_DB}_$side"; done' EXIT
 fi
 
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }

@@ -325,7 +325,8 @@ pub(crate) async fn write_scores_read<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let rows = scored.iter().map(|s| s.row.clone()).collect();
-    risk_scores::upsert_many(conn, rows, before.generation).await?;
+    let stored = |user: i64| before.levels.contains_key(&user);
+    risk_scores::write_many(conn, rows, before.generation, stored).await?;
     let changes: Vec<LevelChange> = scored
         .into_iter()
         .filter_map(|scored| {

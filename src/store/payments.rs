@@ -79,9 +79,15 @@ pub async fn insert_new<C: ConnectionTrait>(
     if payments.is_empty() {
         return Ok(Vec::new());
     }
+    let models = payments.iter().map(PaymentFields::active_model);
+    if payments.iter().all(|p| p.external_id.is_none()) {
+        // Nothing can conflict: a plain insert, without the speculative
+        // insertion (and its WAL record a row) that ON CONFLICT costs.
+        return Entity::insert_many(models).exec_with_returning(conn).await;
+    }
     // The predicate names migration 16's partial index on PostgreSQL; a full
     // unique index (SQLite's) answers it too.
-    let inserted = Entity::insert_many(payments.iter().map(PaymentFields::active_model))
+    let inserted = Entity::insert_many(models)
         .on_conflict(
             OnConflict::column(Column::ExternalId)
                 .target_and_where(Expr::col(Column::ExternalId).is_not_null())

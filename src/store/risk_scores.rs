@@ -257,6 +257,126 @@ pub async fn upsert_many<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Writes the rows, in the caller's transaction, as [`upsert_many`] does;
+/// `stored(user)` tells whether the user's row exists (the caller read it,
+/// the user locked). On PostgreSQL those rows are updated in place by one
+/// statement whose text is the same for any number of rows (prepared once
+/// per connection): no speculative insertion, no row lock taken apart from
+/// the update, and no `INSERT` statement trigger run for nothing. A row not
+/// found after all, and every other row, goes through [`upsert_many`].
+pub async fn write_many<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<ScoreRow>,
+    generation: i64,
+    stored: impl Fn(i64) -> bool,
+) -> Result<(), DbErr> {
+    if conn.get_database_backend() != DatabaseBackend::Postgres {
+        return upsert_many(conn, rows, generation).await;
+    }
+    let (existing, new): (Vec<ScoreRow>, Vec<ScoreRow>) =
+        rows.into_iter().partition(|row| stored(row.user_id));
+    let mut rest = new;
+    if !existing.is_empty() {
+        let updated = update_existing(conn, &existing, generation).await?;
+        rest.extend(
+            existing
+                .into_iter()
+                .filter(|row| !updated.contains(&row.user_id)),
+        );
+    }
+    upsert_many(conn, rest, generation).await
+}
+
+/// [`write_many`]'s `UPDATE` of existing rows on PostgreSQL: the rows travel
+/// as one JSON value; the baselines move as [`baseline_updates`] moves them
+/// (each expression reads the row as it was before the update). Returns the
+/// ids of the rows updated.
+async fn update_existing<C: ConnectionTrait>(
+    conn: &C,
+    rows: &[ScoreRow],
+    generation: i64,
+) -> Result<std::collections::HashSet<i64>, DbErr> {
+    const SQL: &str = "UPDATE risk_scores AS r SET score = v.score, level = v.level, \
+         patterns = v.patterns, total_payments = v.total_payments, \
+         failed_payments = v.failed_payments, succeeded_payments = v.succeeded_payments, \
+         failure_rate = v.failure_rate, is_active = v.is_active, \
+         subscription_type = v.subscription_type, \
+         monthly_amount_cents = v.monthly_amount_cents, currency = v.currency, \
+         next_change_at = v.next_change_at, computed_at = v.computed_at, \
+         baseline_score = CASE WHEN r.baseline_generation < $2 THEN r.score \
+         ELSE r.baseline_score END, \
+         baseline_level = CASE WHEN r.baseline_generation < $2 THEN r.level \
+         ELSE r.baseline_level END, \
+         previous_score = CASE WHEN r.baseline_generation = $2 - 1 THEN r.baseline_score \
+         WHEN r.baseline_generation < $2 THEN r.score ELSE r.previous_score END, \
+         previous_level = CASE WHEN r.baseline_generation = $2 - 1 THEN r.baseline_level \
+         WHEN r.baseline_generation < $2 THEN r.level ELSE r.previous_level END, \
+         baseline_generation = $2 \
+         FROM json_to_recordset($1::text::json) AS v(user_id bigint, score float8, \
+         level varchar, patterns integer, total_payments integer, failed_payments integer, \
+         succeeded_payments integer, failure_rate float8, is_active boolean, \
+         subscription_type varchar, monthly_amount_cents bigint, currency varchar, \
+         next_change_at timestamptz, computed_at timestamptz) \
+         WHERE r.user_id = v.user_id RETURNING r.user_id";
+    let json = serde_json::to_string(&rows.iter().map(JsonRow::from).collect::<Vec<_>>())
+        .map_err(|error| DbErr::Custom(format!("score rows as JSON: {error}")))?;
+    let statement = sea_orm::Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        SQL,
+        [json.into(), generation.into()],
+    );
+    conn.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .collect()
+}
+
+/// A [`ScoreRow`] as [`update_existing`]'s JSON carries it. Instants are
+/// written to the microsecond, cut as the driver cuts a bound instant, so
+/// that both paths store the same value.
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    user_id: i64,
+    score: f64,
+    level: String,
+    patterns: i32,
+    total_payments: i32,
+    failed_payments: i32,
+    succeeded_payments: i32,
+    failure_rate: f64,
+    is_active: bool,
+    subscription_type: Option<&'a str>,
+    monthly_amount_cents: Option<i64>,
+    currency: Option<&'a str>,
+    next_change_at: Option<String>,
+    computed_at: String,
+}
+
+impl<'a> From<&'a ScoreRow> for JsonRow<'a> {
+    fn from(row: &'a ScoreRow) -> Self {
+        use sea_orm::ActiveEnum;
+        let micros = |at: &DateTime<Utc>| at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let plan = row.plan.as_ref();
+        Self {
+            user_id: row.user_id,
+            score: row.score,
+            level: row.level.to_value(),
+            patterns: row.patterns,
+            total_payments: row.total_payments,
+            failed_payments: row.failed_payments,
+            succeeded_payments: row.succeeded_payments,
+            failure_rate: row.failure_rate,
+            is_active: row.is_active,
+            subscription_type: plan.map(|p| p.subscription_type.as_str()),
+            monthly_amount_cents: plan.map(|p| p.monthly_amount_cents),
+            currency: plan.map(|p| p.currency.as_str()),
+            next_change_at: row.next_change_at.as_ref().map(micros),
+            computed_at: micros(&row.computed_at),
+        }
+    }
+}
+
 /// The `ON CONFLICT` update of the baseline columns for a write in
 /// `generation`: each expression reads the row as it was before the write.
 fn baseline_updates(generation: i64) -> [(Column, Expr); 5] {

@@ -1062,3 +1062,79 @@ async fn forget_counts(db: &DatabaseConnection, user_id: i64) {
     row.succeeded_payments = Set(None);
     row.update(db).await.expect("forget the counts");
 }
+
+backend_tests!(a_score_updated_in_place_is_the_score_an_upsert_writes);
+/// A write's scores go to existing rows through one `UPDATE` on PostgreSQL
+/// (`store::risk_scores::write_many`), to the others through the upsert:
+/// both must store the same values, and move the digest's baselines alike
+/// (the same generation again, the next one, one further on).
+async fn a_score_updated_in_place_is_the_score_an_upsert_writes(backend: Backend) {
+    use entity::sea_orm_active_enums::RiskLevel as Stored;
+    use sea_orm::TransactionTrait;
+    use store::risk_scores::{CurrentPlan, ScoreRow, upsert_many, write_many};
+    let test_db = TestDb::migrated(backend).await;
+    let db = &test_db.db;
+    let updated = user(db, "in-place@example.com", t0()).await;
+    let upserted = user(db, "upsert@example.com", t0()).await;
+    let created = user(db, "created@example.com", t0()).await;
+    let row = |user_id: i64, n: i32, plan: bool| ScoreRow {
+        user_id,
+        score: 0.1 * f64::from(n) + 1.0 / 3.0,
+        level: [Stored::Low, Stored::Medium, Stored::High, Stored::Critical][n as usize % 4],
+        patterns: n,
+        total_payments: 10 + n,
+        failed_payments: n,
+        succeeded_payments: 10,
+        failure_rate: f64::from(n) / f64::from(10 + n),
+        is_active: n % 2 == 0,
+        plan: plan.then(|| CurrentPlan {
+            subscription_type: format!("pro \"{n}\" \\ é,{{x}}"),
+            monthly_amount_cents: 999 + i64::from(n),
+            currency: "EUR".into(),
+        }),
+        // Nanoseconds: each path must cut them to what the column keeps.
+        next_change_at: (n % 3 != 0)
+            .then(|| t0() + Duration::nanoseconds(86_400_123_456_789 * i64::from(n))),
+        computed_at: t0() + Duration::nanoseconds(1_999 + i64::from(n)),
+    };
+    let stored = |user: i64| user == updated || user == created;
+    let txn = db.begin().await.expect("begin");
+    upsert_many(
+        &txn,
+        vec![row(updated, 0, false), row(upserted, 0, false)],
+        5,
+    )
+    .await
+    .expect("first rows");
+    for (n, generation, plan) in [(1, 5, true), (2, 6, false), (3, 6, true), (4, 9, true)] {
+        write_many(
+            &txn,
+            vec![row(updated, n, plan), row(created, n, plan)],
+            generation,
+            stored,
+        )
+        .await
+        .expect("in place");
+        upsert_many(&txn, vec![row(upserted, n, plan)], generation)
+            .await
+            .expect("upsert");
+        let mut rows = Vec::new();
+        for id in [updated, upserted, created] {
+            let found = risk_scores::Entity::find_by_id(id).one(&txn).await;
+            // `created` was told stored while it had no row: it gets one.
+            rows.push(found.expect("read").expect("every user has a row"));
+        }
+        let [a, b, c] = &rows[..] else { unreachable!() };
+        assert_eq!(
+            &risk_scores::Model {
+                user_id: b.user_id,
+                ..a.clone()
+            },
+            b,
+            "{backend:?}: write {n} in generation {generation}"
+        );
+        assert_eq!(c.score, a.score, "{backend:?}: write {n}");
+        assert_eq!(a.baseline_generation, generation, "{backend:?}: write {n}");
+    }
+    txn.rollback().await.expect("rollback");
+}
