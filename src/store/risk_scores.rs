@@ -273,9 +273,8 @@ pub async fn write_many<C: ConnectionTrait>(
     if conn.get_database_backend() != DatabaseBackend::Postgres {
         return upsert_many(conn, rows, generation).await;
     }
-    let (existing, new): (Vec<ScoreRow>, Vec<ScoreRow>) =
+    let (existing, mut rest): (Vec<ScoreRow>, Vec<ScoreRow>) =
         rows.into_iter().partition(|row| stored(row.user_id));
-    let mut rest = new;
     if !existing.is_empty() {
         let updated = update_existing(conn, &existing, generation).await?;
         rest.extend(
@@ -288,41 +287,42 @@ pub async fn write_many<C: ConnectionTrait>(
 }
 
 /// [`write_many`]'s `UPDATE` of existing rows on PostgreSQL: the rows travel
-/// as one JSON value; the baselines move as [`baseline_updates`] moves them
-/// (each expression reads the row as it was before the update). Returns the
-/// ids of the rows updated.
+/// as one JSON value (`$1`), the generation as `$2`; the values are
+/// [`VALUE_COLUMNS`] and `computed_at`, and the baselines move by
+/// [`baseline_moves`], as the upsert's do. Returns the ids of the rows
+/// updated.
 async fn update_existing<C: ConnectionTrait>(
     conn: &C,
     rows: &[ScoreRow],
     generation: i64,
 ) -> Result<std::collections::HashSet<i64>, DbErr> {
-    const SQL: &str = "UPDATE risk_scores AS r SET score = v.score, level = v.level, \
-         patterns = v.patterns, total_payments = v.total_payments, \
-         failed_payments = v.failed_payments, succeeded_payments = v.succeeded_payments, \
-         failure_rate = v.failure_rate, is_active = v.is_active, \
-         subscription_type = v.subscription_type, \
-         monthly_amount_cents = v.monthly_amount_cents, currency = v.currency, \
-         next_change_at = v.next_change_at, computed_at = v.computed_at, \
-         baseline_score = CASE WHEN r.baseline_generation < $2 THEN r.score \
-         ELSE r.baseline_score END, \
-         baseline_level = CASE WHEN r.baseline_generation < $2 THEN r.level \
-         ELSE r.baseline_level END, \
-         previous_score = CASE WHEN r.baseline_generation = $2 - 1 THEN r.baseline_score \
-         WHEN r.baseline_generation < $2 THEN r.score ELSE r.previous_score END, \
-         previous_level = CASE WHEN r.baseline_generation = $2 - 1 THEN r.baseline_level \
-         WHEN r.baseline_generation < $2 THEN r.level ELSE r.previous_level END, \
-         baseline_generation = $2 \
-         FROM json_to_recordset($1::text::json) AS v(user_id bigint, score float8, \
-         level varchar, patterns integer, total_payments integer, failed_payments integer, \
-         succeeded_payments integer, failure_rate float8, is_active boolean, \
-         subscription_type varchar, monthly_amount_cents bigint, currency varchar, \
-         next_change_at timestamptz, computed_at timestamptz) \
-         WHERE r.user_id = v.user_id RETURNING r.user_id";
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        use sea_orm::IdenStatic;
+        let values = VALUE_COLUMNS
+            .iter()
+            .chain([&Column::ComputedAt])
+            .map(|column| format!("{0} = v.{0}", column.as_str()));
+        let baselines = baseline_moves("r", "$2")
+            .into_iter()
+            .map(|(column, expression)| format!("{} = {expression}", column.as_str()));
+        let sets: Vec<String> = values.chain(baselines).collect();
+        format!(
+            "UPDATE risk_scores AS r SET {}, baseline_generation = $2 \
+             FROM json_to_recordset($1::text::json) AS v(user_id bigint, score float8, \
+             level varchar, patterns integer, total_payments integer, \
+             failed_payments integer, succeeded_payments integer, failure_rate float8, \
+             is_active boolean, subscription_type varchar, monthly_amount_cents bigint, \
+             currency varchar, next_change_at timestamptz, computed_at timestamptz) \
+             WHERE r.user_id = v.user_id RETURNING r.user_id",
+            sets.join(", ")
+        )
+    });
     let json = serde_json::to_string(&rows.iter().map(JsonRow::from).collect::<Vec<_>>())
         .map_err(|error| DbErr::Custom(format!("score rows as JSON: {error}")))?;
     let statement = sea_orm::Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
-        SQL,
+        sql.as_str(),
         [json.into(), generation.into()],
     );
     conn.query_all_raw(statement)
@@ -356,7 +356,7 @@ struct JsonRow<'a> {
 impl<'a> From<&'a ScoreRow> for JsonRow<'a> {
     fn from(row: &'a ScoreRow) -> Self {
         use sea_orm::ActiveEnum;
-        let micros = |at: &DateTime<Utc>| at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let micros = |at: &DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let plan = row.plan.as_ref();
         Self {
             user_id: row.user_id,
@@ -378,20 +378,34 @@ impl<'a> From<&'a ScoreRow> for JsonRow<'a> {
 }
 
 /// The `ON CONFLICT` update of the baseline columns for a write in
-/// `generation`: each expression reads the row as it was before the write.
+/// `generation` (see [`baseline_moves`]).
 fn baseline_updates(generation: i64) -> [(Column, Expr); 5] {
-    let moved = format!("risk_scores.baseline_generation < {generation}");
-    let last = generation - 1;
+    let [a, b, c, d] = baseline_moves("risk_scores", &generation.to_string())
+        .map(|(column, expression)| (column, Expr::cust(expression)));
+    [
+        a,
+        b,
+        c,
+        d,
+        (Column::BaselineGeneration, Expr::val(generation)),
+    ]
+}
+
+/// How a write in `generation` (SQL text: a literal or a parameter) moves
+/// the digest's baselines of the stored row `row` (its name or alias in the
+/// statement): the first write of a row in a generation keeps its score and
+/// level before the write as the baseline, and the baseline it had as the
+/// previous one. Each expression reads the row as it was before the write.
+fn baseline_moves(row: &str, generation: &str) -> [(Column, String); 4] {
+    let moved = format!("{row}.baseline_generation < {generation}");
     let shift = |value: &str, baseline: &str, previous: &str| {
         (
-            Expr::cust(format!(
-                "CASE WHEN {moved} THEN risk_scores.{value} ELSE risk_scores.{baseline} END"
-            )),
-            Expr::cust(format!(
-                "CASE WHEN risk_scores.baseline_generation = {last} \
-                 THEN risk_scores.{baseline} \
-                 WHEN {moved} THEN risk_scores.{value} ELSE risk_scores.{previous} END"
-            )),
+            format!("CASE WHEN {moved} THEN {row}.{value} ELSE {row}.{baseline} END"),
+            format!(
+                "CASE WHEN {row}.baseline_generation = {generation} - 1 \
+                 THEN {row}.{baseline} \
+                 WHEN {moved} THEN {row}.{value} ELSE {row}.{previous} END"
+            ),
         )
     };
     let (baseline_score, previous_score) = shift("score", "baseline_score", "previous_score");
@@ -401,7 +415,6 @@ fn baseline_updates(generation: i64) -> [(Column, Expr); 5] {
         (Column::BaselineLevel, baseline_level),
         (Column::PreviousScore, previous_score),
         (Column::PreviousLevel, previous_level),
-        (Column::BaselineGeneration, Expr::val(generation)),
     ]
 }
 
