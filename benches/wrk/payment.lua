@@ -5,7 +5,16 @@ local hot = os.getenv("HOT_USER")
 local statuses = { "SUCCESS", "SUCCESS", "SUCCESS", "FAILED", "DECLINED" }
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-math.randomseed(os.time())
+-- Each of wrk's threads runs this script in a Lua state of its own: seeded
+-- alike, they would all pay for the same users in the same order.
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + (thread_number or 0))
+end
 request = function()
   local id = hot or tostring(math.random(1, users))
   local status = statuses[math.random(1, #statuses)]

@@ -137,6 +137,19 @@ pub async fn record_payments(
     inputs: Vec<NewPayment>,
     now: DateTime<Utc>,
 ) -> Vec<AppResult<PaymentRecorded>> {
+    record_payments_telling(db, rules, inputs, now, &|| {}).await
+}
+
+/// [`record_payments`], calling `committing` as each transaction starts
+/// its commit: from then on it only waits for the commit's flush (the
+/// payment writer starts the next batch then).
+pub async fn record_payments_telling(
+    db: &DatabaseConnection,
+    rules: &Rules,
+    inputs: Vec<NewPayment>,
+    now: DateTime<Utc>,
+    committing: &(dyn Fn() + Send + Sync),
+) -> Vec<AppResult<PaymentRecorded>> {
     let mut results = Vec::with_capacity(inputs.len());
     let items = inputs
         .into_iter()
@@ -147,13 +160,14 @@ pub async fn record_payments(
         .collect();
     for round in rounds(items) {
         let (fields, callers): (Vec<_>, Vec<_>) = round.into_iter().unzip();
-        match record_round(db, rules, &fields, &callers, now).await {
+        match record_round(db, rules, &fields, &callers, now, committing).await {
             Ok(outcomes) => results.extend(outcomes),
             Err(error) if fields.len() == 1 => results.push(Err(error.into())),
             Err(_) => {
                 for (payment, caller) in fields.iter().zip(&callers) {
                     let one = std::slice::from_ref(payment);
-                    match record_round(db, rules, one, std::slice::from_ref(caller), now).await {
+                    let callers = std::slice::from_ref(caller);
+                    match record_round(db, rules, one, callers, now, committing).await {
                         Ok(outcomes) => results.extend(outcomes),
                         Err(error) => results.push(Err(error.into())),
                     }
@@ -268,12 +282,14 @@ enum Written {
 /// `callers` (one each): refusals come back as per-item errors; a database
 /// failure rolls the whole round back. Each payment recorded, or found
 /// recorded already, leaves its audit entry in the same transaction.
+/// `committing` is called when only the commit is left.
 async fn record_round(
     db: &DatabaseConnection,
     rules: &Rules,
     items: &[PaymentFields],
     callers: &[Caller],
     now: DateTime<Utc>,
+    committing: &(dyn Fn() + Send + Sync),
 ) -> Result<Vec<AppResult<PaymentRecorded>>, DbErr> {
     let txn = db::begin_write(db).await?;
     let mut state = RoundState::load(&txn, items).await?;
@@ -326,6 +342,7 @@ async fn record_round(
     let rows = scoring::score_rows(&changed, &state.summaries, state.plans, &rules.scoring, now);
     scoring::write_scores_read(&txn, rules, rows, &state.before, now).await?;
     crate::store::audit::insert(&txn, audit_entries(&outcomes, callers, now)).await?;
+    committing();
     txn.commit().await?;
     Ok(outcomes)
 }

@@ -302,6 +302,83 @@ async fn a_payment_recorded_twice_by_external_id_is_recorded_once(backend: Backe
     assert_eq!(error_code(&app.graphql(PAY, clash).await), "BAD_USER_INPUT");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_waiting_on_its_users_lock_holds_up_no_other_users_payment() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use std::time::Duration;
+    if !crate::helpers::postgres_configured(
+        "graphql_mutations::a_payment_waiting_on_its_users_lock_holds_up_no_other_users_payment",
+    ) {
+        return;
+    }
+    // Arrange: another session holds the first user's row, as a rescore or
+    // another process's payment for that user would.
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let busy = new_user(&app, "busy@example.com").await;
+    let others = [
+        new_user(&app, "free1@example.com").await,
+        new_user(&app, "free2@example.com").await,
+    ];
+    let lock = app.db().begin().await.expect("begin");
+    lock.execute_unprepared(&format!(
+        "SELECT id FROM users WHERE id = {busy} FOR UPDATE"
+    ))
+    .await
+    .expect("lock the user");
+
+    // Act: a payment for the locked user, then, while it waits, one for
+    // each of the others.
+    let waiting = {
+        let vars = payment(&busy, "FAILED", "2026-10-01T10:00:00Z", json!(5));
+        let request = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .json(&json!({ "query": PAY, "variables": vars }));
+        tokio::spawn(async move { request.send().await?.json::<Value>().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let free = futures::future::join_all(others.iter().map(|user| {
+        app.graphql(
+            PAY,
+            payment(user, "SUCCESS", "2026-10-01T11:00:00Z", json!(5)),
+        )
+    }));
+    let free = tokio::time::timeout(Duration::from_secs(10), free)
+        .await
+        .expect("the other users' payments were held up behind the locked user's");
+
+    // Assert: the others are recorded while the first still waits; it is
+    // recorded once the lock is let go.
+    for answer in &free {
+        assert!(answer["errors"].is_null(), "{answer}");
+        assert_eq!(answer["data"]["recordPayment"]["duplicate"], false);
+    }
+    assert!(
+        !waiting.is_finished(),
+        "the locked user's payment did not wait"
+    );
+    lock.rollback().await.expect("let go of the user");
+    let answer = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the locked user's payment was answered")
+        .expect("the request's task")
+        .expect("a JSON answer");
+    assert!(answer["errors"].is_null(), "{answer}");
+    assert!(
+        answer["data"]["recordPayment"]["riskScore"].is_number(),
+        "{answer}"
+    );
+    for user in std::iter::once(&busy).chain(&others) {
+        let id: i64 = user.parse().expect("id");
+        let stored = subscription_payments::Entity::find()
+            .filter(subscription_payments::Column::UserId.eq(id))
+            .count(app.db())
+            .await
+            .expect("payments");
+        assert_eq!(stored, 1, "user {id}");
+    }
+}
+
 backend_tests!(concurrent_payments_over_http_are_each_answered_and_all_counted);
 async fn concurrent_payments_over_http_are_each_answered_and_all_counted(backend: Backend) {
     // Arrange
