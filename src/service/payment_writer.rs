@@ -13,9 +13,9 @@
 //! committing: while the database flushes one batch's commit, it already
 //! writes the next, and the payments that arrived meanwhile make batches of
 //! about the same size. A second batch is written beside the first only
-//! when [`BESIDE`] payments wait: starting one for every payment that finds
-//! a slot free split a load into one large batch and one of a payment or
-//! two, each paying a transaction's fixed cost of round trips, statement
+//! when [`BESIDE`] payments wait: starting one whenever a slot is free
+//! would split a load into one large batch and one of a payment or two,
+//! each paying a transaction's fixed cost of round trips, statement
 //! triggers and a commit. Should the batch being written stall, on a
 //! user's lock held elsewhere, another starts beside it after [`STALL`], so
 //! that one busy user cannot stop every other user's payments.
