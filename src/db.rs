@@ -26,6 +26,11 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
 /// How long an SQLite statement waits for the write lock, outside requests.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a pooled connection may sit unused and still be handed out
+/// without a ping first (HikariCP's bypass window is 500 ms, PgBouncer's
+/// `server_check_delay` 30 s).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// The pool that serves requests: like [`connect`], and on PostgreSQL every
 /// statement is cancelled past `statement_timeout` (the request's time
 /// budget, SPEC §9 `REQUEST_TIMEOUT_SECONDS`), so that a query whose client
@@ -55,6 +60,12 @@ fn options(settings: &DatabaseSettings, busy_timeout: Duration) -> ConnectOption
         })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
+        // A connection is pinged as it leaves the pool only once it has sat
+        // there this long: a busy pool's connections were all in use a
+        // moment ago, and a ping on each checkout would add a round trip to
+        // every statement and transaction. (One that broke in use is closed
+        // as it comes back, by the ping every release makes.)
+        .test_before_acquire_if_idle_for(PING_AFTER_IDLE)
         .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
