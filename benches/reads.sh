@@ -45,15 +45,17 @@ f_typename=$(gql_body typename "{ __typename }")
 f_first=$(gql_body first "{ riskyUsers(first: 20) { totalCount $list } }")
 OPERATIONS=(typename first analysis)
 
-# operation NAME CONNECTIONS → wrk's arguments after the URL's options
-operation() {
+# measure NAME CONNECTIONS → "p50_ms p99_ms rps": one wrk run of NAME on
+# the server at $PORT
+measure() {
+    local script=benches/wrk/graphql.lua body=
     case $1 in
-        typename) echo "-s benches/wrk/graphql.lua" ;;
-        first) echo "-s benches/wrk/graphql.lua" ;;
-        analysis) echo "-s benches/wrk/analysis.lua" ;;
+        typename) body=$f_typename ;;
+        first) body=$f_first ;;
+        analysis) script=benches/wrk/analysis.lua ;;
     esac
+    BODY_FILE=$body USERS=$USERS REPEAT=1 load "$1" "$2" -s "$script" "http://127.0.0.1:$PORT/graphql"
 }
-body_of() { case $1 in typename) echo "$f_typename" ;; first) echo "$f_first" ;; *) echo "" ;; esac; }
 
 turn() { # SIDE → one line per operation: "name p50_ms p99_ms rps"
     local bin=$BIN; [[ $1 == base ]] && bin=$BASE_BIN
@@ -66,17 +68,11 @@ turn() { # SIDE → one line per operation: "name p50_ms p99_ms rps"
     # to hundreds of milliseconds now and then, in both builds alike
     # (BENCHMARKS.md).
     for name in first analysis; do
-        # shellcheck disable=SC2046
-        BODY_FILE=$(body_of "$name") USERS=$USERS REPEAT=1 DURATION=5 \
-            load "$name" 4 $(operation "$name") "http://127.0.0.1:$PORT/graphql" >/dev/null
+        DURATION=5 measure "$name" 4 >/dev/null
     done
     for name in "${OPERATIONS[@]}"; do
-        # shellcheck disable=SC2046
-        read -r p50 p99 _ < <(BODY_FILE=$(body_of "$name") USERS=$USERS REPEAT=1 \
-            load "$name" 4 $(operation "$name") "http://127.0.0.1:$PORT/graphql")
-        # shellcheck disable=SC2046
-        read -r _ _ rps < <(BODY_FILE=$(body_of "$name") USERS=$USERS REPEAT=1 \
-            load "$name" 32 $(operation "$name") "http://127.0.0.1:$PORT/graphql")
+        read -r p50 p99 _ < <(measure "$name" 4)
+        read -r _ _ rps < <(measure "$name" 32)
         echo "$name $p50 $p99 $rps"
     done
     kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
