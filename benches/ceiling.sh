@@ -5,6 +5,7 @@
 #
 #   PG_DB=bench_payments_base benches/ceiling.sh    # a seeded database (KEEP=1 benches/payments.sh leaves one)
 #   BATCH=14 CLIENTS="1 2 4 8" DURATION=15 PG_DB=… benches/ceiling.sh
+#   SETUP="DROP INDEX idx_risk_scores_score_user" PG_DB=… benches/ceiling.sh
 #
 # Works on a copy of PG_DB (dropped at the end), which must hold USERS
 # users seeded by `risk-monitor seed` and be migrated by the build whose
@@ -15,7 +16,14 @@
 # rescoring_of`); the payments' INSERT; the scores' UPDATE (new counts, a
 # score that moves with them); the audit entries; one NOTIFY; COMMIT. Not
 # replayed: the automatic alerts, raised in about 4 batches out of 10.
-# Prints payments per second (transactions × BATCH) for each client count.
+# SETUP, if given, is SQL run on the copy first: a variant of the schema
+# whose cost is to be measured.
+#
+# Prints, for each client count, payments per second (transactions ×
+# BATCH) and what a payment cost the database: CPU µs (the machine's busy
+# time over the run, less pgbench's own, so run it on an otherwise idle
+# machine) and WAL (bytes, full-page images, records; pg_stat_wal). The
+# CPU and WAL figures move much less from run to run than the throughput.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +37,7 @@ COPY=${PG_DB}_ceiling
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"; psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $COPY"' EXIT
 psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $COPY" -c "CREATE DATABASE $COPY TEMPLATE $PG_DB"
+[[ -n ${SETUP:-} ]] && psql "$PG_URL/$COPY" -v ON_ERROR_STOP=1 -qc "$SETUP"
 psql "$PG_URL/$COPY" -qc "VACUUM (ANALYZE)"
 
 # The batch's users: BATCH random ids, as a bigint[] literal, and their
@@ -59,13 +68,30 @@ oldest_order="payment_date, (CASE WHEN status IN ('failed', 'declined') THEN 0 W
     echo "COMMIT;"
 } > "$WORK/batch.sql"
 
-echo "| clients | batches/s | payments/s | mean batch latency ms |"
-echo "|---:|---:|---:|---:|"
+# The machine's busy CPU time so far, in clock ticks (user, nice, system,
+# irq, softirq: not idle, not waiting on the disk).
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+wal() { psql "$PG_URL/$COPY" -Atc "SELECT wal_bytes, wal_fpi, wal_records FROM pg_stat_wal" | tr '|' ' '; }
+tick=$(getconf CLK_TCK)
+
+echo "| clients | batches/s | payments/s | mean batch latency ms | database CPU µs/payment | WAL bytes/payment | full-page images/payment | WAL records/payment |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for clients in $CLIENTS; do
     psql "$PG_URL/$COPY" -qc "CHECKPOINT"
-    pgbench -n -M prepared -c "$clients" -j "$clients" -T "$DURATION" -f "$WORK/batch.sql" "$PG_URL/$COPY" > "$WORK/out" 2>&1 \
+    read -r bytes0 fpi0 records0 < <(wal)
+    busy0=$(busy)
+    /usr/bin/time -f "%U %S" -o "$WORK/pgbench_cpu" \
+        pgbench -n -M prepared -c "$clients" -j "$clients" -T "$DURATION" -f "$WORK/batch.sql" "$PG_URL/$COPY" > "$WORK/out" 2>&1 \
         || { cat "$WORK/out" >&2; exit 1; }
+    busy1=$(busy)
+    read -r bytes1 fpi1 records1 < <(wal)
     tps=$(awk '/^tps = / { print $3 }' "$WORK/out")
     latency=$(awk '/^latency average = / { print $4 }' "$WORK/out")
-    printf '| %s | %.0f | %.0f | %s |\n' "$clients" "$tps" "$(echo "$tps * $BATCH" | bc -l)" "$latency"
+    batches=$(awk '/^number of transactions actually processed:/ { print $6 }' "$WORK/out")
+    payments=$((batches * BATCH))
+    read -r pg_user pg_system < "$WORK/pgbench_cpu"
+    cpu_us=$(echo "(($busy1 - $busy0) / $tick - $pg_user - $pg_system) * 1000000 / $payments" | bc -l)
+    printf '| %s | %.0f | %.0f | %s | %.0f | %.0f | %.2f | %.1f |\n' "$clients" "$tps" "$(echo "$tps * $BATCH" | bc -l)" "$latency" \
+        "$cpu_us" "$(echo "($bytes1 - $bytes0) / $payments" | bc -l)" \
+        "$(echo "($fpi1 - $fpi0) / $payments" | bc -l)" "$(echo "($records1 - $records0) / $payments" | bc -l)"
 done
