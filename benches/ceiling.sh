@@ -26,6 +26,8 @@
 # CPU and WAL figures move much less from run to run than the throughput.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
 
 USERS=${USERS:-1000000}
 BATCH=${BATCH:-14}
@@ -68,30 +70,28 @@ oldest_order="payment_date, (CASE WHEN status IN ('failed', 'declined') THEN 0 W
     echo "COMMIT;"
 } > "$WORK/batch.sql"
 
-# The machine's busy CPU time so far, in clock ticks (user, nice, system,
-# irq, softirq: not idle, not waiting on the disk).
-busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 wal() { psql "$PG_URL/$COPY" -Atc "SELECT wal_bytes, wal_fpi, wal_records FROM pg_stat_wal" | tr '|' ' '; }
 tick=$(getconf CLK_TCK)
+# An expression's value per payment of the run just measured.
+per_payment() { echo "($1) / $payments" | bc -l; }
 
 echo "| clients | batches/s | payments/s | mean batch latency ms | database CPU µs/payment | WAL bytes/payment | full-page images/payment | WAL records/payment |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for clients in $CLIENTS; do
     psql "$PG_URL/$COPY" -qc "CHECKPOINT"
     read -r bytes0 fpi0 records0 < <(wal)
-    busy0=$(busy)
+    busy0=$(busy_ticks)
     /usr/bin/time -f "%U %S" -o "$WORK/pgbench_cpu" \
         pgbench -n -M prepared -c "$clients" -j "$clients" -T "$DURATION" -f "$WORK/batch.sql" "$PG_URL/$COPY" > "$WORK/out" 2>&1 \
         || { cat "$WORK/out" >&2; exit 1; }
-    busy1=$(busy)
+    busy1=$(busy_ticks)
     read -r bytes1 fpi1 records1 < <(wal)
     tps=$(awk '/^tps = / { print $3 }' "$WORK/out")
     latency=$(awk '/^latency average = / { print $4 }' "$WORK/out")
     batches=$(awk '/^number of transactions actually processed:/ { print $6 }' "$WORK/out")
     payments=$((batches * BATCH))
     read -r pg_user pg_system < "$WORK/pgbench_cpu"
-    cpu_us=$(echo "(($busy1 - $busy0) / $tick - $pg_user - $pg_system) * 1000000 / $payments" | bc -l)
     printf '| %s | %.0f | %.0f | %s | %.0f | %.0f | %.2f | %.1f |\n' "$clients" "$tps" "$(echo "$tps * $BATCH" | bc -l)" "$latency" \
-        "$cpu_us" "$(echo "($bytes1 - $bytes0) / $payments" | bc -l)" \
-        "$(echo "($fpi1 - $fpi0) / $payments" | bc -l)" "$(echo "($records1 - $records0) / $payments" | bc -l)"
+        "$(per_payment "(($busy1 - $busy0) / $tick - $pg_user - $pg_system) * 1000000")" \
+        "$(per_payment "$bytes1 - $bytes0")" "$(per_payment "$fpi1 - $fpi0")" "$(per_payment "$records1 - $records0")"
 done

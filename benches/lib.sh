@@ -1,4 +1,4 @@
-# Helpers shared by the HTTP benchmarks (sourced, not run). They write under
+# Helpers shared by the benchmarks (sourced, not run). They write under
 # $WORK and repeat each load $REPEAT times, both set by the sourcing script
 # (bench_prepare sets WORK).
 
@@ -21,6 +21,10 @@ timed() { # CMD... → prints "seconds peak_MB"
     /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$WORK/timed.err" || { cat "$WORK/timed.err" >&2; exit 1; }
     awk '{ printf "%s %d\n", $1, $2 / 1024 }' "$out"; rm -f "$out"
 }
+
+# The machine's busy CPU time so far, in clock ticks (user, nice, system,
+# irq, softirq: not idle, not waiting on the disk).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 

@@ -54,7 +54,6 @@ if [[ $KEEP != 1 ]]; then
           for side in base new; do psql "$(server_of $side)/postgres" -qc "DROP DATABASE IF EXISTS ${PG_DB}_$side"; done' EXIT
 fi
 
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 process_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # turn SIDE → "payments_per_s service_us_per_payment rest_us_per_payment peak_MB"
