@@ -16,6 +16,18 @@ bench_prepare() {
     fi
 }
 
+# A new PostgreSQL database $PG_DB on $PG_URL, migrated by $BIN, seeded with
+# $USERS users (seed 42) and analyzed; dropped at exit, beside what
+# bench_prepare's trap cleans up.
+bench_seed_pg_db() {
+    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB"
+    trap '[ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK";
+          psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB"' EXIT
+    DATABASE_URL=$PG_URL/$PG_DB "$BIN" --config /nonexistent migrate up >/dev/null 2>&1
+    DATABASE_URL=$PG_URL/$PG_DB "$BIN" --config /nonexistent seed --users "$USERS" --seed 42 >/dev/null 2>&1
+    psql "$PG_URL/$PG_DB" -qc "VACUUM (ANALYZE)"
+}
+
 timed() { # CMD... → prints "seconds peak_MB"
     local out; out=$(mktemp)
     /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$WORK/timed.err" || { cat "$WORK/timed.err" >&2; exit 1; }

@@ -32,12 +32,7 @@ bench_prepare
 URL=$PG_URL/$PG_DB
 
 if [[ $SEED == 1 ]]; then
-    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB"
-    trap '[ -z "$SERVER" ] || kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK";
-          psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB"' EXIT
-    DATABASE_URL=$URL "$BIN" --config /nonexistent migrate up >/dev/null 2>&1
-    DATABASE_URL=$URL "$BIN" --config /nonexistent seed --users "$USERS" --seed 42 >/dev/null 2>&1
-    psql "$URL" -qc "VACUUM (ANALYZE)"
+    bench_seed_pg_db
 fi
 
 list='edges { node { user { id name email } riskScore riskLevel patterns subscriptionType monthlyAmount } } pageInfo { hasNextPage endCursor }'

@@ -20,7 +20,7 @@ use crate::config::DatabaseSettings;
 /// file on first use. Statements may run as long as they need (migrations,
 /// seeding, a full rescore).
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    Database::connect(options(settings, BUSY_TIMEOUT)).await
+    Database::connect(options(settings, BUSY_TIMEOUT, None)).await
 }
 
 /// How long an SQLite statement waits for the write lock, outside requests.
@@ -42,21 +42,75 @@ pub async fn connect_serving(
     settings: &DatabaseSettings,
     statement_timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
-    let milliseconds = statement_timeout.as_millis().to_string();
-    let mut options = options(settings, statement_timeout);
+    let mut options = options(settings, statement_timeout, Some(statement_timeout));
+    if settings.url.starts_with("sqlite:") {
+        return Database::connect(options).await;
+    }
+    // A fixed-size pool: sqlx keeps `min_connections` open, replacing one
+    // that idles out, ages out or breaks. Opened lazily, so that the pool's
+    // own sequential opening does not hold up the start; the ping below
+    // checks the database is reachable, as an eager pool's first
+    // connection would, and `open_all` opens the rest together.
     options
-        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", milliseconds.as_str())]));
-    Database::connect(options).await
+        .min_connections(POSTGRES_POOL_SIZE)
+        .connect_lazy(true);
+    let db = Database::connect(options).await?;
+    db.ping().await?;
+    open_all(&db);
+    Ok(db)
 }
 
-fn options(settings: &DatabaseSettings, busy_timeout: Duration) -> ConnectOptions {
+/// How many connections a PostgreSQL serving pool holds, all of them open
+/// from the start, so that no request waits for one to be opened: over TLS
+/// that waits twice on the server's delayed acknowledgement, as sqlx 0.9.0
+/// leaves Nagle's algorithm on (sqlx issue 4335).
+const POSTGRES_POOL_SIZE: u32 = 10;
+
+/// Opens the pool's missing connections together, in the background: it
+/// asks for as many connections as the pool keeps, all at once, so that the
+/// pool opens those it lacks side by side, and returns each as soon as it
+/// has it (holding them until all are out would keep the requests waiting
+/// on a connection that another task holds). A connection that cannot be
+/// opened now is left to sqlx's upkeep of `min_connections`, and to the
+/// request that needs it.
+fn open_all(db: &DatabaseConnection) {
+    let pool = db.get_postgres_connection_pool().clone();
+    tokio::spawn(async move {
+        let size = pool.options().get_min_connections();
+        let opening = (0..size).map(|_| async { pool.acquire().await.map(drop) });
+        let failed = futures::future::join_all(opening)
+            .await
+            .iter()
+            .filter(|opened| opened.is_err())
+            .count();
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                size,
+                "could not open every connection of the pool at start"
+            );
+        }
+    });
+}
+
+/// The `application_name` of the service's PostgreSQL sessions.
+pub const APPLICATION_NAME: &str = "risk-monitor";
+
+/// The pool's options; on PostgreSQL, every statement is cancelled past
+/// `statement_timeout` when there is one.
+fn options(
+    settings: &DatabaseSettings,
+    busy_timeout: Duration,
+    statement_timeout: Option<Duration>,
+) -> ConnectOptions {
+    let statement_timeout = statement_timeout.map(|t| t.as_millis().to_string());
     let mut options = ConnectOptions::new(settings.url.clone());
     options
         .sqlx_logging(false)
         .max_connections(if settings.url.starts_with("sqlite:") {
             4
         } else {
-            10
+            POSTGRES_POOL_SIZE
         })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
@@ -66,6 +120,18 @@ fn options(settings: &DatabaseSettings, busy_timeout: Duration) -> ConnectOption
         // every statement and transaction. (One that broke in use is closed
         // as it comes back, by the ping every release makes.)
         .test_before_acquire_if_idle_for(PING_AFTER_IDLE)
+        .map_sqlx_postgres_opts(move |o| {
+            // Its sessions are told apart in `pg_stat_activity`, unless the
+            // URL (or PGAPPNAME) names them already.
+            let o = match o.get_application_name() {
+                Some(_) => o,
+                None => o.application_name(APPLICATION_NAME),
+            };
+            match &statement_timeout {
+                Some(milliseconds) => o.options([("statement_timeout", milliseconds.as_str())]),
+                None => o,
+            }
+        })
         .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)

@@ -184,6 +184,55 @@ async fn metrics_count_requests_by_route_and_operations_by_name(backend: Backend
     assert_eq!(sample(&metrics, "risk_monitor_refresh_lag_seconds"), 0.0);
 }
 
+/// On PostgreSQL the service opens its whole pool as it starts: no request
+/// waits for a connection to be opened (a TLS handshake, with sqlx 0.9.0,
+/// takes about 90 ms), and the sessions carry the service's name.
+#[tokio::test]
+async fn on_postgresql_the_pool_is_open_before_the_first_request() {
+    if !crate::helpers::postgres_configured(
+        "operations::on_postgresql_the_pool_is_open_before_the_first_request",
+    ) {
+        return;
+    }
+    let test_db = TestDb::migrated(Backend::Postgres).await;
+    let sessions = "SELECT count(*) FROM pg_stat_activity \
+                    WHERE datname = current_database() AND application_name = 'risk-monitor'";
+    let before = crate::helpers::count(&test_db.db, sessions).await;
+    let db = test_db.db.clone();
+
+    // Act: start the service, and send it nothing.
+    let app = TestApp::spawn_on(test_db, |_| {}).await;
+
+    // Assert: its ten connections open without a request.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut opened = 0;
+    while Instant::now() < deadline {
+        opened = crate::helpers::count(&db, sessions).await - before;
+        if opened >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(opened >= 10, "{opened} sessions opened without a request");
+    let requested = Utc::now();
+    let answer = app.get("/api/user/1/risk-analysis").await;
+    assert_eq!(
+        answer.status(),
+        404,
+        "an unknown user, read from the database"
+    );
+    let newer = crate::helpers::count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name = 'risk-monitor' AND backend_start > '{}'",
+            requested.to_rfc3339()
+        ),
+    )
+    .await;
+    assert_eq!(newer, 0, "the request opened no connection");
+}
+
 backend_tests!(the_refresh_lag_is_the_age_of_the_most_overdue_score);
 async fn the_refresh_lag_is_the_age_of_the_most_overdue_score(backend: Backend) {
     // Arrange: demo users scored now; no score is due yet.
