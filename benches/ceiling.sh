@@ -6,6 +6,7 @@
 #   PG_DB=bench_payments_base benches/ceiling.sh    # a seeded database (KEEP=1 benches/payments.sh leaves one)
 #   BATCH=14 CLIENTS="1 2 4 8" DURATION=15 PG_DB=… benches/ceiling.sh
 #   SETUP="DROP INDEX idx_risk_scores_score_user" PG_DB=… benches/ceiling.sh
+#   FUNCTIONS=1 CLIENTS=1 PG_DB=… benches/ceiling.sh   # and the triggers' time
 #
 # Works on a copy of PG_DB (dropped at the end), which must hold USERS
 # users seeded by `risk-monitor seed` and be migrated by the build whose
@@ -17,7 +18,9 @@
 # score that moves with them); the audit entries; one NOTIFY; COMMIT. Not
 # replayed: the automatic alerts, raised in about 4 batches out of 10.
 # SETUP, if given, is SQL run on the copy first: a variant of the schema
-# whose cost is to be measured.
+# whose cost is to be measured. FUNCTIONS=1 also times the PL/pgSQL
+# functions (the triggers; `track_functions`): their wall time, so measure
+# it with CLIENTS=1, where no client waits for a core.
 #
 # Prints, for each client count, payments per second (transactions ×
 # BATCH) and what a payment cost the database: CPU µs (the machine's busy
@@ -35,11 +38,13 @@ CLIENTS=${CLIENTS:-1 2 4 8}
 DURATION=${DURATION:-15}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:?a database seeded with USERS users}
+FUNCTIONS=${FUNCTIONS:-0}
 COPY=${PG_DB}_ceiling
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"; psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $COPY"' EXIT
 psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $COPY" -c "CREATE DATABASE $COPY TEMPLATE $PG_DB"
 [[ -n ${SETUP:-} ]] && psql "$PG_URL/$COPY" -v ON_ERROR_STOP=1 -qc "$SETUP"
+[[ $FUNCTIONS == 1 ]] && psql "$PG_URL/postgres" -qc "ALTER DATABASE $COPY SET track_functions = 'pl'"
 psql "$PG_URL/$COPY" -qc "VACUUM (ANALYZE)"
 
 # The batch's users: BATCH random ids, as a bigint[] literal, and their
@@ -77,8 +82,9 @@ per_payment() { echo "($1) / $payments" | bc -l; }
 
 echo "| clients | batches/s | payments/s | mean batch latency ms | database CPU µs/payment | WAL bytes/payment | full-page images/payment | WAL records/payment |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+: > "$WORK/functions"
 for clients in $CLIENTS; do
-    psql "$PG_URL/$COPY" -qc "CHECKPOINT"
+    psql "$PG_URL/$COPY" -qc "CHECKPOINT" -c "SELECT pg_stat_reset()" >/dev/null
     read -r bytes0 fpi0 records0 < <(wal)
     busy0=$(busy_ticks)
     /usr/bin/time -f "%U %S" -o "$WORK/pgbench_cpu" \
@@ -94,4 +100,15 @@ for clients in $CLIENTS; do
     printf '| %s | %.0f | %.0f | %s | %.0f | %.0f | %.2f | %.1f |\n' "$clients" "$tps" "$(echo "$tps * $BATCH" | bc -l)" "$latency" \
         "$(per_payment "(($busy1 - $busy0) / $tick - $pg_user - $pg_system) * 1000000")" \
         "$(per_payment "$bytes1 - $bytes0")" "$(per_payment "$fpi1 - $fpi0")" "$(per_payment "$records1 - $records0")"
+    psql "$PG_URL/$COPY" -Atc "SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions ORDER BY funcname" |
+        while IFS='|' read -r name calls total self; do
+            printf '| %s | %s | %.1f | %.1f | %.1f |\n' "$clients" "$name" "$(echo "$calls / $batches" | bc -l)" \
+                "$(per_payment "$total * 1000")" "$(per_payment "$self * 1000")"
+        done >> "$WORK/functions"
 done
+if [[ -s $WORK/functions ]]; then
+    echo
+    echo "| clients | PL/pgSQL function | calls/batch | µs/payment | of which its own µs/payment |"
+    echo "|---:|---|---:|---:|---:|"
+    cat "$WORK/functions"
+fi

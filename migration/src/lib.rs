@@ -25,6 +25,7 @@ mod m20261126_000013_digest_generations;
 mod m20261127_000014_kept_statistics;
 mod m20261127_000015_payment_status_in_order_index;
 mod m20261127_000016_partial_external_id_indexes;
+mod m20261128_000017_cheaper_statistics_triggers;
 
 /// The ordered list of every migration of the service.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000014_kept_statistics::Migration),
             Box::new(m20261127_000015_payment_status_in_order_index::Migration),
             Box::new(m20261127_000016_partial_external_id_indexes::Migration),
+            Box::new(m20261128_000017_cheaper_statistics_triggers::Migration),
         ]
     }
 }

@@ -45,29 +45,38 @@ pub struct Migration;
 /// What each row of a table counts for, as `(key, amount)` pairs of a
 /// lateral `VALUES` over `s`, a row of the table with a `sign` (1 added, -1
 /// removed). A NULL key counts for nothing.
-struct Counted {
-    table: &'static str,
+pub(crate) struct Counted {
+    pub(crate) table: &'static str,
     /// The columns of the table the keys are computed from.
-    columns: &'static str,
+    pub(crate) columns: &'static str,
     /// Only the rows matching this count.
-    filter: &'static str,
-    keys: &'static str,
+    pub(crate) filter: &'static str,
+    /// The `(key, amount)` expressions over `s`.
+    pub(crate) keys: &'static [(&'static str, &'static str)],
 }
 
-const USERS: Counted = Counted {
+pub(crate) const USERS: Counted = Counted {
     table: "users",
     columns: "is_active",
     filter: "true",
-    keys: "('users', 0::numeric), (CASE WHEN s.is_active THEN 'active_users' END, 0)",
+    keys: &[
+        ("'users'", "0::numeric"),
+        ("CASE WHEN s.is_active THEN 'active_users' END", "0"),
+    ],
 };
 
-const SCORES: Counted = Counted {
+pub(crate) const SCORES: Counted = Counted {
     table: "risk_scores",
     columns: "score, level, subscription_type",
     filter: "is_active",
-    keys: "(CASE WHEN s.score BETWEEN 0.0 AND 1.0 THEN 'scored' END, s.score::numeric), \
-           ('level/' || s.level, 0), \
-           ('histogram/' || CASE \
+    keys: &[
+        (
+            "CASE WHEN s.score BETWEEN 0.0 AND 1.0 THEN 'scored' END",
+            "s.score::numeric",
+        ),
+        ("'level/' || s.level", "0"),
+        (
+            "'histogram/' || CASE \
               WHEN s.score >= 0.0 AND s.score < 0.1 THEN '0' \
               WHEN s.score >= 0.1 AND s.score < 0.2 THEN '1' \
               WHEN s.score >= 0.2 AND s.score < 0.3 THEN '2' \
@@ -77,27 +86,38 @@ const SCORES: Counted = Counted {
               WHEN s.score >= 0.6 AND s.score < 0.7 THEN '6' \
               WHEN s.score >= 0.7 AND s.score < 0.8 THEN '7' \
               WHEN s.score >= 0.8 AND s.score < 0.9 THEN '8' \
-              WHEN s.score >= 0.9 AND s.score <= 1.0 THEN '9' END, 0), \
-           (CASE WHEN s.level IN ('high', 'critical') \
-              THEN 'plan' || COALESCE('/' || s.subscription_type, '') END, 0)",
+              WHEN s.score >= 0.9 AND s.score <= 1.0 THEN '9' END",
+            "0",
+        ),
+        (
+            "CASE WHEN s.level IN ('high', 'critical') \
+              THEN 'plan' || COALESCE('/' || s.subscription_type, '') END",
+            "0",
+        ),
+    ],
 };
 
 /// Payments are grouped by day and outcome before their keys are formatted:
 /// a seed's COPY of millions of rows formats a few hundred days.
-const PAYMENTS: Counted = Counted {
+pub(crate) const PAYMENTS: Counted = Counted {
     table: "subscription_payments",
     columns: "(payment_date AT TIME ZONE 'UTC')::date AS day, \
               status IN ('failed', 'declined') AS failed",
     filter: "true",
-    keys: "('payments', 0::numeric), \
-           (CASE WHEN s.failed THEN 'failed' END, 0), \
-           ('day/' || to_char(s.day, 'YYYY-MM-DD'), 0), \
-           (CASE WHEN s.failed THEN 'day/' || to_char(s.day, 'YYYY-MM-DD') || '/failed' END, 0)",
+    keys: &[
+        ("'payments'", "0::numeric"),
+        ("CASE WHEN s.failed THEN 'failed' END", "0"),
+        ("'day/' || to_char(s.day, 'YYYY-MM-DD')", "0"),
+        (
+            "CASE WHEN s.failed THEN 'day/' || to_char(s.day, 'YYYY-MM-DD') || '/failed' END",
+            "0",
+        ),
+    ],
 };
 
-/// The counters moved by the rows of `sources`, each `(sign, relation)`,
-/// one row per key that moved.
-fn counters(counted: &Counted, sources: &[(i32, &str)]) -> String {
+/// The rows of `sources`, each `(sign, relation)`, as `n` (the sign, or for
+/// payments the signed count of a group) and the columns the keys read.
+pub(crate) fn grouped(counted: &Counted, sources: &[(i32, &str)]) -> String {
     let rows: Vec<String> = sources
         .iter()
         .map(|(sign, relation)| {
@@ -108,19 +128,30 @@ fn counters(counted: &Counted, sources: &[(i32, &str)]) -> String {
         })
         .collect();
     let rows = rows.join(" UNION ALL ");
-    let grouped = if counted.table == PAYMENTS.table {
+    if counted.table == PAYMENTS.table {
         format!(
             "SELECT sign * COUNT(*) AS n, day, failed FROM ({rows}) r GROUP BY sign, day, failed"
         )
     } else {
         format!("SELECT sign AS n, * FROM ({rows}) r")
-    };
+    }
+}
+
+/// The counters moved by the rows of `sources`, each `(sign, relation)`,
+/// one row per key that moved.
+pub(crate) fn counters(counted: &Counted, sources: &[(i32, &str)]) -> String {
+    let grouped = grouped(counted, sources);
     format!(
         "SELECT k.key, SUM(s.n) AS count, SUM(s.n * k.amount) AS amount \
          FROM ({grouped}) s CROSS JOIN LATERAL (VALUES {}) AS k(key, amount) \
          WHERE k.key IS NOT NULL GROUP BY k.key \
          HAVING SUM(s.n) <> 0 OR SUM(s.n * k.amount) <> 0",
-        counted.keys
+        counted
+            .keys
+            .iter()
+            .map(|(key, amount)| format!("({key}, {amount})"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -140,7 +171,10 @@ fn keys_of(counted: &Counted) -> &'static str {
 /// The trigger function of a table: appends the counters its statement
 /// moved, or forgets the table's counters when it is truncated (which takes
 /// the table's exclusive lock, so no write of it is pending).
-fn function(counted: &Counted) -> String {
+pub(crate) fn function(
+    counted: &Counted,
+    counters: fn(&Counted, &[(i32, &str)]) -> String,
+) -> String {
     let insert = "INSERT INTO stats_deltas (key, count, amount) ";
     format!(
         "CREATE OR REPLACE FUNCTION stats_count_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ \
@@ -211,7 +245,7 @@ fn up_statements() -> Vec<String> {
             "INSERT INTO stats_totals (key, count, amount) {}",
             counters(&counted, &[(1, counted.table)])
         ));
-        statements.push(function(&counted));
+        statements.push(function(&counted, counters));
         statements.extend(triggers(&counted));
     }
     statements

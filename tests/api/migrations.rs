@@ -236,7 +236,45 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let applied = |listing: &str| listing.lines().filter(|l| l.starts_with("Applied")).count();
     assert_eq!(applied(&listing), Migrator::migrations().len(), "{listing}");
 
-    // The newest migration makes the external ids unique where given
+    // The newest migration has the statistics' triggers compute each row's
+    // keys once, in a subquery (PostgreSQL only); down, migration 14's
+    // functions come back, and both keep the counters.
+    let keys_computed_once = || async {
+        crate::helpers::count(
+            &test_db.db,
+            "SELECT count(*) FROM pg_proc WHERE proname IN ('stats_count_users', \
+             'stats_count_risk_scores', 'stats_count_subscription_payments') \
+             AND prosrc LIKE '%OFFSET 0) c CROSS JOIN LATERAL%'",
+        )
+        .await
+    };
+    if backend == Backend::Postgres {
+        assert_eq!(keys_computed_once().await, 3);
+    }
+    step_down(&test_db);
+    if backend == Backend::Postgres {
+        assert_eq!(keys_computed_once().await, 0, "migration 14's functions");
+        use sea_orm::ConnectionTrait;
+        let users = "SELECT ((SELECT COALESCE(SUM(count), 0) FROM stats_totals \
+                     WHERE key = 'users') + (SELECT COALESCE(SUM(count), 0) \
+                     FROM stats_deltas WHERE key = 'users'))::bigint";
+        let before = crate::helpers::count(&test_db.db, users).await;
+        test_db
+            .db
+            .execute_unprepared(
+                "INSERT INTO users (name, email, created_at) \
+                 VALUES ('Kept', 'kept@example.com', now())",
+            )
+            .await
+            .expect("a user");
+        assert_eq!(
+            crate::helpers::count(&test_db.db, users).await,
+            before + 1,
+            "migration 14's trigger counts the new user"
+        );
+    }
+
+    // The one before makes the external ids unique where given
     // (PostgreSQL only): each constraint becomes a partial unique index of
     // the same name.
     let partial_external_ids = || async {
@@ -436,7 +474,7 @@ async fn the_migrate_command_applies_lists_reverts_and_refreshes(backend: Backen
     let status = risk_monitor(&test_db, &["migrate", "status"]);
     assert_eq!(
         applied(&String::from_utf8_lossy(&status.stdout)),
-        Migrator::migrations().len() - 10
+        Migrator::migrations().len() - 11
     );
 
     let fresh = risk_monitor(&test_db, &["migrate", "fresh"]);
