@@ -51,6 +51,13 @@ pub struct DatabaseSettings {
     pub url: String,
 }
 
+impl DatabaseSettings {
+    /// Whether the URL names an SQLite database (else PostgreSQL).
+    pub fn is_sqlite(&self) -> bool {
+        self.url.starts_with("sqlite:")
+    }
+}
+
 /// Where the HTTP server listens.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {

@@ -43,7 +43,7 @@ pub async fn connect_serving(
     statement_timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = options(settings, statement_timeout, Some(statement_timeout));
-    if settings.url.starts_with("sqlite:") {
+    if settings.is_sqlite() {
         return Database::connect(options).await;
     }
     // A fixed-size pool: sqlx keeps `min_connections` open, replacing one
@@ -94,7 +94,7 @@ fn open_all(db: &DatabaseConnection) {
 }
 
 /// The `application_name` of the service's PostgreSQL sessions.
-pub const APPLICATION_NAME: &str = "risk-monitor";
+const APPLICATION_NAME: &str = "risk-monitor";
 
 /// The pool's options; on PostgreSQL, every statement is cancelled past
 /// `statement_timeout` when there is one.
@@ -107,7 +107,7 @@ fn options(
     let mut options = ConnectOptions::new(settings.url.clone());
     options
         .sqlx_logging(false)
-        .max_connections(if settings.url.starts_with("sqlite:") {
+        .max_connections(if settings.is_sqlite() {
             4
         } else {
             POSTGRES_POOL_SIZE

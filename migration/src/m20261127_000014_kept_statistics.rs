@@ -140,18 +140,22 @@ pub(crate) fn grouped(counted: &Counted, sources: &[(i32, &str)]) -> String {
 /// The counters moved by the rows of `sources`, each `(sign, relation)`,
 /// one row per key that moved.
 pub(crate) fn counters(counted: &Counted, sources: &[(i32, &str)]) -> String {
-    let grouped = grouped(counted, sources);
+    let values: Vec<String> = counted
+        .keys
+        .iter()
+        .map(|(key, amount)| format!("({key}, {amount})"))
+        .collect();
+    summed_by_key(&grouped(counted, sources), "s", &values.join(", "))
+}
+
+/// Sums by key the `(key, amount)` rows that a lateral `VALUES` makes of
+/// each row `alias` of `rows` (which has `n`), keeping the keys that moved.
+pub(crate) fn summed_by_key(rows: &str, alias: &str, values: &str) -> String {
     format!(
-        "SELECT k.key, SUM(s.n) AS count, SUM(s.n * k.amount) AS amount \
-         FROM ({grouped}) s CROSS JOIN LATERAL (VALUES {}) AS k(key, amount) \
+        "SELECT k.key, SUM({alias}.n) AS count, SUM({alias}.n * k.amount) AS amount \
+         FROM ({rows}) {alias} CROSS JOIN LATERAL (VALUES {values}) AS k(key, amount) \
          WHERE k.key IS NOT NULL GROUP BY k.key \
-         HAVING SUM(s.n) <> 0 OR SUM(s.n * k.amount) <> 0",
-        counted
-            .keys
-            .iter()
-            .map(|(key, amount)| format!("({key}, {amount})"))
-            .collect::<Vec<_>>()
-            .join(", ")
+         HAVING SUM({alias}.n) <> 0 OR SUM({alias}.n * k.amount) <> 0"
     )
 }
 

@@ -22,7 +22,6 @@ pub struct Migration;
 /// The counters moved by the rows of `sources`, each `(sign, relation)`,
 /// one row per key that moved: migration 14's, each key computed once a row.
 fn counters(counted: &Counted, sources: &[(i32, &str)]) -> String {
-    let grouped = kept::grouped(counted, sources);
     let columns: Vec<String> = counted
         .keys
         .iter()
@@ -32,15 +31,12 @@ fn counters(counted: &Counted, sources: &[(i32, &str)]) -> String {
     let values: Vec<String> = (0..counted.keys.len())
         .map(|i| format!("(c.k{i}, c.a{i})"))
         .collect();
-    format!(
-        "SELECT k.key, SUM(c.n) AS count, SUM(c.n * k.amount) AS amount \
-         FROM (SELECT s.n, {} FROM ({grouped}) s OFFSET 0) c \
-         CROSS JOIN LATERAL (VALUES {}) AS k(key, amount) \
-         WHERE k.key IS NOT NULL GROUP BY k.key \
-         HAVING SUM(c.n) <> 0 OR SUM(c.n * k.amount) <> 0",
+    let rows = format!(
+        "SELECT s.n, {} FROM ({}) s OFFSET 0",
         columns.join(", "),
-        values.join(", ")
-    )
+        kept::grouped(counted, sources)
+    );
+    kept::summed_by_key(&rows, "c", &values.join(", "))
 }
 
 async fn replace_functions(
